@@ -1,0 +1,85 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/berthproject/berth/imagetool/platform"
+	"github.com/berthproject/berth/imagetool/store"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Globals are the flags every command accepts, plus the output streams.
+type Globals struct {
+	StoreDir    string // --store
+	Insecure    bool   // --insecure: allow plain HTTP and unverified TLS
+	CAFile      string // --ca-file: extra CA bundle for registries
+	CertDir     string // --cert-dir: *.crt CAs, *.cert/*.key client certs
+	PlatformStr string // --platform os/arch[/variant]
+	Quiet       bool   // --quiet: no progress output
+	Format      string // --format text|json
+	Debug       bool   // --debug: log registry traffic to stderr
+
+	// Platform is PlatformStr parsed (the host when not given).
+	Platform ocispec.Platform
+
+	Stdout, Stderr io.Writer
+}
+
+// defaults sets the flag defaults; define then uses the current values as
+// defaults, so defining the flags again on a command's flag set keeps what
+// was parsed before the command name.
+func (g *Globals) defaults() {
+	g.StoreDir = store.DefaultRoot()
+	g.Format = "text"
+}
+
+func (g *Globals) define(fs *flag.FlagSet) {
+	fs.StringVar(&g.StoreDir, "store", g.StoreDir, "image store `DIR`")
+	fs.BoolVar(&g.Insecure, "insecure", g.Insecure, "allow plain HTTP and unverified TLS to registries")
+	fs.StringVar(&g.CAFile, "ca-file", g.CAFile, "PEM `FILE` of extra CAs to trust for registries")
+	fs.StringVar(&g.CertDir, "cert-dir", g.CertDir, "`DIR` with *.crt CAs and *.cert/*.key client certificates")
+	fs.StringVar(&g.PlatformStr, "platform", g.PlatformStr, "`os/arch[/variant]` to select from an index (default: the host)")
+	fs.BoolVar(&g.Quiet, "quiet", g.Quiet, "print no progress")
+	fs.BoolVar(&g.Quiet, "q", g.Quiet, "short for --quiet")
+	fs.StringVar(&g.Format, "format", g.Format, "output `FORMAT`: text or json")
+	fs.BoolVar(&g.Debug, "debug", g.Debug, "log registry requests to stderr")
+}
+
+// finish validates the parsed flags.
+func (g *Globals) finish() error {
+	if g.Format != "text" && g.Format != "json" {
+		return fmt.Errorf("--format %q: want text or json", g.Format)
+	}
+	p, err := platform.Parse(g.PlatformStr)
+	if err != nil {
+		return fmt.Errorf("--platform: %v", err)
+	}
+	g.Platform = p
+	if g.StoreDir == "" {
+		return fmt.Errorf("--store: empty directory name")
+	}
+	return nil
+}
+
+// JSON reports whether machine-readable output was asked for.
+func (g *Globals) JSON() bool { return g.Format == "json" }
+
+// OpenStore opens (creating if needed) the image store.
+func (g *Globals) OpenStore() (*store.Store, error) { return store.Open(g.StoreDir) }
+
+// PrintJSON writes v as indented JSON to stdout.
+func (g *Globals) PrintJSON(v any) error {
+	enc := json.NewEncoder(g.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// Debugf logs to stderr when --debug is set.
+func (g *Globals) Debugf(format string, a ...any) {
+	if g.Debug {
+		fmt.Fprintf(g.Stderr, "debug: "+format+"\n", a...)
+	}
+}

@@ -1,0 +1,116 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"hash"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
+)
+
+// BlobWriter streams one blob into a temp file, hashing as it writes (the
+// only time the content is hashed), and publishes it with Commit only if
+// digest and size match. It can be rewound to resume or restart a
+// download. Close without Commit discards everything.
+type BlobWriter struct {
+	s      *Store
+	desc   ocispec.Descriptor
+	f      *os.File
+	h      hash.Hash
+	n      int64
+	closed bool
+}
+
+// NewBlobWriter starts writing blob desc; desc.Size < 0 means unknown.
+func (s *Store) NewBlobWriter(desc ocispec.Descriptor) (*BlobWriter, error) {
+	if err := desc.Digest.Validate(); err != nil {
+		return nil, fmt.Errorf("digest %q: %v", desc.Digest, err)
+	}
+	f, err := os.CreateTemp(s.path("tmp"), desc.Digest.Encoded()[:12]+"-*")
+	if err != nil {
+		return nil, fmt.Errorf("blob %s: %w", desc.Digest, err)
+	}
+	// The lock tells cleanTemp of other processes that we are alive.
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("blob %s: lock temp file: %w", desc.Digest, err)
+	}
+	return &BlobWriter{s: s, desc: desc, f: f, h: desc.Digest.Algorithm().Hash()}, nil
+}
+
+// Write appends p, failing once more than the expected size arrives.
+func (w *BlobWriter) Write(p []byte) (int, error) {
+	if w.desc.Size >= 0 && w.n+int64(len(p)) > w.desc.Size {
+		return 0, fmt.Errorf("blob %s: more data than the expected %d bytes", w.desc.Digest, w.desc.Size)
+	}
+	n, err := w.f.Write(p)
+	w.h.Write(p[:n])
+	w.n += int64(n)
+	if err != nil {
+		return n, fmt.Errorf("blob %s: %w", w.desc.Digest, err)
+	}
+	return n, nil
+}
+
+// Written is how many bytes have been written: where a resumed download
+// continues.
+func (w *BlobWriter) Written() int64 { return w.n }
+
+// Reset discards what was written, for a server that ignores Range.
+func (w *BlobWriter) Reset() error {
+	if err := w.f.Truncate(0); err != nil {
+		return err
+	}
+	if _, err := w.f.Seek(0, 0); err != nil {
+		return err
+	}
+	w.h.Reset()
+	w.n = 0
+	return nil
+}
+
+// Commit verifies size and digest, syncs the data and renames it into
+// blobs/. A mismatch discards the data.
+func (w *BlobWriter) Commit() error {
+	defer w.Close()
+	if w.desc.Size >= 0 && w.n != w.desc.Size {
+		return fmt.Errorf("blob %s: size mismatch: got %d bytes, want %d", w.desc.Digest, w.n, w.desc.Size)
+	}
+	if got := digest.NewDigest(w.desc.Digest.Algorithm(), w.h); got != w.desc.Digest {
+		return fmt.Errorf("blob %s: digest mismatch: content hashes to %s", w.desc.Digest, got)
+	}
+	if err := w.f.Sync(); err != nil {
+		return fmt.Errorf("blob %s: %w", w.desc.Digest, err)
+	}
+	dst, _ := w.s.BlobPath(w.desc.Digest)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	if err := os.Chmod(w.f.Name(), 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(w.f.Name(), dst); err != nil {
+		return fmt.Errorf("blob %s: %w", w.desc.Digest, err)
+	}
+	return syncDir(filepath.Dir(dst))
+}
+
+// Close discards an uncommitted blob; it is safe to call more than once.
+func (w *BlobWriter) Close() error {
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	err := w.f.Close()
+	if rerr := os.Remove(w.f.Name()); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+		err = rerr
+	}
+	return err
+}
+
