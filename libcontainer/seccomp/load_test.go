@@ -24,6 +24,10 @@ import (
 // sent over fd 3 like the init hands it to the runtime.
 const childProfileEnv = "BERTH_SECCOMP_TEST_PROFILE"
 
+// childPrivEnv makes the child set no_new_privs ("nnp") and/or drop
+// CAP_SYS_ADMIN ("noadmin") before loading, like the init may.
+const childPrivEnv = "BERTH_SECCOMP_TEST_PRIV"
+
 func TestMain(m *testing.M) {
 	if profile := os.Getenv(childProfileEnv); profile != "" {
 		os.Exit(child(profile, os.Args[1:]))
@@ -50,6 +54,9 @@ func child(profile string, args []string) int {
 	if err != nil {
 		return fail("%v", err)
 	}
+	if err := setPrivileges(os.Getenv(childPrivEnv)); err != nil {
+		return fail("%v", err)
+	}
 	fd, err := f.Load()
 	if err != nil {
 		return fail("%v", err)
@@ -72,6 +79,27 @@ func child(profile string, args []string) int {
 		return 0
 	}
 	return fail("unknown mode %q", args[0])
+}
+
+func setPrivileges(what string) error {
+	if strings.Contains(what, "nnp") {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("set no_new_privs: %w", err)
+		}
+	}
+	if strings.Contains(what, "noadmin") {
+		// Capabilities are per thread; Load runs on this locked thread.
+		hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+		var data [2]unix.CapUserData
+		if err := unix.Capget(&hdr, &data[0]); err != nil {
+			return fmt.Errorf("capget: %w", err)
+		}
+		data[0].Effective &^= 1 << unix.CAP_SYS_ADMIN
+		if err := unix.Capset(&hdr, &data[0]); err != nil {
+			return fmt.Errorf("capset: %w", err)
+		}
+	}
+	return nil
 }
 
 // parseProbes turns "mkdir:PATH" and "sys:NAME:ARG..." (integer args) into
@@ -250,6 +278,25 @@ func TestLoadDefaultErrno(t *testing.T) {
 	}
 	probes := []string{"sys:getppid", "sys:dup:1000", "sys:getpid", "sys:dup2:1000:1001"}
 	wantErrnos(t, probes, probe(t, cfg, probes...), unix.ENOTTY, unix.ENOTTY, 0, unix.EBADF)
+}
+
+// TestLoadPrivileges checks the rule the init must follow: without
+// no_new_privs, loading needs CAP_SYS_ADMIN.
+func TestLoadPrivileges(t *testing.T) {
+	cfg := allow(dupRule("getppid"))
+	t.Run("no_new_privs without CAP_SYS_ADMIN", func(t *testing.T) {
+		t.Setenv(childPrivEnv, "nnp,noadmin")
+		probes := []string{"sys:getppid"}
+		wantErrnos(t, probes, probe(t, cfg, probes...), unix.EXDEV)
+	})
+	t.Run("neither", func(t *testing.T) {
+		t.Setenv(childPrivEnv, "noadmin")
+		ws, stderr := runExit(t, cfg, "probe", "sys:getppid")
+		want := "child: load seccomp filter: permission denied (without no_new_privs this needs CAP_SYS_ADMIN)\n"
+		if !ws.Exited() || ws.ExitStatus() != 100 || stderr != want {
+			t.Fatalf("child ended with %v, stderr %q; want exit 100 and %q", ws, stderr, want)
+		}
+	})
 }
 
 // runExit runs a child and returns how it ended.
