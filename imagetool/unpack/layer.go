@@ -1,0 +1,80 @@
+package unpack
+
+import (
+	"archive/tar"
+	"context"
+	"fmt"
+	"io"
+
+	digest "github.com/opencontainers/go-digest"
+)
+
+// Layer is one layer of an image as its manifest and config describe it.
+type Layer struct {
+	Digest    digest.Digest // of the blob as stored (compressed)
+	MediaType string
+	DiffID    digest.Digest // of the uncompressed tar, from rootfs.diff_ids
+	// Open returns the blob's content.
+	Open func() (io.ReadCloser, error)
+}
+
+// ApplyLayers applies layers, in order, to the existing directory rootfs.
+// Each layer's uncompressed content is checked against its DiffID; a
+// mismatch, a refused entry or a limit reached is an error naming the
+// layer (and the entry), and rootfs is then left half-written: callers
+// build into a temporary directory (see Unpack).
+func ApplyLayers(ctx context.Context, rootfs string, layers []Layer, opts Options, limits Limits) error {
+	root, err := openRootDir(rootfs)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	b := newBudget(limits)
+	for _, l := range layers {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := applyLayer(root, l, opts, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// applyLayer decompresses, verifies and applies one layer.
+func applyLayer(root *rootDir, l Layer, opts Options, b *budget) (err error) {
+	defer func() {
+		if e, ok := err.(*EntryError); ok {
+			e.Layer = l.Digest.String()
+		} else if err != nil {
+			err = fmt.Errorf("layer %s: %w", l.Digest, err)
+		}
+	}()
+	if err := l.DiffID.Validate(); err != nil {
+		return fmt.Errorf("diff_id %q: %w", l.DiffID, err)
+	}
+	rc, err := l.Open()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	dr, closeDecoder, err := decompress(rc, l.MediaType)
+	if err != nil {
+		return err
+	}
+	defer closeDecoder()
+	verifier := l.DiffID.Verifier()
+	tarStream := io.TeeReader(b.reader(dr), verifier)
+	if err := newApplier(root, opts, b).applyTar(tar.NewReader(tarStream)); err != nil {
+		return err
+	}
+	// The tar reader stops at the end-of-archive marker; the digest covers
+	// the whole stream, padding included.
+	if _, err := io.Copy(io.Discard, tarStream); err != nil {
+		return fmt.Errorf("reading past the tar end: %w", err)
+	}
+	if !verifier.Verified() {
+		return fmt.Errorf("uncompressed content does not match diff_id %s (corrupt or wrong layer)", l.DiffID)
+	}
+	return nil
+}
