@@ -1,0 +1,469 @@
+package cgroups
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	lib "github.com/opencontainers/cgroups"
+	devcfg "github.com/opencontainers/cgroups/devices/config"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
+)
+
+// Resources is the library's form of linux.resources, the value the Manager
+// applies. It is JSON-marshalable, so callers can keep it in the container
+// state and feed it back to Load and MergeUpdate.
+type Resources = lib.Resources
+
+// FieldError is a bad value in linux.resources. Path is the JSON path of the
+// value, e.g. "linux.resources.memory.limit".
+type FieldError struct {
+	Path string
+	Err  error
+}
+
+func (e *FieldError) Error() string { return e.Path + ": " + e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+func fieldErr(path, format string, args ...any) error {
+	return &FieldError{Path: path, Err: fmt.Errorf(format, args...)}
+}
+
+const resPath = "linux.resources"
+
+// FromSpec converts linux.resources into the library's Resources, checking
+// every value that can be checked without looking at the host (Validate does
+// the host-aware checks). A nil r gives empty Resources, which set nothing.
+//
+// The device rules are converted as given. Use ContainerResources when
+// creating a container: it adds runc's default rules.
+func FromSpec(r *specs.LinuxResources) (*Resources, error) {
+	res := &Resources{}
+	if r == nil {
+		return res, nil
+	}
+	steps := []func(*specs.LinuxResources, *Resources) error{
+		convertDevices, convertMemory, convertCPU, convertPids, convertBlockIO,
+		convertHugepages, convertNetwork, convertRdma, convertUnified,
+	}
+	for _, step := range steps {
+		if err := step(r, res); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// ContainerResources converts the resources of a container being created, as
+// runc does: the rules of linux.resources.devices come after an explicit
+// deny-all and are followed by runc's default allow list (DefaultDevices),
+// minus the default devices whose path linux.devices redefines.
+func ContainerResources(linux *specs.Linux) (*Resources, error) {
+	if linux == nil {
+		linux = &specs.Linux{}
+	}
+	res, err := FromSpec(linux.Resources)
+	if err != nil {
+		return nil, err
+	}
+	redefined := make(map[string]bool, len(linux.Devices))
+	for _, d := range linux.Devices {
+		redefined[d.Path] = true
+	}
+	rules := []*devcfg.Rule{{Type: devcfg.WildcardDevice, Major: devcfg.Wildcard, Minor: devcfg.Wildcard, Permissions: "rwm", Allow: false}}
+	rules = append(rules, res.Devices...)
+	for _, d := range DefaultDevices {
+		if d.Path != "" && redefined[d.Path] {
+			continue
+		}
+		rule := d.Rule
+		rules = append(rules, &rule)
+	}
+	res.Devices = rules
+	return res, nil
+}
+
+// DefaultDevices is what runc lets every container use on top of its config:
+// mknod of any device, and read/write of the standard /dev nodes, the
+// console and the ptys. The entries with a Path are also the nodes runc
+// creates in /dev.
+var DefaultDevices = []devcfg.Device{
+	{Rule: charRule(devcfg.Wildcard, devcfg.Wildcard, "m")},
+	{Rule: devcfg.Rule{Type: devcfg.BlockDevice, Major: devcfg.Wildcard, Minor: devcfg.Wildcard, Permissions: "m", Allow: true}},
+	{Path: "/dev/null", FileMode: 0o666, Rule: charRule(1, 3, "rwm")},
+	{Path: "/dev/random", FileMode: 0o666, Rule: charRule(1, 8, "rwm")},
+	{Path: "/dev/full", FileMode: 0o666, Rule: charRule(1, 7, "rwm")},
+	{Path: "/dev/tty", FileMode: 0o666, Rule: charRule(5, 0, "rwm")},
+	{Path: "/dev/zero", FileMode: 0o666, Rule: charRule(1, 5, "rwm")},
+	{Path: "/dev/urandom", FileMode: 0o666, Rule: charRule(1, 9, "rwm")},
+	{Rule: charRule(136, devcfg.Wildcard, "rwm")}, // /dev/pts/*
+	{Rule: charRule(5, 2, "rwm")},                 // /dev/ptmx
+}
+
+func charRule(major, minor int64, perms devcfg.Permissions) devcfg.Rule {
+	return devcfg.Rule{Type: devcfg.CharDevice, Major: major, Minor: minor, Permissions: perms, Allow: true}
+}
+
+func convertDevices(r *specs.LinuxResources, res *Resources) error {
+	for i, d := range r.Devices {
+		path := fmt.Sprintf("%s.devices[%d]", resPath, i)
+		rule := &devcfg.Rule{Type: devcfg.WildcardDevice, Major: devcfg.Wildcard, Minor: devcfg.Wildcard, Allow: d.Allow}
+		switch d.Type {
+		case "", "a":
+		case "b":
+			rule.Type = devcfg.BlockDevice
+		case "c":
+			rule.Type = devcfg.CharDevice
+		default:
+			return fieldErr(path+".type", "%q is not a device type (want a, b or c)", d.Type)
+		}
+		if d.Major != nil {
+			if *d.Major < devcfg.Wildcard {
+				return fieldErr(path+".major", "%d is negative", *d.Major)
+			}
+			rule.Major = *d.Major
+		}
+		if d.Minor != nil {
+			if *d.Minor < devcfg.Wildcard {
+				return fieldErr(path+".minor", "%d is negative", *d.Minor)
+			}
+			rule.Minor = *d.Minor
+		}
+		// runc rejects an empty access rather than guessing "rwm".
+		if d.Access == "" || strings.Trim(d.Access, "rwm") != "" {
+			return fieldErr(path+".access", "%q must be a non-empty combination of r, w and m", d.Access)
+		}
+		rule.Permissions = devcfg.Permissions(d.Access)
+		res.Devices = append(res.Devices, rule)
+	}
+	return nil
+}
+
+func convertMemory(r *specs.LinuxResources, res *Resources) error {
+	m := r.Memory
+	if m == nil {
+		return nil
+	}
+	p := resPath + ".memory."
+	// 0 leaves a limit alone, -1 lifts it; nothing else below 1 makes sense.
+	for _, f := range []struct {
+		name string
+		v    *int64
+		dst  *int64
+	}{
+		{"limit", m.Limit, &res.Memory},
+		{"reservation", m.Reservation, &res.MemoryReservation},
+		{"swap", m.Swap, &res.MemorySwap},
+		{"kernel", m.Kernel, nil}, //nolint:staticcheck // deprecated, still checked
+		{"kernelTCP", m.KernelTCP, nil},
+	} {
+		if f.v == nil {
+			continue
+		}
+		if *f.v < -1 {
+			return fieldErr(p+f.name, "%d is below -1 (use -1 for unlimited)", *f.v)
+		}
+		if f.dst != nil {
+			*f.dst = *f.v
+		} else if *f.v != 0 {
+			// Like runc: kernel memory accounting is gone from cgroup v2
+			// and from recent v1 kernels, so the limit is not applied.
+			logrus.Warnf("%s%s is ignored: kernel memory limits are not supported", p, f.name)
+		}
+	}
+	if res.Memory > 0 && res.MemorySwap > 0 && res.MemorySwap < res.Memory {
+		return fieldErr(p+"swap", "%d is below memory.limit %d (swap is the memory+swap total)", res.MemorySwap, res.Memory)
+	}
+	if m.Swappiness != nil {
+		if *m.Swappiness > 100 {
+			return fieldErr(p+"swappiness", "%d is above 100", *m.Swappiness)
+		}
+		v := *m.Swappiness
+		res.MemorySwappiness = &v
+	}
+	if m.DisableOOMKiller != nil {
+		res.OomKillDisable = *m.DisableOOMKiller
+	}
+	if m.UseHierarchy != nil && !*m.UseHierarchy {
+		// Kernels since 5.15 (and every v2 host) always account hierarchically.
+		logrus.Warnf("%suseHierarchy=false is ignored: hierarchical accounting is always on", p)
+	}
+	if m.CheckBeforeUpdate != nil {
+		res.MemoryCheckBeforeUpdate = *m.CheckBeforeUpdate
+	}
+	return nil
+}
+
+// Kernel bounds for the cpu controller, so a bad value fails here rather
+// than half-way through creating the cgroup.
+const (
+	minCPUShares   = 2
+	maxCPUShares   = 262144
+	minCFSPeriodUs = 1000
+	maxCFSPeriodUs = 1000000
+	minCFSQuotaUs  = 1000
+)
+
+func convertCPU(r *specs.LinuxResources, res *Resources) error {
+	c := r.CPU
+	if c == nil {
+		return nil
+	}
+	p := resPath + ".cpu."
+	if c.Shares != nil && *c.Shares != 0 {
+		if *c.Shares < minCPUShares || *c.Shares > maxCPUShares {
+			return fieldErr(p+"shares", "%d is outside %d..%d", *c.Shares, minCPUShares, maxCPUShares)
+		}
+		res.CpuShares = *c.Shares
+		res.CpuWeight = lib.ConvertCPUSharesToCgroupV2Value(*c.Shares)
+	}
+	if c.Period != nil && *c.Period != 0 {
+		if *c.Period < minCFSPeriodUs || *c.Period > maxCFSPeriodUs {
+			return fieldErr(p+"period", "%d is outside %d..%d microseconds", *c.Period, minCFSPeriodUs, maxCFSPeriodUs)
+		}
+		res.CpuPeriod = *c.Period
+	}
+	if c.Quota != nil && *c.Quota != 0 {
+		if *c.Quota != -1 && *c.Quota < minCFSQuotaUs {
+			return fieldErr(p+"quota", "%d must be -1 (unlimited) or at least %d microseconds", *c.Quota, minCFSQuotaUs)
+		}
+		res.CpuQuota = *c.Quota
+	}
+	if c.Burst != nil {
+		if *c.Burst != 0 && res.CpuQuota > 0 && *c.Burst > uint64(res.CpuQuota) {
+			return fieldErr(p+"burst", "%d is above quota %d", *c.Burst, res.CpuQuota)
+		}
+		v := *c.Burst
+		res.CpuBurst = &v
+	}
+	if c.RealtimeRuntime != nil {
+		if *c.RealtimeRuntime < -1 {
+			return fieldErr(p+"realtimeRuntime", "%d is below -1", *c.RealtimeRuntime)
+		}
+		res.CpuRtRuntime = *c.RealtimeRuntime
+	}
+	if c.RealtimePeriod != nil {
+		res.CpuRtPeriod = *c.RealtimePeriod
+	}
+	if res.CpuRtRuntime > 0 && res.CpuRtPeriod > 0 && uint64(res.CpuRtRuntime) > res.CpuRtPeriod {
+		return fieldErr(p+"realtimeRuntime", "%d is above realtimePeriod %d", res.CpuRtRuntime, res.CpuRtPeriod)
+	}
+	if _, err := parseList(c.Cpus); err != nil {
+		return fieldErr(p+"cpus", "%q: %v", c.Cpus, err)
+	}
+	if _, err := parseList(c.Mems); err != nil {
+		return fieldErr(p+"mems", "%q: %v", c.Mems, err)
+	}
+	res.CpusetCpus, res.CpusetMems = c.Cpus, c.Mems
+	if c.Idle != nil {
+		if *c.Idle != 0 && *c.Idle != 1 {
+			return fieldErr(p+"idle", "%d must be 0 or 1", *c.Idle)
+		}
+		v := *c.Idle
+		res.CPUIdle = &v
+	}
+	return nil
+}
+
+func convertPids(r *specs.LinuxResources, res *Resources) error {
+	if r.Pids != nil && r.Pids.Limit != nil {
+		// A limit <= 0 means "max" (no limit), as in runc.
+		v := *r.Pids.Limit
+		res.PidsLimit = &v
+	}
+	return nil
+}
+
+// Bounds of blkio.weight and friends (the kernel maps them to io.weight on v2).
+const (
+	minBlkioWeight = 10
+	maxBlkioWeight = 1000
+)
+
+func checkWeight(path string, w *uint16) (uint16, error) {
+	if w == nil || *w == 0 {
+		return 0, nil
+	}
+	if *w < minBlkioWeight || *w > maxBlkioWeight {
+		return 0, fieldErr(path, "%d is outside %d..%d", *w, minBlkioWeight, maxBlkioWeight)
+	}
+	return *w, nil
+}
+
+func checkBlockDevice(path string, d specs.LinuxBlockIODevice) error {
+	if d.Major < 0 {
+		return fieldErr(path+".major", "%d is negative", d.Major)
+	}
+	if d.Minor < 0 {
+		return fieldErr(path+".minor", "%d is negative", d.Minor)
+	}
+	return nil
+}
+
+func convertBlockIO(r *specs.LinuxResources, res *Resources) error {
+	b := r.BlockIO
+	if b == nil {
+		return nil
+	}
+	p := resPath + ".blockIO."
+	var err error
+	if res.BlkioWeight, err = checkWeight(p+"weight", b.Weight); err != nil {
+		return err
+	}
+	if res.BlkioLeafWeight, err = checkWeight(p+"leafWeight", b.LeafWeight); err != nil {
+		return err
+	}
+	for i, wd := range b.WeightDevice {
+		path := fmt.Sprintf("%sweightDevice[%d]", p, i)
+		if err := checkBlockDevice(path, wd.LinuxBlockIODevice); err != nil {
+			return err
+		}
+		w, err := checkWeight(path+".weight", wd.Weight)
+		if err != nil {
+			return err
+		}
+		lw, err := checkWeight(path+".leafWeight", wd.LeafWeight)
+		if err != nil {
+			return err
+		}
+		if w == 0 && lw == 0 {
+			return fieldErr(path, "sets neither weight nor leafWeight")
+		}
+		res.BlkioWeightDevice = append(res.BlkioWeightDevice, lib.NewWeightDevice(wd.Major, wd.Minor, w, lw))
+	}
+	for _, t := range []struct {
+		name string
+		src  []specs.LinuxThrottleDevice
+		dst  *[]*lib.ThrottleDevice
+	}{
+		{"throttleReadBpsDevice", b.ThrottleReadBpsDevice, &res.BlkioThrottleReadBpsDevice},
+		{"throttleWriteBpsDevice", b.ThrottleWriteBpsDevice, &res.BlkioThrottleWriteBpsDevice},
+		{"throttleReadIOPSDevice", b.ThrottleReadIOPSDevice, &res.BlkioThrottleReadIOPSDevice},
+		{"throttleWriteIOPSDevice", b.ThrottleWriteIOPSDevice, &res.BlkioThrottleWriteIOPSDevice},
+	} {
+		for i, td := range t.src {
+			if err := checkBlockDevice(fmt.Sprintf("%s%s[%d]", p, t.name, i), td.LinuxBlockIODevice); err != nil {
+				return err
+			}
+			*t.dst = append(*t.dst, lib.NewThrottleDevice(td.Major, td.Minor, td.Rate))
+		}
+	}
+	return nil
+}
+
+// pageSizeRe is the runtime-spec format of hugepageLimits[].pageSize, which
+// is also how the kernel names the hugetlb.<size>.* files.
+var pageSizeRe = regexp.MustCompile(`^[1-9][0-9]*[KMGTP]B$`)
+
+func convertHugepages(r *specs.LinuxResources, res *Resources) error {
+	seen := map[string]bool{}
+	for i, h := range r.HugepageLimits {
+		path := fmt.Sprintf("%s.hugepageLimits[%d].pageSize", resPath, i)
+		if !pageSizeRe.MatchString(h.Pagesize) {
+			return fieldErr(path, "%q is not a page size like 2MB or 1GB", h.Pagesize)
+		}
+		if seen[h.Pagesize] {
+			return fieldErr(path, "%q is listed twice", h.Pagesize)
+		}
+		seen[h.Pagesize] = true
+		res.HugetlbLimit = append(res.HugetlbLimit, &lib.HugepageLimit{Pagesize: h.Pagesize, Limit: h.Limit})
+	}
+	return nil
+}
+
+func convertNetwork(r *specs.LinuxResources, res *Resources) error {
+	n := r.Network
+	if n == nil {
+		return nil
+	}
+	if n.ClassID != nil {
+		res.NetClsClassid = *n.ClassID
+	}
+	for i, prio := range n.Priorities {
+		if prio.Name == "" || strings.ContainsAny(prio.Name, " \t\n/") {
+			return fieldErr(fmt.Sprintf("%s.network.priorities[%d].name", resPath, i), "%q is not an interface name", prio.Name)
+		}
+		res.NetPrioIfpriomap = append(res.NetPrioIfpriomap, &lib.IfPrioMap{Interface: prio.Name, Priority: int64(prio.Priority)})
+	}
+	return nil
+}
+
+func convertRdma(r *specs.LinuxResources, res *Resources) error {
+	if len(r.Rdma) == 0 {
+		return nil
+	}
+	res.Rdma = make(map[string]lib.LinuxRdma, len(r.Rdma))
+	for dev, l := range r.Rdma {
+		if dev == "" || strings.ContainsAny(dev, " \t\n=") {
+			return fieldErr(resPath+".rdma", "%q is not an RDMA device name", dev)
+		}
+		res.Rdma[dev] = lib.LinuxRdma{HcaHandles: l.HcaHandles, HcaObjects: l.HcaObjects}
+	}
+	return nil
+}
+
+func convertUnified(r *specs.LinuxResources, res *Resources) error {
+	if len(r.Unified) == 0 {
+		return nil
+	}
+	res.Unified = make(map[string]string, len(r.Unified))
+	for k, v := range r.Unified {
+		ctrl, param, ok := strings.Cut(k, ".")
+		if !ok || ctrl == "" || param == "" || strings.ContainsAny(k, "/\x00") {
+			return fieldErr(fmt.Sprintf("%s.unified[%q]", resPath, k), "key must be a cgroup file name like memory.high")
+		}
+		res.Unified[k] = v
+	}
+	return nil
+}
+
+// parseList parses a cpuset list such as "0-3,8,10-11" and returns its
+// members. An empty list is valid (it means "inherit").
+func parseList(s string) ([]int, error) {
+	var out []int
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
+		a, err := parseIndex(lo)
+		if err != nil {
+			return nil, err
+		}
+		b := a
+		if isRange {
+			if b, err = parseIndex(hi); err != nil {
+				return nil, err
+			}
+			if b < a {
+				return nil, fmt.Errorf("range %d-%d is backwards", a, b)
+			}
+		}
+		for i := a; i <= b; i++ {
+			out = append(out, i)
+		}
+	}
+	return out, nil
+}
+
+// maxListIndex bounds parseList so a typo like "0-99999999" is an error,
+// not a huge allocation. The kernel's NR_CPUS tops out at 8192.
+const maxListIndex = 8192
+
+func parseIndex(s string) (int, error) {
+	if s == "" {
+		return 0, fmt.Errorf("empty element")
+	}
+	n := 0
+	for _, ch := range s {
+		if ch < '0' || ch > '9' {
+			return 0, fmt.Errorf("%q is not a number", s)
+		}
+		n = n*10 + int(ch-'0')
+		if n > maxListIndex {
+			return 0, fmt.Errorf("%s is above %d", s, maxListIndex)
+		}
+	}
+	return n, nil
+}

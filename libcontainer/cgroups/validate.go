@@ -1,0 +1,238 @@
+package cgroups
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+
+	lib "github.com/opencontainers/cgroups"
+	"github.com/sirupsen/logrus"
+)
+
+// Validate checks that this host can apply res: every controller res needs
+// is available, the CPUs, memory nodes and huge page sizes exist, and
+// v2-only settings are not asked of a v1 host. It reads only, so it can run
+// before anything is created; errors name the linux.resources JSON path.
+//
+// Settings that this host's cgroup version silently lacks (for example
+// realtime CPU limits on v2, as in runc) are logged, not rejected.
+func Validate(res *Resources) error {
+	if res == nil {
+		return nil
+	}
+	mode := HostMode()
+	avail, err := availableControllers(mode)
+	if err != nil {
+		return err
+	}
+	need := func(path, ctrl string) error {
+		if avail[ctrl] {
+			return nil
+		}
+		return fieldErr(path, "the %s cgroup controller is not available on this %s host", ctrl, mode)
+	}
+	v2 := mode == ModeV2
+
+	if len(res.Unified) > 0 {
+		if !v2 {
+			return fieldErr(resPath+".unified", "needs cgroup v2, this host is %s", mode)
+		}
+		for _, k := range slices.Sorted(maps.Keys(res.Unified)) {
+			ctrl, _, _ := strings.Cut(k, ".")
+			if ctrl == "cgroup" {
+				continue // core files, always present
+			}
+			if err := need(fmt.Sprintf("%s.unified[%q]", resPath, k), ctrl); err != nil {
+				return err
+			}
+		}
+	}
+	if res.Memory != 0 || res.MemoryReservation != 0 || res.MemorySwap != 0 || res.MemorySwappiness != nil || res.OomKillDisable {
+		if err := need(resPath+".memory", "memory"); err != nil {
+			return err
+		}
+	}
+	if res.CpuShares != 0 || res.CpuQuota != 0 || res.CpuPeriod != 0 || res.CpuBurst != nil || res.CpuRtRuntime != 0 || res.CpuRtPeriod != 0 || res.CPUIdle != nil {
+		if err := need(resPath+".cpu", "cpu"); err != nil {
+			return err
+		}
+	}
+	if err := checkCpuset(res, need); err != nil {
+		return err
+	}
+	if res.PidsLimit != nil {
+		if err := need(resPath+".pids", "pids"); err != nil {
+			return err
+		}
+	}
+	if blkioSet(res) {
+		ctrl := "blkio"
+		if v2 {
+			ctrl = "io"
+		}
+		if err := need(resPath+".blockIO", ctrl); err != nil {
+			return err
+		}
+	}
+	if err := checkHugepages(res, need); err != nil {
+		return err
+	}
+	if len(res.Rdma) > 0 {
+		if err := need(resPath+".rdma", "rdma"); err != nil {
+			return err
+		}
+	}
+	if !v2 {
+		if res.NetClsClassid != 0 {
+			if err := need(resPath+".network.classID", "net_cls"); err != nil {
+				return err
+			}
+		}
+		if len(res.NetPrioIfpriomap) > 0 {
+			if err := need(resPath+".network.priorities", "net_prio"); err != nil {
+				return err
+			}
+		}
+		// The v1 manager refuses to run without the devices controller,
+		// since it would leave every device open.
+		if !res.SkipDevices {
+			if err := need(resPath+".devices", "devices"); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	warnIgnoredOnV2(res)
+	return nil
+}
+
+func blkioSet(res *Resources) bool {
+	return res.BlkioWeight != 0 || res.BlkioLeafWeight != 0 || len(res.BlkioWeightDevice) > 0 ||
+		len(res.BlkioThrottleReadBpsDevice) > 0 || len(res.BlkioThrottleWriteBpsDevice) > 0 ||
+		len(res.BlkioThrottleReadIOPSDevice) > 0 || len(res.BlkioThrottleWriteIOPSDevice) > 0
+}
+
+// warnIgnoredOnV2 logs the settings cgroup v2 has no file for; the library
+// skips them, like runc.
+func warnIgnoredOnV2(res *Resources) {
+	p := resPath + "."
+	for _, f := range []struct {
+		set  bool
+		name string
+	}{
+		{res.CpuRtRuntime != 0 || res.CpuRtPeriod != 0, "cpu.realtimeRuntime/realtimePeriod"},
+		{res.MemorySwappiness != nil, "memory.swappiness"},
+		{res.OomKillDisable, "memory.disableOOMKiller"},
+		{res.BlkioLeafWeight != 0, "blockIO.leafWeight"},
+		{res.NetClsClassid != 0, "network.classID"},
+		{len(res.NetPrioIfpriomap) > 0, "network.priorities"},
+	} {
+		if f.set {
+			logrus.Warnf("%s%s is ignored: cgroup v2 has no equivalent", p, f.name)
+		}
+	}
+}
+
+func checkCpuset(res *Resources, need func(path, ctrl string) error) error {
+	for _, f := range []struct {
+		name, list, online string
+	}{
+		{"cpus", res.CpusetCpus, "/sys/devices/system/cpu/online"},
+		{"mems", res.CpusetMems, "/sys/devices/system/node/online"},
+	} {
+		if f.list == "" {
+			continue
+		}
+		path := resPath + ".cpu." + f.name
+		if err := need(path, "cpuset"); err != nil {
+			return err
+		}
+		want, err := parseList(f.list)
+		if err != nil {
+			return fieldErr(path, "%q: %v", f.list, err)
+		}
+		have, err := onlineList(f.online)
+		if err != nil {
+			return err
+		}
+		for _, n := range want {
+			if !slices.Contains(have, n) {
+				return fieldErr(path, "%d is not online on this host (online: %s)", n, formatList(have))
+			}
+		}
+	}
+	return nil
+}
+
+// onlineList reads a sysfs "online" list. A kernel without NUMA has no
+// node directory; it has exactly node 0.
+func onlineList(file string) ([]int, error) {
+	data, err := os.ReadFile(file)
+	if errors.Is(err, os.ErrNotExist) && strings.Contains(file, "/node/") {
+		return []int{0}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	list, err := parseList(strings.TrimSpace(string(data)))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return list, nil
+}
+
+func formatList(l []int) string {
+	s := make([]string, len(l))
+	for i, n := range l {
+		s[i] = fmt.Sprint(n)
+	}
+	return strings.Join(s, ",")
+}
+
+func checkHugepages(res *Resources, need func(path, ctrl string) error) error {
+	if len(res.HugetlbLimit) == 0 {
+		return nil
+	}
+	if err := need(resPath+".hugepageLimits", "hugetlb"); err != nil {
+		return err
+	}
+	sizes := lib.HugePageSizes()
+	for i, h := range res.HugetlbLimit {
+		if !slices.Contains(sizes, h.Pagesize) {
+			return fieldErr(fmt.Sprintf("%s.hugepageLimits[%d].pageSize", resPath, i),
+				"%q is not a huge page size of this host (have %s)", h.Pagesize, strings.Join(sizes, ", "))
+		}
+	}
+	return nil
+}
+
+// availableControllers lists the controllers a container cgroup can use:
+// on v1 the mounted hierarchies, on v2 those in the root's
+// cgroup.controllers. On a hybrid host only the v1 side counts: the library
+// applies limits through v1 only.
+func availableControllers(mode Mode) (map[string]bool, error) {
+	avail := map[string]bool{}
+	if mode == ModeV2 {
+		data, err := os.ReadFile("/sys/fs/cgroup/cgroup.controllers")
+		if err != nil {
+			return nil, fmt.Errorf("reading cgroup v2 controllers: %w", err)
+		}
+		for _, c := range strings.Fields(string(data)) {
+			avail[c] = true
+		}
+		return avail, nil
+	}
+	mounts, err := lib.GetCgroupMounts(false)
+	if err != nil {
+		return nil, fmt.Errorf("listing cgroup v1 mounts: %w", err)
+	}
+	for _, m := range mounts {
+		for _, s := range m.Subsystems {
+			avail[s] = true
+		}
+	}
+	return avail, nil
+}
