@@ -21,7 +21,9 @@ import (
 // given in childProfileEnv, as the container init would, and then either
 // execs a program ("exec", path, args...) or runs probes ("probe", ...)
 // and prints the errno of each, one per line. A listener fd, if any, is
-// sent over fd 3 like the init hands it to the runtime.
+// sent over fd 3 like the init hands it to the runtime; children of tests
+// without SCMP_ACT_NOTIFY have no fd 3, so a listener fd returned by
+// mistake fails them.
 const childProfileEnv = "BERTH_SECCOMP_TEST_PROFILE"
 
 // childPrivEnv makes the child set no_new_privs ("nnp") and/or drop
@@ -62,6 +64,10 @@ func child(profile string, args []string) int {
 		return fail("%v", err)
 	}
 	if fd >= 0 {
+		// The listener must not leak into the container's program.
+		if flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil || flags&unix.FD_CLOEXEC == 0 {
+			return fail("listener fd %d is not close-on-exec (flags %#x, %v)", fd, flags, err)
+		}
 		if err := unix.Sendmsg(3, []byte{0}, unix.UnixRights(fd), nil, 0); err != nil {
 			return fail("send listener fd: %v", err)
 		}
