@@ -1,0 +1,276 @@
+// Command validation runs the OCI runtime-tools validation suite (pinned in
+// go.mod) against a runc-compatible runtime and checks the results against a
+// checked-in expected-results file.
+//
+// Run it from this directory, as root:
+//
+//	go run . [-runtime /path/to/runtime] [-run regexp] [-record] [-v]
+//	go run . -table expected/runc.txt expected/crun.txt expected/berth.txt
+//
+// The runtime defaults to $RUNTIME, else ../../bin/berth. The expected file
+// defaults to expected/<runtime file name>.txt. The exit status is 1 when an
+// assertion expected to pass does not pass now, 2 on setup errors.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/berthproject/berth/conformance/validation/internal/expect"
+	"github.com/berthproject/berth/conformance/validation/internal/suite"
+	"github.com/berthproject/berth/conformance/validation/internal/tap"
+)
+
+const modulePath = "github.com/berthproject/berth/conformance/validation"
+
+type options struct {
+	runtime  string
+	expected string
+	work     string
+	busybox  string
+	run      *regexp.Regexp
+	timeout  time.Duration
+	record   bool
+	verbose  bool
+}
+
+func main() {
+	var o options
+	var runPattern string
+	var table bool
+	flag.StringVar(&o.runtime, "runtime", "", "runtime under test (default $RUNTIME, else ../../bin/berth)")
+	flag.StringVar(&o.expected, "expected", "", "expected-results file (default expected/<runtime name>.txt)")
+	flag.StringVar(&o.work, "work", "work", "work directory for binaries, rootfs, bundles and logs")
+	flag.StringVar(&o.busybox, "busybox", "/bin/busybox", "static busybox to build the rootfs from")
+	flag.StringVar(&runPattern, "run", "", "only run programs matching this regexp")
+	flag.DurationVar(&o.timeout, "timeout", 2*time.Minute, "timeout for each program")
+	flag.BoolVar(&o.record, "record", false, "write the expected-results file from this run (keeps existing reasons)")
+	flag.BoolVar(&o.verbose, "v", false, "print the TAP diagnostics of failing assertions")
+	flag.BoolVar(&table, "table", false, "print a markdown table comparing the expected files given as arguments, then exit")
+	flag.Parse()
+
+	if table {
+		if err := printTable(os.Stdout, flag.Args()); err != nil {
+			fatal(err)
+		}
+		return
+	}
+	if flag.NArg() > 0 {
+		fatal(fmt.Errorf("unexpected arguments %q", flag.Args()))
+	}
+	var err error
+	if o.run, err = regexp.Compile(runPattern); err != nil {
+		fatal(fmt.Errorf("-run: %w", err))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	regressions, err := run(ctx, o)
+	if err != nil {
+		fatal(err)
+	}
+	if regressions > 0 {
+		os.Exit(1)
+	}
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "validation:", err)
+	os.Exit(2)
+}
+
+func run(ctx context.Context, o options) (regressions int, err error) {
+	if os.Geteuid() != 0 {
+		return 0, fmt.Errorf("must run as root: the validation programs create containers")
+	}
+	if err := checkModuleDir(); err != nil {
+		return 0, err
+	}
+	if o.runtime == "" {
+		o.runtime = os.Getenv("RUNTIME")
+	}
+	if o.runtime == "" {
+		o.runtime = "../../bin/berth"
+	}
+	if o.runtime, err = filepath.Abs(o.runtime); err != nil {
+		return 0, err
+	}
+	if st, err := os.Stat(o.runtime); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+		return 0, fmt.Errorf("runtime %s is not an executable file (%v); build it or set RUNTIME", o.runtime, err)
+	}
+	if o.expected == "" {
+		o.expected = filepath.Join("expected", filepath.Base(o.runtime)+".txt")
+	}
+	var want *expect.File
+	if !o.record || fileExists(o.expected) {
+		if want, err = expect.Load(o.expected); err != nil {
+			return 0, fmt.Errorf("%w (record one with -record)", err)
+		}
+	}
+	if o.work, err = filepath.Abs(o.work); err != nil {
+		return 0, err
+	}
+
+	fmt.Printf("building runtime-tools validation programs into %s\n", o.work)
+	programs, err := suite.Build(ctx, ".", o.work)
+	if err != nil {
+		return 0, err
+	}
+	env := suite.Env{WorkDir: o.work, Runtime: o.runtime, Timeout: o.timeout}
+	if err := env.Prepare(o.busybox); err != nil {
+		return 0, err
+	}
+	logDir := filepath.Join(o.work, "logs", filepath.Base(o.runtime))
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return 0, err
+	}
+
+	fmt.Printf("running %d programs against %s (logs in %s)\n\n", len(programs), o.runtime, logDir)
+	var observed []*expect.Program
+	var total struct{ pass, fail, errs, ok, notOK, skip int }
+	var cleanupErrs []string
+	for _, name := range programs {
+		if !o.run.MatchString(name) {
+			continue
+		}
+		if ctx.Err() != nil {
+			return 0, fmt.Errorf("interrupted")
+		}
+		r := env.RunProgram(ctx, name)
+		saveLogs(logDir, r)
+		p := expect.Observe(name, r.Stream, r.Problems)
+		observed = append(observed, p)
+		report(os.Stdout, r, p, o.verbose)
+		if r.CleanupErr != nil {
+			cleanupErrs = append(cleanupErrs, fmt.Sprintf("%s: %v", name, r.CleanupErr))
+		}
+		c := r.Stream.Count()
+		total.ok += c[tap.Pass]
+		total.notOK += c[tap.Fail]
+		total.skip += c[tap.Skip]
+		switch p.Status {
+		case expect.StatusPass:
+			total.pass++
+		case expect.StatusFail:
+			total.fail++
+		default:
+			total.errs++
+		}
+	}
+	fmt.Printf("\nTOTAL %d programs: %d pass, %d fail, %d error; assertions: %d ok, %d not ok, %d skipped\n",
+		len(observed), total.pass, total.fail, total.errs, total.ok, total.notOK, total.skip)
+	for _, e := range cleanupErrs {
+		fmt.Printf("CLEANUP FAILED %s\n", e)
+	}
+
+	if want != nil {
+		var findings []expect.Finding
+		for _, p := range observed {
+			findings = append(findings, expect.Check(want.Programs[p.Name], p)...)
+		}
+		fmt.Printf("\nchecked against %s:\n", o.expected)
+		improved := 0
+		for _, f := range findings {
+			fmt.Println("  " + f.String())
+			if f.Regression {
+				regressions++
+			} else {
+				improved++
+			}
+		}
+		fmt.Printf("  %d regressions, %d improvements\n", regressions, improved)
+	}
+	if o.record {
+		if o.run.String() != "" {
+			return regressions, fmt.Errorf("-record needs a full run (no -run)")
+		}
+		if err := os.MkdirAll(filepath.Dir(o.expected), 0o755); err != nil {
+			return regressions, err
+		}
+		rec := expect.Record(want, observed)
+		if len(rec.Header) == 0 {
+			rec.Header = []string{
+				"# Expected runtime-tools validation results for " + filepath.Base(o.runtime) + ".",
+				"# Written by `go run . -record`; every not-ok and error entry needs a one-line reason.",
+				"# Format: see internal/expect/expect.go.",
+			}
+		}
+		if err := rec.Save(o.expected); err != nil {
+			return regressions, err
+		}
+		fmt.Printf("recorded %s (replace every \"TODO: explain\" with a reason)\n", o.expected)
+	}
+	if len(cleanupErrs) > 0 {
+		return regressions, fmt.Errorf("cleanup failed for %d programs; see above", len(cleanupErrs))
+	}
+	return regressions, nil
+}
+
+// checkModuleDir makes sure we run in this module's directory: Build runs the
+// go command here so that runtime-tools comes from the version pinned in go.mod.
+func checkModuleDir() error {
+	data, err := os.ReadFile("go.mod")
+	if err != nil || !strings.Contains(string(data), "module "+modulePath+"\n") {
+		return fmt.Errorf("run from the directory of %s (conformance/validation)", modulePath)
+	}
+	return nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func saveLogs(dir string, r *suite.Run) {
+	for ext, data := range map[string][]byte{".tap": r.Stdout, ".stderr": r.Stderr} {
+		if err := os.WriteFile(filepath.Join(dir, r.Program+ext), data, 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "validation: saving log:", err)
+		}
+	}
+}
+
+// report prints one program's line and, for failures, the TAP lines.
+func report(w io.Writer, r *suite.Run, p *expect.Program, verbose bool) {
+	c := r.Stream.Count()
+	fmt.Fprintf(w, "%-5s %-32s %4d ok %3d not ok %3d skip %6.1fs\n",
+		strings.ToUpper(string(p.Status)), r.Program, c[tap.Pass], c[tap.Fail], c[tap.Skip], r.Duration.Seconds())
+	if p.Status == expect.StatusError {
+		fmt.Fprintf(w, "      %s\n", p.Reason)
+		for _, d := range r.Stream.Documents {
+			printDiagnostics(w, d.Preamble, verbose)
+		}
+	}
+	for _, a := range r.Stream.Assertions() {
+		if a.Outcome != tap.Fail {
+			continue
+		}
+		fmt.Fprintf(w, "      %s\n", a.Line)
+		printDiagnostics(w, a.Diagnostics, verbose)
+	}
+	if len(r.Leftovers) > 0 && verbose {
+		fmt.Fprintf(w, "      cleaned up: %s\n", strings.Join(r.Leftovers, ", "))
+	}
+}
+
+// printDiagnostics prints "#" comment lines always (they carry the
+// expected/actual values) and the YAML blocks only when verbose.
+func printDiagnostics(w io.Writer, lines []string, verbose bool) {
+	const maxLine = 400
+	for _, l := range lines {
+		if !verbose && !strings.HasPrefix(l, "#") {
+			continue
+		}
+		if len(l) > maxLine {
+			l = l[:maxLine] + "…"
+		}
+		fmt.Fprintf(w, "        %s\n", l)
+	}
+}
