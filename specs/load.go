@@ -67,7 +67,8 @@ func decodeJSON(file string, data []byte, v any) error {
 	}
 	var syntaxErr *json.SyntaxError
 	if errors.As(err, &syntaxErr) {
-		line, col := lineColumn(data, syntaxErr.Offset)
+		// Offset counts the bytes read including the offending one.
+		line, col := lineColumn(data, max(syntaxErr.Offset-1, 0))
 		return fmt.Errorf("%s:%d:%d: %w", file, line, col, syntaxErr)
 	}
 	var typeErr *json.UnmarshalTypeError
