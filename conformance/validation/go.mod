@@ -64,6 +64,8 @@ tool (
 	github.com/opencontainers/runtime-tools/validation/state
 )
 
+require golang.org/x/sys v0.1.0
+
 require (
 	github.com/google/uuid v1.3.0 // indirect
 	github.com/hashicorp/errwrap v1.0.0 // indirect
@@ -77,6 +79,5 @@ require (
 	github.com/opencontainers/selinux v1.9.1 // indirect
 	github.com/sirupsen/logrus v1.8.1 // indirect
 	github.com/urfave/cli v1.19.1 // indirect
-	golang.org/x/sys v0.1.0 // indirect
 	gopkg.in/yaml.v2 v2.4.0 // indirect
 )

@@ -260,15 +260,16 @@ func report(w io.Writer, r *suite.Run, p *expect.Program, verbose bool) {
 	}
 }
 
-// printDiagnostics prints "#" comment lines always (they carry the
-// expected/actual values) and the YAML blocks only when verbose.
+// printDiagnostics prints the diagnostics (YAML block, "#" comments) of a
+// failing assertion, shortened unless verbose.
 func printDiagnostics(w io.Writer, lines []string, verbose bool) {
-	const maxLine = 400
-	for _, l := range lines {
-		if !verbose && !strings.HasPrefix(l, "#") {
-			continue
+	const maxLine, maxLines = 300, 20
+	for i, l := range lines {
+		if !verbose && i == maxLines {
+			fmt.Fprintf(w, "        … %d more lines (-v shows all)\n", len(lines)-maxLines)
+			break
 		}
-		if len(l) > maxLine {
+		if !verbose && len(l) > maxLine {
 			l = l[:maxLine] + "…"
 		}
 		fmt.Fprintf(w, "        %s\n", l)

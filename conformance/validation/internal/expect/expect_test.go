@@ -1,0 +1,148 @@
+package expect
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/berthproject/berth/conformance/validation/internal/tap"
+)
+
+const sample = `# header comment
+program default pass ok=270 skip=39
+program delete fail ok=3 skip=0
+  not-ok 2 "attempting to ` + "`delete`" + ` a container that is not ` + "`stopped`" + ` MUST generate an error" -- runc deletes created containers
+program hooks error -- the program gives up before its first assertion
+`
+
+func TestParseWriteRoundTrip(t *testing.T) {
+	ef, err := Parse(strings.NewReader(sample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ef.Programs) != 3 || ef.Programs["delete"].Failures[0].ID != "2" || ef.Programs["hooks"].Status != StatusError {
+		t.Fatalf("parsed %+v", ef.Programs)
+	}
+	var buf bytes.Buffer
+	if err := ef.Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if buf.String() != sample {
+		t.Fatalf("round trip changed the file:\n%s", buf.String())
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	cases := map[string]string{
+		"no reason on error":   "program a error\n",
+		"placeholder reason":   "program a fail ok=1 skip=0\n  not-ok 2 \"x\" -- TODO: explain\n",
+		"no reason on not-ok":  "program a fail ok=1 skip=0\n  not-ok 2 \"x\"\n",
+		"reason on pass":       "program a pass ok=1 skip=0 -- why\n",
+		"orphan not-ok":        "  not-ok 2 \"x\" -- r\n",
+		"not-ok under pass":    "program a pass ok=1 skip=0\n  not-ok 2 \"x\" -- r\n",
+		"fail without not-ok":  "program a fail ok=1 skip=0\n",
+		"duplicate program":    "program a pass ok=1 skip=0\nprogram a pass ok=1 skip=0\n",
+		"duplicate assertion":  "program a fail ok=1 skip=0\n  not-ok 2 \"x\" -- r\n  not-ok 2 \"x\" -- r\n",
+		"unknown status":       "program a flaky ok=1 skip=0\n",
+		"missing counts":       "program a pass ok=1\n",
+		"unquoted description": "program a fail ok=1 skip=0\n  not-ok 2 x -- r\n",
+	}
+	for name, in := range cases {
+		if _, err := Parse(strings.NewReader(in)); err == nil {
+			t.Errorf("%s: accepted %q", name, in)
+		}
+	}
+}
+
+func observe(t *testing.T, name, stream string, runProblems ...string) *Program {
+	t.Helper()
+	s, err := tap.Parse(strings.NewReader(stream))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Observe(name, s, runProblems)
+}
+
+func TestObserve(t *testing.T) {
+	p := observe(t, "x", "TAP version 13\nok 1 - a\nnot ok 2 - b /tmp/target1686332243\nok 3 # SKIP c\n1..3\n")
+	if p.Status != StatusFail || p.OK != 1 || p.Skip != 1 || len(p.Failures) != 1 {
+		t.Fatalf("got %+v", p)
+	}
+	if p.Failures[0].Description != "b /tmp/targetN" {
+		t.Errorf("description not normalized: %q", p.Failures[0].Description)
+	}
+	if p := observe(t, "x", "TAP version 13\nok 1 - a\n1..1\n", "exit status 1"); p.Status != StatusError {
+		t.Errorf("non-zero exit must be an error, got %+v", p)
+	}
+	if p := observe(t, "x", "TAP version 13\nok 1 - a\n1..1\n"); p.Status != StatusPass {
+		t.Errorf("got %+v", p)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	want, err := Parse(strings.NewReader(`program p fail ok=2 skip=0
+  not-ok 3 "known" -- reason
+program e error -- reason
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	regressions := func(f []Finding) (n int) {
+		for _, x := range f {
+			if x.Regression {
+				n++
+			}
+		}
+		return n
+	}
+	cases := []struct {
+		name            string
+		program, stream string
+		runProblems     []string
+		regressions     int
+		improvements    int
+	}{
+		{"same as expected", "p", "ok 1 - a\nok 2 - b\nnot ok 3 - known\n1..3\n", nil, 0, 0},
+		{"new failure", "p", "ok 1 - a\nnot ok 2 - b\nnot ok 3 - known\n1..3\n", nil, 2, 0}, // not-ok 2 and ok count drop
+		{"fixed", "p", "ok 1 - a\nok 2 - b\nok 3 - known\n1..3\n", nil, 0, 1},
+		{"stops early", "p", "ok 1 - a\n", []string{"exit status 1"}, 2, 0}, // error and ok count drop
+		{"description changed", "p", "ok 1 - a\nok 2 - b\nnot ok 3 - other\n1..3\n", nil, 1, 1},
+		{"unlisted program", "new", "ok 1 - a\n1..1\n", nil, 1, 0},
+		{"expected error still errors", "e", "", []string{"exit status 1"}, 0, 0},
+		{"expected error now runs", "e", "ok 1 - a\n1..1\n", nil, 0, 1},
+	}
+	for _, c := range cases {
+		got := observe(t, c.program, "TAP version 13\n"+c.stream, c.runProblems...)
+		f := Check(want.Programs[c.program], got)
+		if r := regressions(f); r != c.regressions || len(f)-r != c.improvements {
+			t.Errorf("%s: findings %v, want %d regressions and %d improvements", c.name, f, c.regressions, c.improvements)
+		}
+	}
+}
+
+func TestRecordKeepsReasons(t *testing.T) {
+	old, err := Parse(strings.NewReader(sample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	del := observe(t, "delete", "TAP version 13\nok 1 - a\nnot ok 2 - attempting to `delete` a container that is not `stopped` MUST generate an error\nnot ok 3 - new\n1..3\n")
+	hooks := observe(t, "hooks", "TAP version 13\n1..0\n")
+	rec := Record(old, []*Program{del, hooks})
+	if r := rec.Programs["delete"].Failures[0].Reason; r != "runc deletes created containers" {
+		t.Errorf("kept reason = %q", r)
+	}
+	if r := rec.Programs["delete"].Failures[1].Reason; r != placeholderReason {
+		t.Errorf("new failure reason = %q", r)
+	}
+	if r := rec.Programs["hooks"].Reason; r != "the program gives up before its first assertion" {
+		t.Errorf("error reason = %q", r)
+	}
+	var buf bytes.Buffer
+	if err := rec.Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	// The placeholder must make the recorded file unloadable until explained.
+	if _, err := Parse(&buf); err == nil || !strings.Contains(err.Error(), "placeholder") {
+		t.Fatalf("recorded file with a placeholder was accepted: %v", err)
+	}
+}
