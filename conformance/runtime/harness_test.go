@@ -41,6 +41,9 @@ type container struct {
 	Spec   *specs.Spec
 	// OutPath receives the container's stdout and stderr after create/run.
 	OutPath string
+	// cgroupID names the cgroup under cgroupParent; tests may change ID
+	// (to an invalid one, say), this stays the unique generated one.
+	cgroupID string
 }
 
 // result is what one runtime invocation did.
@@ -63,6 +66,7 @@ func newContainer(t *testing.T, args ...string) *container {
 		Bundle: filepath.Join(dir, "bundle"),
 	}
 	c.Rootfs = filepath.Join(c.Bundle, "rootfs")
+	c.cgroupID = c.ID
 	makeRootfs(t, c.Rootfs)
 	c.Spec = defaultSpec(c.ID, args)
 	t.Cleanup(c.cleanup)
@@ -372,7 +376,7 @@ func (c *container) start() {
 // broken runtime may have left: processes in its cgroup and the cgroup.
 func (c *container) cleanup() {
 	runRuntime(c.t, []string{"--root", c.Root, "delete", "--force", c.ID}, nil, nil)
-	for _, dir := range cgroupDirs(c.ID) {
+	for _, dir := range cgroupDirs(c.cgroupID) {
 		for _, pid := range strings.Fields(readFileQuiet(filepath.Join(dir, "cgroup.procs"))) {
 			if n, err := strconv.Atoi(pid); err == nil {
 				unix.Kill(n, unix.SIGKILL)
@@ -394,9 +398,16 @@ func dirExists(path string) bool {
 	return err == nil && st.IsDir()
 }
 
+var generatedID = regexp.MustCompile(`^cf-[a-z0-9-]+$`)
+
 // cgroupDirs lists the existing v1 (and unified) cgroup directories of a
-// container placed under cgroupParent.
+// container placed under cgroupParent. It only accepts ids made by uniqueID:
+// anything else (such as "..") could name cgroups that are not the suite's,
+// and cleanup kills the processes in what this returns.
 func cgroupDirs(id string) []string {
+	if !generatedID.MatchString(id) {
+		panic("cgroupDirs: not a generated container id: " + id)
+	}
 	matches, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", cgroupParent, id))
 	if st, err := os.Stat(filepath.Join("/sys/fs/cgroup", cgroupParent, id)); err == nil && st.IsDir() {
 		matches = append(matches, filepath.Join("/sys/fs/cgroup", cgroupParent, id))
