@@ -22,10 +22,12 @@ import (
 // empty, the root filesystem is not looked at (for checking a generated
 // config, as `berth spec` does).
 //
+// Fields this build does not implement (AppArmor, SELinux, Intel RDT,
+// memory policies, network devices) are errors, not silently ignored.
 // Things only the runtime can judge are left to it: seccomp (the seccomp
 // package compiles and checks it), linux.resources (the cgroups package),
-// AppArmor, SELinux and Intel RDT support, and whether a joined namespace
-// path is really of the declared type.
+// and whether a joined namespace path is really of the declared type (or,
+// for net.* sysctls, the host's network namespace).
 func Validate(spec *rspec.Spec, bundleDir string) error {
 	if spec == nil {
 		return &FieldError{File: ConfigFile, Msg: "no configuration"}
@@ -217,6 +219,8 @@ func (v *validator) process(p string, proc *rspec.Process) {
 			v.errorf(fieldName(p, "ioPriority", "priority"), "%d is out of range (0 to 7)", io.Priority)
 		}
 	}
+	v.unsupported(fieldName(p, "apparmorProfile"), proc.ApparmorProfile != "", "AppArmor")
+	v.unsupported(fieldName(p, "selinuxLabel"), proc.SelinuxLabel != "", "SELinux")
 	if a := proc.ExecCPUAffinity; a != nil {
 		v.cpuList(fieldName(p, "execCPUAffinity", "initial"), a.Initial)
 		v.cpuList(fieldName(p, "execCPUAffinity", "final"), a.Final)
@@ -508,38 +512,19 @@ func (v *validator) linux(linux *rspec.Linux, ns nsSet) {
 		}
 	}
 
-	if mp := linux.MemoryPolicy; mp != nil {
-		if _, ok := MemoryPolicyMode(mp.Mode); !ok {
-			v.errorf("linux.memoryPolicy.mode", "unknown mode %q", mp.Mode)
-		}
-		for i, f := range mp.Flags {
-			if _, ok := MemoryPolicyFlag(f); !ok {
-				v.errorf(index("linux.memoryPolicy.flags", i), "unknown flag %q", f)
-			}
-		}
-	}
-
-	if len(linux.NetDevices) > 0 && !ns.has(rspec.NetworkNamespace) {
-		v.errorf("linux.netDevices", "moving network devices needs a %q namespace in linux.namespaces", rspec.NetworkNamespace)
-	}
-	for _, name := range sortedKeys(linux.NetDevices) {
-		p := fieldName("linux.netDevices", name)
-		if !validIfname(name) {
-			v.errorf(p, "%q is not a network interface name", name)
-		}
-		if to := linux.NetDevices[name].Name; to != "" && !validIfname(to) {
-			v.errorf(p+".name", "%q is not a network interface name", to)
-		}
-	}
+	v.unsupported("linux.intelRdt", linux.IntelRdt != nil, "Intel RDT")
+	v.unsupported("linux.memoryPolicy", linux.MemoryPolicy != nil, "NUMA memory policy")
+	v.unsupported("linux.netDevices", len(linux.NetDevices) > 0, "moving network devices")
+	v.unsupported("linux.mountLabel", linux.MountLabel != "", "SELinux")
 }
 
-// validIfname follows the kernel's dev_valid_name(): at most 15 bytes, not
-// "." or "..", and no '/', ':' or whitespace.
-func validIfname(name string) bool {
-	if name == "" || len(name) > 15 || name == "." || name == ".." {
-		return false
+// unsupported reports a field this build does not implement: the runtime
+// spec wants an error rather than a silently ignored setting (config.md,
+// "Valid values"). `berth features` reports the same gaps.
+func (v *validator) unsupported(path string, set bool, feature string) {
+	if set {
+		v.errorf(path, "%s is not supported by this build of berth", feature)
 	}
-	return !strings.ContainsAny(name, "/: \t\n\v\f\r")
 }
 
 // ipcSysctls are the kernel/* sysctls that belong to the IPC namespace;

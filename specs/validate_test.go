@@ -230,21 +230,18 @@ func TestValidateErrors(t *testing.T) {
 			`config.json: linux.devices[0].path: "dev/fuse" is not an absolute path`},
 		{"device type", func(s *rspec.Spec) { s.Linux.Devices = []rspec.LinuxDevice{{Path: "/dev/fuse", Type: "x"}} },
 			`config.json: linux.devices[0].type: unknown device type "x"`},
-		{"memoryPolicy mode", func(s *rspec.Spec) { s.Linux.MemoryPolicy = &rspec.LinuxMemoryPolicy{Mode: "MPOL_X"} },
-			`config.json: linux.memoryPolicy.mode: unknown mode "MPOL_X"`},
-		{"memoryPolicy flag", func(s *rspec.Spec) {
-			s.Linux.MemoryPolicy = &rspec.LinuxMemoryPolicy{Mode: rspec.MpolBind, Nodes: "0", Flags: []rspec.MemoryPolicyFlagType{"MPOL_F_X"}}
-		}, `config.json: linux.memoryPolicy.flags[0]: unknown flag "MPOL_F_X"`},
-		{"netDevices without netns", func(s *rspec.Spec) {
-			removeNS(s, rspec.NetworkNamespace)
-			s.Linux.NetDevices = map[string]rspec.LinuxNetDevice{"eth1": {}}
-		}, `config.json: linux.netDevices: moving network devices needs a "network" namespace`},
-		{"netDevices name", func(s *rspec.Spec) {
-			s.Linux.NetDevices = map[string]rspec.LinuxNetDevice{"eth1": {Name: "a/b"}}
-		}, `config.json: linux.netDevices.eth1.name: "a/b" is not a network interface name`},
-		{"netDevices key", func(s *rspec.Spec) {
-			s.Linux.NetDevices = map[string]rspec.LinuxNetDevice{"averyveryverylongname": {}}
-		}, `config.json: linux.netDevices.averyveryverylongname: "averyveryverylongname" is not a network interface name`},
+		{"apparmor", func(s *rspec.Spec) { s.Process.ApparmorProfile = "docker-default" },
+			`config.json: process.apparmorProfile: AppArmor is not supported by this build of berth`},
+		{"selinux label", func(s *rspec.Spec) { s.Process.SelinuxLabel = "system_u:system_r:container_t:s0" },
+			`config.json: process.selinuxLabel: SELinux is not supported by this build of berth`},
+		{"selinux mount label", func(s *rspec.Spec) { s.Linux.MountLabel = "system_u:object_r:container_file_t:s0" },
+			`config.json: linux.mountLabel: SELinux is not supported by this build of berth`},
+		{"intelRdt", func(s *rspec.Spec) { s.Linux.IntelRdt = &rspec.LinuxIntelRdt{ClosID: "x"} },
+			`config.json: linux.intelRdt: Intel RDT is not supported by this build of berth`},
+		{"memoryPolicy", func(s *rspec.Spec) { s.Linux.MemoryPolicy = &rspec.LinuxMemoryPolicy{Mode: rspec.MpolBind, Nodes: "0"} },
+			`config.json: linux.memoryPolicy: NUMA memory policy is not supported by this build of berth`},
+		{"netDevices", func(s *rspec.Spec) { s.Linux.NetDevices = map[string]rspec.LinuxNetDevice{"eth1": {}} },
+			`config.json: linux.netDevices: moving network devices is not supported by this build of berth`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -358,8 +355,6 @@ func TestValidateAccepts(t *testing.T) {
 			s.Linux.Personality = &rspec.LinuxPersonality{Domain: rspec.PerLinux32}
 			s.Linux.RootfsPropagation = "rslave"
 			s.Linux.Devices = []rspec.LinuxDevice{{Path: "/dev/fuse", Type: "c", Major: 10, Minor: 229}}
-			s.Linux.MemoryPolicy = &rspec.LinuxMemoryPolicy{Mode: rspec.MpolInterleave, Nodes: "0-1", Flags: []rspec.MemoryPolicyFlagType{rspec.MpolFStaticNodes}}
-			s.Linux.NetDevices = map[string]rspec.LinuxNetDevice{"eth1": {Name: "ctr%d"}}
 		}},
 		{"deadline", func(s *rspec.Spec) {
 			s.Process.Scheduler = &rspec.Scheduler{Policy: rspec.SchedDeadline, Runtime: 10000, Deadline: 20000, Period: 30000}
