@@ -7,6 +7,9 @@ import (
 	"io"
 
 	"github.com/berthproject/berth/imagetool/platform"
+	"github.com/berthproject/berth/imagetool/progress"
+	"github.com/berthproject/berth/imagetool/reference"
+	"github.com/berthproject/berth/imagetool/registry"
 	"github.com/berthproject/berth/imagetool/store"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -82,4 +85,24 @@ func (g *Globals) Debugf(format string, a ...any) {
 	if g.Debug {
 		fmt.Fprintf(g.Stderr, "debug: "+format+"\n", a...)
 	}
+}
+
+// Registry returns a registry client configured by the global flags.
+func (g *Globals) Registry() (*registry.Client, error) {
+	opts := registry.Options{Insecure: g.Insecure, CAFile: g.CAFile, CertDir: g.CertDir}
+	if g.Debug {
+		opts.Debugf = g.Debugf
+	}
+	return registry.New(opts)
+}
+
+// ParseRef parses an image reference, honouring --insecure.
+func (g *Globals) ParseRef(s string) (reference.Reference, error) {
+	return reference.Parse(s, g.Insecure)
+}
+
+// Progress returns the progress reporter the flags ask for (on stderr, so
+// that stdout stays parseable).
+func (g *Globals) Progress() progress.Reporter {
+	return progress.New(g.Stderr, g.Quiet, g.Format)
 }

@@ -113,4 +113,3 @@ func (w *BlobWriter) Close() error {
 	}
 	return err
 }
-

@@ -12,6 +12,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,7 +20,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -237,7 +237,7 @@ func (s *Store) Config(desc ocispec.Descriptor) (ocispec.Image, error) {
 // PutBytes stores b as a blob of the given media type.
 func (s *Store) PutBytes(mediaType string, b []byte) (ocispec.Descriptor, error) {
 	desc := ocispec.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(b), Size: int64(len(b))}
-	return desc, s.PutBlob(desc, strings.NewReader(string(b)))
+	return desc, s.PutBlob(desc, bytes.NewReader(b))
 }
 
 // PutBlob copies r into the store as blob desc, verifying digest and size.
@@ -294,7 +294,7 @@ func syncDir(dir string) error {
 
 // tempGrace keeps cleanup away from temp files that were just created and
 // not yet locked by their writer.
-const tempGrace = 10 * time.Second
+const tempGrace = 2 * time.Second
 
 // cleanTemp removes temp files whose writer is gone: a live writer holds
 // an flock on its file, so a file we can lock is abandoned.

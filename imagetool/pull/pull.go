@@ -1,0 +1,229 @@
+// Package pull copies an image from a registry into the store: it picks the
+// platform's manifest, downloads missing blobs concurrently, and records
+// the image only once everything it references is stored and verified.
+package pull
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/berthproject/berth/imagetool/platform"
+	"github.com/berthproject/berth/imagetool/progress"
+	"github.com/berthproject/berth/imagetool/reference"
+	"github.com/berthproject/berth/imagetool/registry"
+	"github.com/berthproject/berth/imagetool/store"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+)
+
+// DefaultJobs is how many blobs are downloaded at once by default.
+const DefaultJobs = 4
+
+// Options tunes a pull.
+type Options struct {
+	// Platform selects the manifest from an index.
+	Platform ocispec.Platform
+	// Jobs bounds concurrent blob downloads (DefaultJobs if < 1).
+	Jobs int
+	// Progress receives per-blob progress; nil for none.
+	Progress progress.Reporter
+	// Name is what to record the image as; "" means ref.StoreName(),
+	// and "-" means do not record it.
+	Name string
+}
+
+// Result describes a pulled image.
+type Result struct {
+	Name string `json:"name"`
+	// Manifest is the image manifest stored and recorded.
+	Manifest ocispec.Descriptor `json:"manifest"`
+	// Index is the digest of the index the manifest was chosen from.
+	Index digest.Digest `json:"index,omitempty"`
+	// Fetched counts bytes downloaded; Reused bytes already present.
+	Fetched int64 `json:"fetchedBytes"`
+	Reused  int64 `json:"reusedBytes"`
+}
+
+// Pull fetches ref from repo into s.
+func Pull(ctx context.Context, s *store.Store, repo *registry.Repo, ref reference.Reference, opts Options) (Result, error) {
+	if opts.Jobs < 1 {
+		opts.Jobs = DefaultJobs
+	}
+	if opts.Progress == nil {
+		opts.Progress = progress.New(nil, true, "")
+	}
+	// Shared store lock: gc must not collect blobs we stored but have not
+	// referenced yet.
+	unlock, err := s.RLock()
+	if err != nil {
+		return Result{}, err
+	}
+	defer unlock()
+
+	res := Result{Name: opts.Name}
+	if res.Name == "" {
+		res.Name = ref.StoreName()
+	}
+	top, err := getManifest(ctx, s, repo, ref.Identifier())
+	if err != nil {
+		return res, err
+	}
+	mf := top
+	if store.IsIndex(top.Desc.MediaType) {
+		var idx ocispec.Index
+		if err := json.Unmarshal(top.Raw, &idx); err != nil {
+			return res, fmt.Errorf("%s: index %s: %v", ref, top.Desc.Digest, err)
+		}
+		child, err := platform.Select(idx, opts.Platform)
+		if err != nil {
+			return res, fmt.Errorf("%s: %w", ref, err)
+		}
+		if !store.IsManifest(child.MediaType) {
+			return res, fmt.Errorf("%s: index entry %s: unsupported media type %q", ref, child.Digest, child.MediaType)
+		}
+		if mf, err = getManifest(ctx, s, repo, child.Digest.String()); err != nil {
+			return res, err
+		}
+		if mf.Desc.Size != child.Size {
+			return res, fmt.Errorf("%s: manifest %s: size mismatch: got %d bytes, index says %d", ref, child.Digest, mf.Desc.Size, child.Size)
+		}
+		mf.Desc.Platform = child.Platform
+		res.Index = top.Desc.Digest
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(mf.Raw, &m); err != nil {
+		return res, fmt.Errorf("%s: manifest %s: %v", ref, mf.Desc.Digest, err)
+	}
+	if err := checkManifest(m); err != nil {
+		return res, fmt.Errorf("%s: manifest %s: %w", ref, mf.Desc.Digest, err)
+	}
+
+	blobs := append([]ocispec.Descriptor{m.Config}, m.Layers...)
+	fetched, reused, err := fetchBlobs(ctx, s, repo, blobs, opts)
+	res.Fetched, res.Reused = fetched, reused
+	if err != nil {
+		return res, fmt.Errorf("%s: %w", ref, err)
+	}
+	// The manifest goes in last, so that a stored manifest always has its
+	// blobs (gc and rm rely on that).
+	if err := s.PutBlob(mf.Desc, bytes.NewReader(mf.Raw)); err != nil {
+		return res, err
+	}
+	res.Manifest = mf.Desc
+	if res.Name != "-" {
+		if err := s.Tag(res.Name, mf.Desc); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// getManifest returns the manifest from the store when asked by digest
+// and present (never fetched twice), else from the registry.
+func getManifest(ctx context.Context, s *store.Store, repo *registry.Repo, id string) (registry.Manifest, error) {
+	if d, err := digest.Parse(id); err == nil && s.Has(d, -1) {
+		raw, err := s.ReadBlob(d)
+		if err == nil {
+			var probe struct {
+				MediaType string `json:"mediaType"`
+			}
+			json.Unmarshal(raw, &probe)
+			if store.IsIndex(probe.MediaType) || store.IsManifest(probe.MediaType) {
+				return registry.Manifest{Raw: raw, Desc: ocispec.Descriptor{MediaType: probe.MediaType, Digest: d, Size: int64(len(raw))}}, nil
+			}
+		}
+	}
+	return repo.GetManifest(ctx, id)
+}
+
+// layerTypes are the layer media types an unpacker can apply.
+var layerTypes = map[string]bool{
+	ocispec.MediaTypeImageLayer:                         true,
+	ocispec.MediaTypeImageLayerGzip:                     true,
+	ocispec.MediaTypeImageLayerZstd:                     true,
+	"application/vnd.docker.image.rootfs.diff.tar.gzip": true,
+	"application/vnd.docker.image.rootfs.diff.tar":      true,
+}
+
+// checkManifest refuses manifests we could not turn into a rootfs.
+func checkManifest(m ocispec.Manifest) error {
+	if m.SchemaVersion != 2 {
+		return fmt.Errorf("unsupported schemaVersion %d", m.SchemaVersion)
+	}
+	if m.Config.MediaType != ocispec.MediaTypeImageConfig && m.Config.MediaType != store.MediaTypeDockerConfig {
+		return fmt.Errorf("config %s: unsupported media type %q", m.Config.Digest, m.Config.MediaType)
+	}
+	if m.Config.Size > store.MaxManifestSize {
+		return fmt.Errorf("config %s: %d bytes is over the %d byte limit", m.Config.Digest, m.Config.Size, store.MaxManifestSize)
+	}
+	for _, d := range append([]ocispec.Descriptor{m.Config}, m.Layers...) {
+		if err := d.Digest.Validate(); err != nil {
+			return fmt.Errorf("bad digest %q: %v", d.Digest, err)
+		}
+		if d.Size < 0 {
+			return fmt.Errorf("blob %s: negative size %d", d.Digest, d.Size)
+		}
+	}
+	for _, l := range m.Layers {
+		if !layerTypes[l.MediaType] {
+			return fmt.Errorf("layer %s: unsupported media type %q", l.Digest, l.MediaType)
+		}
+	}
+	return nil
+}
+
+// fetchBlobs downloads the blobs the store lacks, opts.Jobs at a time.
+func fetchBlobs(ctx context.Context, s *store.Store, repo *registry.Repo, blobs []ocispec.Descriptor, opts Options) (fetched, reused int64, err error) {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(opts.Jobs)
+	seen := map[digest.Digest]bool{}
+	sizes := make(chan int64, len(blobs))
+	for i, b := range blobs {
+		if seen[b.Digest] {
+			continue
+		}
+		seen[b.Digest] = true
+		what := "layer"
+		if i == 0 {
+			what = "config"
+		}
+		opts.Progress.Start(b.Digest.String(), what, b.Size)
+		if s.Has(b.Digest, b.Size) {
+			reused += b.Size
+			opts.Progress.Finish(b.Digest.String(), "exists")
+			continue
+		}
+		g.Go(func() error {
+			err := fetchBlob(gctx, s, repo, b, opts.Progress)
+			if err != nil {
+				opts.Progress.Finish(b.Digest.String(), err.Error())
+				return err
+			}
+			sizes <- b.Size
+			opts.Progress.Finish(b.Digest.String(), "done")
+			return nil
+		})
+	}
+	err = g.Wait()
+	close(sizes)
+	for n := range sizes {
+		fetched += n
+	}
+	return fetched, reused, err
+}
+
+func fetchBlob(ctx context.Context, s *store.Store, repo *registry.Repo, b ocispec.Descriptor, rep progress.Reporter) error {
+	w, err := s.NewBlobWriter(b)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	id := b.Digest.String()
+	if err := repo.FetchBlob(ctx, b, w, func(n int64) { rep.Update(id, n) }); err != nil {
+		return err
+	}
+	return w.Commit()
+}
