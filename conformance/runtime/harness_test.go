@@ -177,10 +177,19 @@ func (c *container) save() {
 	must(c.t, os.WriteFile(filepath.Join(c.Bundle, "config.json"), b, 0o644))
 }
 
+// globals are the global flags for this container: its --root, or none when
+// Root is empty (the runtime's default root, as podman uses it).
+func (c *container) globals(args ...string) []string {
+	if c.Root == "" {
+		return args
+	}
+	return append([]string{"--root", c.Root}, args...)
+}
+
 // rt runs the runtime with this container's --root.
 func (c *container) rt(args ...string) result {
 	c.t.Helper()
-	return runRuntime(c.t, append([]string{"--root", c.Root}, args...), nil, nil)
+	return runRuntime(c.t, c.globals(args...), nil, nil)
 }
 
 // mustRT is rt that fails the test unless the runtime exits 0.
@@ -257,7 +266,7 @@ func (c *container) create(extra ...string) result {
 	c.save()
 	f := c.outFile()
 	defer f.Close()
-	args := append([]string{"--root", c.Root, "create", "--bundle", c.Bundle}, extra...)
+	args := append(c.globals("create", "--bundle", c.Bundle), extra...)
 	return runRuntime(c.t, append(args, c.ID), f, nil)
 }
 
@@ -279,7 +288,7 @@ func (c *container) run(extra ...string) result {
 	c.save()
 	f := c.outFile()
 	defer f.Close()
-	args := append([]string{"--root", c.Root, "run", "--bundle", c.Bundle}, extra...)
+	args := append(c.globals("run", "--bundle", c.Bundle), extra...)
 	return runRuntime(c.t, append(args, c.ID), f, nil)
 }
 
@@ -375,7 +384,7 @@ func (c *container) start() {
 // cleanup removes the container whatever state it is in, and anything a
 // broken runtime may have left: processes in its cgroup and the cgroup.
 func (c *container) cleanup() {
-	runRuntime(c.t, []string{"--root", c.Root, "delete", "--force", c.ID}, nil, nil)
+	runRuntime(c.t, c.globals("delete", "--force", c.ID), nil, nil)
 	for _, dir := range cgroupDirs(c.cgroupID) {
 		for _, pid := range strings.Fields(readFileQuiet(filepath.Join(dir, "cgroup.procs"))) {
 			if n, err := strconv.Atoi(pid); err == nil {
@@ -492,7 +501,7 @@ func ptr[T any](v T) *T { return &v }
 // runtimeCommand prepares (without starting) a runtime call for this
 // container, with stdout and stderr going to out.
 func runtimeCommand(c *container, out *os.File, args ...string) *exec.Cmd {
-	cmd := exec.Command(runtimeBin, append([]string{"--root", c.Root}, args...)...)
+	cmd := exec.Command(runtimeBin, c.globals(args...)...)
 	cmd.Stdout, cmd.Stderr = out, out
 	return cmd
 }

@@ -1,0 +1,175 @@
+package runtime_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// The command lines below are the ones podman (with conmon) and containerd's
+// runc shim send, as recorded in docs shared with the team
+// (engine-contract.md). Each must be accepted exactly as written.
+
+// execProcessFile writes a process.json for `exec --process`.
+func execProcessFile(t *testing.T, c *container, args ...string) string {
+	t.Helper()
+	p := specs.Process{
+		Args: args, Cwd: "/", Env: c.Spec.Process.Env, User: specs.User{UID: 0, GID: 0},
+		Capabilities: c.Spec.Process.Capabilities,
+	}
+	b, err := json.Marshal(p)
+	must(t, err)
+	path := filepath.Join(t.TempDir(), "exec-process-1")
+	must(t, os.WriteFile(path, b, 0o644))
+	return path
+}
+
+// execDetached runs `[globals] exec ... --detach ...` and waits for the exec'd
+// process to print want.
+func execDetached(t *testing.T, c *container, globals, args []string, want string) {
+	t.Helper()
+	out, err := os.CreateTemp(t.TempDir(), "exec-out")
+	must(t, err)
+	defer out.Close()
+	r := runRuntime(t, append(globals, args...), out, nil)
+	if r.Code != 0 {
+		t.Fatalf("%s", r.describe())
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(readFile(t, out.Name()), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("exec'd process never printed %q; output %q", want, readFile(t, out.Name()))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func assertPidFile(t *testing.T, path string) int {
+	t.Helper()
+	pid, err := strconv.Atoi(strings.TrimSpace(readFile(t, path)))
+	if err != nil || pid <= 0 {
+		t.Fatalf("pid file %s holds %q", path, readFile(t, path))
+	}
+	return pid
+}
+
+func cgroupFile(t *testing.T, c *container, controller, file string) string {
+	t.Helper()
+	return strings.TrimSpace(readFile(t, filepath.Join("/sys/fs/cgroup", controller, cgroupParent, c.cgroupID, file)))
+}
+
+func TestEngineContractPodman(t *testing.T) {
+	t.Parallel()
+	c := newContainer(t, "/bin/sh", "-c", signalScript)
+	c.Root = "" // podman passes no --root
+	userdata := t.TempDir()
+	log := filepath.Join(userdata, "oci-log")
+	c.save()
+	f := c.outFile()
+	defer f.Close()
+	r := runRuntime(t, []string{"--log-format=json", "--log", log, "create", "--bundle", c.Bundle, "--pid-file", filepath.Join(userdata, "pidfile"), c.ID}, f, nil)
+	if r.Code != 0 {
+		t.Fatalf("%s", r.describe())
+	}
+	pid := assertPidFile(t, filepath.Join(userdata, "pidfile"))
+	c.mustRT("start", c.ID)
+	c.waitOutput("ready")
+	if st := c.state(); st.Pid != pid || st.Status != specs.StateRunning {
+		t.Errorf("state %+v, want running with pid %d", st, pid)
+	}
+
+	c.mustRT("pause", c.ID)
+	if st := c.state(); st.Status != "paused" {
+		t.Errorf("after pause: status %q, want paused", st.Status)
+	}
+	if fr := cgroupFile(t, c, "freezer", "freezer.state"); fr != "FROZEN" {
+		t.Errorf("after pause: freezer.state %q", fr)
+	}
+	c.mustRT("resume", c.ID)
+	if st := c.state(); st.Status != specs.StateRunning {
+		t.Errorf("after resume: status %q, want running", st.Status)
+	}
+
+	resources := filepath.Join(userdata, "resources.json")
+	must(t, os.WriteFile(resources, []byte(`{"pids":{"limit":77}}`), 0o644))
+	c.mustRT("update", "--resources="+resources, c.ID)
+	if v := cgroupFile(t, c, "pids", "pids.max"); v != "77" {
+		t.Errorf("after update: pids.max %q, want 77", v)
+	}
+
+	exitDir := t.TempDir()
+	proc := execProcessFile(t, c, "/bin/sh", "-c", "echo exec-ran")
+	execDetached(t, c, []string{"--log-format=json", "--log", filepath.Join(exitDir, "oci-log")},
+		[]string{"exec", "--pid-file", filepath.Join(exitDir, "exec_pid"), "--process", proc, "--detach", c.ID}, "exec-ran")
+	assertPidFile(t, filepath.Join(exitDir, "exec_pid"))
+
+	c.mustRT("kill", c.ID, "15")
+	c.waitOutput("got-TERM")
+	c.waitStatus(specs.StateStopped)
+	c.mustRT("delete", "--force", c.ID)
+	if r := c.rt("state", c.ID); r.Code == 0 {
+		t.Errorf("container remains after delete --force")
+	}
+}
+
+func TestEngineContractContainerd(t *testing.T) {
+	t.Parallel()
+	c := newContainer(t, "/bin/sh", "-c", signalScript)
+	state := t.TempDir()
+	log := filepath.Join(state, "log.json")
+	shim := func(args ...string) result {
+		t.Helper()
+		r := runRuntime(t, append([]string{"--root", c.Root, "--log", log, "--log-format", "json"}, args...), nil, nil)
+		if r.Code != 0 {
+			t.Fatalf("%s\nlog: %s", r.describe(), readFileQuiet(log))
+		}
+		return r
+	}
+	c.save()
+	f := c.outFile()
+	defer f.Close()
+	r := runRuntime(t, []string{"--root", c.Root, "--log", log, "--log-format", "json",
+		"create", "--bundle", c.Bundle, "--pid-file", filepath.Join(state, "init.pid"), c.ID}, f, nil)
+	if r.Code != 0 {
+		t.Fatalf("%s", r.describe())
+	}
+	pid := assertPidFile(t, filepath.Join(state, "init.pid"))
+	shim("start", c.ID)
+	c.waitOutput("ready")
+
+	var pids []int
+	out := shim("ps", "--format", "json", c.ID).Stdout
+	if err := json.Unmarshal([]byte(out), &pids); err != nil || !containsInt(pids, pid) {
+		t.Errorf("ps --format json printed %q, want a JSON array with %d", out, pid)
+	}
+
+	proc := execProcessFile(t, c, "/bin/sh", "-c", "echo exec-ran")
+	execDetached(t, c, []string{"--root", c.Root, "--log", log, "--log-format", "json"},
+		[]string{"exec", "--process", proc, "--detach", "--pid-file", filepath.Join(state, "exec1.pid"), c.ID}, "exec-ran")
+	assertPidFile(t, filepath.Join(state, "exec1.pid"))
+
+	shim("pause", c.ID)
+	shim("resume", c.ID)
+	shim("kill", c.ID, "15")
+	c.waitOutput("got-TERM")
+	c.waitStatus(specs.StateStopped)
+	shim("kill", "--all", c.ID, "9") // sent to tasks that have exited, too
+	shim("delete", c.ID)
+	shim("delete", "--force", c.ID)
+	jsonLogLines(t, log)
+}
+
+func containsInt(have []int, want int) bool {
+	for _, h := range have {
+		if h == want {
+			return true
+		}
+	}
+	return false
+}
