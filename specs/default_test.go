@@ -121,8 +121,8 @@ func TestDefaultRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(loaded, Default()) {
 		t.Fatalf("round trip changed the spec:\ngot  %+v\nwant %+v", loaded, Default())
 	}
-	if loaded.Version != rspec.Version || rspec.Version != maxVersion {
-		t.Fatalf("ociVersion %q; runtime-spec module is %q, maxVersion %q", loaded.Version, rspec.Version, maxVersion)
+	if loaded.Version != rspec.Version || rspec.Version != MaxVersion {
+		t.Fatalf("ociVersion %q; runtime-spec module is %q, MaxVersion %q", loaded.Version, rspec.Version, MaxVersion)
 	}
 }
 

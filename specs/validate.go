@@ -76,11 +76,13 @@ func RootfsPath(bundleDir string, root *rspec.Root) string {
 	return filepath.Join(bundleDir, root.Path)
 }
 
-// Supported config versions: 1.0.0 through 1.3.0, including pre-releases
-// such as the "1.0.2-dev" that runc 1.1 and podman write.
+// MinVersion and MaxVersion bound the config ociVersion this build accepts,
+// pre-releases included ("1.0.2-dev", which runc 1.1 and podman write).
+// MaxVersion is the runtime-spec module's version; maxMinor and maxPatch
+// must match it (a test checks).
 const (
-	minVersion = "1.0.0"
-	maxVersion = "1.3.0"
+	MinVersion = "1.0.0"
+	MaxVersion = "1.3.0"
 	maxMinor   = 3
 	maxPatch   = 0
 )
@@ -105,7 +107,7 @@ func (v *validator) version(s string) {
 		return
 	}
 	if major != 1 || minor > maxMinor || (minor == maxMinor && patch > maxPatch) {
-		v.errorf("ociVersion", "%q: unsupported (this build supports %s to %s)", s, minVersion, maxVersion)
+		v.errorf("ociVersion", "%q: unsupported (this build supports %s to %s)", s, MinVersion, MaxVersion)
 	}
 }
 

@@ -473,3 +473,13 @@ func BenchmarkValidate(b *testing.B) {
 		}
 	}
 }
+
+func TestMaxVersionConstants(t *testing.T) {
+	major, minor, patch, ok := parseSemver(MaxVersion)
+	if !ok || major != 1 || minor != maxMinor || patch != maxPatch {
+		t.Fatalf("MaxVersion %q does not match maxMinor %d, maxPatch %d", MaxVersion, maxMinor, maxPatch)
+	}
+	if err := Validate(&rspec.Spec{Version: MaxVersion}, ""); err != nil && strings.Contains(err.Error(), "ociVersion") {
+		t.Fatalf("MaxVersion rejected: %v", err)
+	}
+}
