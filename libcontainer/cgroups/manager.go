@@ -179,9 +179,16 @@ func (m *Manager) checkUnused() error {
 	return nil
 }
 
-// cleanupAfter removes what a failed Apply or Create made. It fails
-// harmlessly (rmdir EBUSY) when a process already entered the cgroup.
+// cleanupAfter removes what a failed Apply or Create made, unless a process
+// already entered the cgroup: then the caller kills it and calls Destroy
+// (trying now would only spin on EBUSY for a second per hierarchy).
 func (m *Manager) cleanupAfter(cause error) {
+	for _, dir := range m.lib.GetPaths() {
+		if pids, _ := lib.GetPids(dir); len(pids) > 0 {
+			logrus.Debugf("cgroup %s: not removed after %v: pid %d is inside", m.name, cause, pids[0])
+			return
+		}
+	}
 	if err := m.lib.Destroy(); err != nil {
 		logrus.Debugf("cgroup %s: removing after %v: %v", m.name, cause, err)
 	}
