@@ -1,0 +1,16 @@
+// Package rootfs builds a container's filesystem view from an OCI runtime
+// spec. It runs inside the container init, after the init has entered its
+// new mount namespace and before it execs the user process.
+//
+// The work is split in three phases because OCI hooks run between them:
+//
+//	Prepare  mounts everything under the rootfs and populates /dev
+//	         (createRuntime and createContainer hooks run after this)
+//	Pivot    makes the rootfs the process's root (pivot_root or MS_MOVE+chroot)
+//	Finish   sysctls, masked and read-only paths, read-only root, root propagation
+//
+// Every container-controlled path is resolved inside the rootfs with
+// openat2(RESOLVE_IN_ROOT) (or filepath-securejoin's pathrs-lite when a path
+// has to be created), and mounts target the resolved file descriptor, so a
+// symlink in the image can never redirect a mount onto the host.
+package rootfs
