@@ -130,3 +130,20 @@ func TestLineColumn(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkLoadBundle measures the whole start-path cost: read, decode,
+// validate.
+func BenchmarkLoadBundle(b *testing.B) {
+	dir := b.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "rootfs"), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	if err := WriteSpec(filepath.Join(dir, ConfigFile), Default()); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := LoadBundle(dir); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
