@@ -41,7 +41,7 @@ func runPull(ctx context.Context, g *Globals, args []string, jobs int) error {
 	}
 	repo, err := client.Repository(ctx, ref, false)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", ref, err)
 	}
 	rep := g.Progress()
 	res, err := pull.Pull(ctx, s, repo, ref, pull.Options{Platform: g.Platform, Jobs: jobs, Progress: rep})

@@ -87,9 +87,13 @@ func (l layout) push(t *testing.T, r *harness.Registry, tag, dest string, extra 
 	t.Helper()
 	args := []string{"copy", "--quiet"}
 	if r.CA != nil {
-		certDir := t.TempDir()
-		if err := os.WriteFile(filepath.Join(certDir, "ca.crt"), r.CA.CertPEM, 0o644); err != nil {
-			t.Fatal(err)
+		// Holds ca.crt, and a client key pair when the registry wants one.
+		certDir := r.ClientCertDir()
+		if _, err := os.Stat(certDir); err != nil {
+			certDir = t.TempDir()
+			if err := os.WriteFile(filepath.Join(certDir, "ca.crt"), r.CA.CertPEM, 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
 		args = append(args, "--dest-cert-dir", certDir)
 	} else {

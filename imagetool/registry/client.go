@@ -23,6 +23,7 @@ import (
 
 	"github.com/berthproject/berth/imagetool/reference"
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
@@ -203,4 +204,39 @@ func describeErr(err error) string {
 		}
 	}
 	return err.Error()
+}
+
+// CheckLogin verifies user and password against the registry at host: it
+// goes through the auth handshake (fetching a token from the realm when
+// the registry wants one) and GETs /v2/ with the result.
+func (c *Client) CheckLogin(ctx context.Context, host, user, password string) error {
+	reg, err := name.NewRegistry(host, c.nameOpts()...)
+	if err != nil {
+		return fmt.Errorf("registry %q: %v", host, err)
+	}
+	auth := authn.FromConfig(authn.AuthConfig{Username: user, Password: password})
+	rt, err := transport.NewWithContext(ctx, reg, auth, c.base, nil)
+	if err != nil {
+		return fmt.Errorf("%s: %s", host, describeErr(err))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+reg.RegistryStr()+"/v2/", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Transport: rt}).Do(req)
+	if err != nil {
+		return fmt.Errorf("%s: %v", host, err)
+	}
+	defer resp.Body.Close()
+	if err := transport.CheckError(resp, http.StatusOK); err != nil {
+		return fmt.Errorf("%s: %s", host, describeErr(err))
+	}
+	return nil
+}
+
+func (c *Client) nameOpts() []name.Option {
+	if c.opts.Insecure {
+		return []name.Option{name.Insecure}
+	}
+	return nil
 }

@@ -5,11 +5,8 @@
 package harness
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +23,9 @@ const RegistryBinary = "/usr/bin/docker-registry"
 type RegistryConfig struct {
 	// TLS serves HTTPS with a certificate from a fresh test CA.
 	TLS bool
+	// ClientCerts (with TLS) requires client certificates signed by the
+	// CA; ClientCertDir then holds ca.crt, client.cert and client.key.
+	ClientCerts bool
 	// User and Password, when set, require htpasswd basic auth (or, with
 	// Token, are what the token server accepts).
 	User, Password string
@@ -72,6 +72,12 @@ func StartRegistry(dir string, cfg RegistryConfig) (*Registry, error) {
 			return nil, err
 		}
 		fmt.Fprintf(&conf, "  tls:\n    certificate: %s\n    key: %s\n", filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key"))
+		if cfg.ClientCerts {
+			if err := r.writeClientCerts(); err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(&conf, "    clientcas:\n      - %s\n", filepath.Join(dir, "ca.crt"))
+		}
 	}
 	switch {
 	case cfg.Token:
@@ -115,24 +121,15 @@ func StartRegistry(dir string, cfg RegistryConfig) (*Registry, error) {
 	return r, nil
 }
 
-// waitReady polls /v2/ until the registry answers (any status).
+// waitReady waits until the registry accepts connections.
 func (r *Registry) waitReady() error {
-	client := &http.Client{Timeout: time.Second}
-	scheme := "http"
-	if r.CA != nil {
-		pool := x509.NewCertPool()
-		pool.AppendCertsFromPEM(r.CA.CertPEM)
-		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
-		scheme = "https"
-	}
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := client.Get(scheme + "://" + r.Addr + "/v2/")
-		if err == nil {
-			resp.Body.Close()
+		if c, err := net.DialTimeout("tcp", r.Addr, time.Second); err == nil {
+			c.Close()
 			return nil
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(30 * time.Millisecond)
 	}
 	return fmt.Errorf("registry on %s did not come up", r.Addr)
 }
@@ -168,4 +165,19 @@ func writeFiles(dir string, files map[string][]byte) error {
 		}
 	}
 	return nil
+}
+
+// ClientCertDir is a --cert-dir with the CA and a client key pair.
+func (r *Registry) ClientCertDir() string { return filepath.Join(r.Dir, "client-certs") }
+
+func (r *Registry) writeClientCerts() error {
+	certPEM, keyPEM, err := r.CA.Issue("berth-test-client", true)
+	if err != nil {
+		return err
+	}
+	d := r.ClientCertDir()
+	if err := os.MkdirAll(d, 0o700); err != nil {
+		return err
+	}
+	return writeFiles(d, map[string][]byte{"ca.crt": r.CA.CertPEM, "client.cert": certPEM, "client.key": keyPEM})
 }

@@ -54,7 +54,9 @@ func StartTokenServer(dir, service, user, password string) (*TokenServer, error)
 	if err != nil {
 		return nil, err
 	}
-	ts.URL = "http://" + l.Addr().String()
+	// "localhost", not the IP: go-containerregistry refuses realms on
+	// private or loopback IP literals other than the registry's own host.
+	ts.URL = fmt.Sprintf("http://localhost:%d", l.Addr().(*net.TCPAddr).Port)
 	ts.srv = &http.Server{Handler: http.HandlerFunc(ts.serve)}
 	go ts.srv.Serve(l)
 	return ts, nil

@@ -1,0 +1,107 @@
+package imagetool
+
+import (
+	"encoding/base64"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/berthproject/berth/conformance/imagetool/harness"
+)
+
+// credsEnv returns an environment whose only credentials are a Docker
+// config.json for host (none when user is empty).
+func credsEnv(t *testing.T, host, user, password string) []string {
+	t.Helper()
+	home, dockerDir := t.TempDir(), t.TempDir()
+	if user != "" {
+		auth := base64.StdEncoding.EncodeToString([]byte(user + ":" + password))
+		cfg := fmt.Sprintf(`{"auths":{%q:{"auth":%q}}}`, host, auth)
+		if err := os.WriteFile(filepath.Join(dockerDir, "config.json"), []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return []string{"HOME=" + home, "DOCKER_CONFIG=" + dockerDir, "REGISTRY_AUTH_FILE=", "XDG_RUNTIME_DIR=" + home, "XDG_CONFIG_HOME=" + home}
+}
+
+func TestPullBasicAuth(t *testing.T) {
+	reg := startRegistry(t, harness.RegistryConfig{User: "alice", Password: "s3cret"})
+	l := newLayout(t)
+	l.image(t, "v1", busybox(t))
+	l.push(t, reg, "v1", "private/app:v1", "--dest-creds", "alice:s3cret")
+	ref := reg.Addr + "/private/app:v1"
+
+	mustFail(t, credsEnv(t, reg.Addr, "", ""), []string{"--store", t.TempDir(), "pull", "-q", ref}, "authentication failed")
+	mustFail(t, credsEnv(t, reg.Addr, "alice", "wrong"), []string{"--store", t.TempDir(), "pull", "-q", ref}, "authentication failed")
+
+	st := t.TempDir()
+	mustRun(t, credsEnv(t, reg.Addr, "alice", "s3cret"), "--store", st, "pull", "-q", ref)
+	checkStore(t, st)
+
+	// The containers auth file is read when there is no Docker config.
+	authFile := filepath.Join(t.TempDir(), "auth.json")
+	cfg := fmt.Sprintf(`{"auths":{%q:{"auth":%q}}}`, reg.Addr, base64.StdEncoding.EncodeToString([]byte("alice:s3cret")))
+	if err := os.WriteFile(authFile, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := append(credsEnv(t, reg.Addr, "", ""), "REGISTRY_AUTH_FILE="+authFile)
+	mustRun(t, env, "--store", t.TempDir(), "pull", "-q", ref)
+
+	// login stores the credentials where pull finds them; logout forgets.
+	env = credsEnv(t, reg.Addr, "", "")
+	mustFail(t, env, []string{"login", "-u", "alice", "-p", "nope", reg.Addr}, "authentication failed")
+	mustRun(t, env, "login", "-u", "alice", "-p", "s3cret", reg.Addr)
+	mustRun(t, env, "--store", t.TempDir(), "pull", "-q", ref)
+	mustRun(t, env, "logout", reg.Addr)
+	mustFail(t, env, []string{"--store", t.TempDir(), "pull", "-q", ref}, "authentication failed")
+}
+
+func TestPullTokenAuth(t *testing.T) {
+	reg := startRegistry(t, harness.RegistryConfig{Token: true, User: "bob", Password: "hunter2"})
+	l := newLayout(t)
+	l.image(t, "v1", busybox(t))
+	l.push(t, reg, "v1", "public/app:v1", "--dest-creds", "bob:hunter2")
+	l.push(t, reg, "v1", "private/app:v1", "--dest-creds", "bob:hunter2")
+
+	// Anonymous token: enough for public/, not for private/.
+	anon := credsEnv(t, reg.Addr, "", "")
+	mustRun(t, anon, "--store", t.TempDir(), "pull", "-q", reg.Addr+"/public/app:v1")
+	mustFail(t, anon, []string{"--store", t.TempDir(), "pull", "-q", reg.Addr + "/private/app:v1"}, "private/app")
+	mustFail(t, credsEnv(t, reg.Addr, "bob", "wrong"), []string{"--store", t.TempDir(), "pull", "-q", reg.Addr + "/private/app:v1"}, "authentication failed")
+
+	st := t.TempDir()
+	mustRun(t, credsEnv(t, reg.Addr, "bob", "hunter2"), "--store", st, "pull", "-q", reg.Addr+"/private/app:v1")
+	checkStore(t, st)
+}
+
+func TestPullTLS(t *testing.T) {
+	reg := startRegistry(t, harness.RegistryConfig{TLS: true})
+	l := newLayout(t)
+	l.image(t, "v1", busybox(t))
+	l.push(t, reg, "v1", "app:v1")
+	ref := reg.Addr + "/app:v1"
+
+	mustFail(t, nil, []string{"--store", t.TempDir(), "pull", "-q", ref}, "certificate")
+	mustRun(t, nil, "--store", t.TempDir(), "--ca-file", reg.CAFile(), "pull", "-q", ref)
+	mustRun(t, nil, "--store", t.TempDir(), "--insecure", "pull", "-q", ref)
+	certDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(certDir, "ca.crt"), reg.CA.CertPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, nil, "--store", t.TempDir(), "--cert-dir", certDir, "pull", "-q", ref)
+	mustFail(t, nil, []string{"--store", t.TempDir(), "--ca-file", "/nonexistent/ca.pem", "pull", "-q", ref}, "/nonexistent/ca.pem")
+}
+
+func TestPullTLSClientCertificate(t *testing.T) {
+	reg := startRegistry(t, harness.RegistryConfig{TLS: true, ClientCerts: true})
+	l := newLayout(t)
+	l.image(t, "v1", busybox(t))
+	l.push(t, reg, "v1", "app:v1")
+	ref := reg.Addr + "/app:v1"
+
+	mustFail(t, nil, []string{"--store", t.TempDir(), "--ca-file", reg.CAFile(), "pull", "-q", ref}, ref)
+	st := t.TempDir()
+	mustRun(t, nil, "--store", st, "--cert-dir", reg.ClientCertDir(), "pull", "-q", ref)
+	checkStore(t, st)
+}
