@@ -59,6 +59,10 @@ type result struct {
 func newContainer(t *testing.T, args ...string) *container {
 	t.Helper()
 	dir := t.TempDir()
+	// t.TempDir makes 0700 directories; ids mapped by a user namespace must
+	// be able to reach the rootfs.
+	must(t, os.Chmod(dir, 0o755))
+	must(t, os.Chmod(filepath.Dir(dir), 0o755))
 	c := &container{
 		t:      t,
 		ID:     uniqueID(t),
