@@ -263,13 +263,29 @@ func (a *applier) regular(pfd int, base string, hdr *tar.Header, r io.Reader) er
 	}
 	f := os.NewFile(uintptr(fd), base)
 	defer f.Close()
-	if _, err := io.CopyBuffer(fileWriter{f}, io.LimitReader(r, hdr.Size), a.buf); err != nil {
+	if src, ok := r.(*os.File); ok {
+		err = copyFile(f, src)
+	} else {
+		_, err = io.CopyBuffer(fileWriter{f}, io.LimitReader(r, hdr.Size), a.buf)
+	}
+	if err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
 	if err := a.metaFd(fd, hdr, false); err != nil {
 		return err
 	}
 	return setTimes(fd, hdr.AccessTime, hdr.ModTime)
+}
+
+// copyFile copies a file of the layer cache: a reflink where the
+// filesystem shares extents (btrfs, xfs), else copy_file_range in the
+// kernel (os.File.ReadFrom).
+func copyFile(dst, src *os.File) error {
+	if err := unix.IoctlFileClone(int(dst.Fd()), int(src.Fd())); err == nil {
+		return nil
+	}
+	_, err := dst.ReadFrom(src)
+	return err
 }
 
 // fileWriter hides os.File's ReadFrom so that io.CopyBuffer uses our

@@ -1,0 +1,287 @@
+package unpack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berthproject/berth/specs"
+)
+
+// Mode is how a bundle's rootfs is made from the layer cache.
+type Mode string
+
+const (
+	// ModeAuto: overlay when possible (root, no ID map, the mount
+	// works), else copy.
+	ModeAuto Mode = "auto"
+	// ModeOverlay mounts an overlayfs of the cached layers at rootfs,
+	// with the writable layer in the bundle: instant, but the bundle
+	// depends on the cache and the mount (umount rootfs before removing
+	// the bundle; it does not survive a reboot).
+	ModeOverlay Mode = "overlay"
+	// ModeCopy copies the cached layers into rootfs (reflinks where the
+	// filesystem can): a self-contained bundle. Hardlinks into the
+	// cache are never used, since a container writing to such a file
+	// would change the cache for every later bundle.
+	ModeCopy Mode = "copy"
+	// ModeDirect applies the layer blobs straight into rootfs, with no
+	// cache; used when not root (the cache needs real owners and
+	// devices) and for --rootless.
+	ModeDirect Mode = "direct"
+)
+
+// ParseMode checks a --mode value.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case ModeAuto, ModeOverlay, ModeCopy:
+		return m, nil
+	}
+	return "", fmt.Errorf("--mode %q: want auto, overlay or copy", s)
+}
+
+// overlayDir holds the overlay's upper and work dirs inside the bundle.
+const overlayDir = ".berth-overlay"
+
+// BundleOptions say how to make a bundle.
+type BundleOptions struct {
+	Mode Mode
+	// Cache is the layer cache; nil applies the blobs directly.
+	Cache *Cache
+	// Force replaces a bundle directory that is not empty.
+	Force  bool
+	Apply  Options
+	Limits Limits
+	// Jobs bounds layers extracted at once.
+	Jobs int
+	// Spec returns the content of config.json for the finished rootfs.
+	Spec func(rootfs string) (*rspec.Spec, error)
+}
+
+// BundleResult says what CreateBundle did.
+type BundleResult struct {
+	Mode      Mode `json:"mode"`
+	Layers    int  `json:"layers"`
+	Extracted int  `json:"extracted"` // layers extracted into the cache now
+}
+
+// CreateBundle makes the runtime bundle dir (rootfs/ and config.json) from
+// layers. The bundle is built in a temporary directory next to dir and
+// renamed into place only when complete, so a failure leaves nothing
+// behind and an existing bundle replaced with Force is swapped atomically.
+func CreateBundle(ctx context.Context, dir string, layers []Layer, opts BundleOptions) (res BundleResult, err error) {
+	dir, err = filepath.Abs(dir)
+	if err != nil {
+		return res, err
+	}
+	exists, err := checkBundleDir(dir, opts.Force)
+	if err != nil {
+		return res, err
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return res, fmt.Errorf("bundle %s: %w", dir, err)
+	}
+	tmp := filepath.Join(filepath.Dir(dir), "."+filepath.Base(dir)+".berth-tmp-"+randomSuffix())
+	// 0700 as umoci: the rootfs holds setuid binaries and device nodes.
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		return res, fmt.Errorf("bundle %s: %w", dir, err)
+	}
+	defer func() {
+		if err != nil {
+			discardBundle(tmp)
+		}
+	}()
+	rootfs := filepath.Join(tmp, "rootfs")
+	if err := os.Mkdir(rootfs, 0o755); err != nil {
+		return res, err
+	}
+	res, err = fillRootfs(ctx, tmp, rootfs, layers, opts)
+	if err != nil {
+		return res, err
+	}
+	spec, err := opts.Spec(rootfs)
+	if err != nil {
+		return res, err
+	}
+	if err := specs.WriteSpec(filepath.Join(tmp, "config.json"), spec); err != nil {
+		return res, err
+	}
+	if err := syncDir(tmp); err != nil {
+		return res, err
+	}
+	return res, swapIn(tmp, dir, exists)
+}
+
+// fillRootfs makes the rootfs in the mode asked for (see Mode).
+func fillRootfs(ctx context.Context, bundle, rootfs string, layers []Layer, opts BundleOptions) (BundleResult, error) {
+	res := BundleResult{Layers: len(layers)}
+	mode := opts.Mode
+	if mode == "" {
+		mode = ModeAuto
+	}
+	privileged := os.Geteuid() == 0 && !opts.Apply.Rootless
+	if opts.Cache == nil || !privileged {
+		if mode == ModeOverlay {
+			return res, errors.New("--mode overlay needs root and the layer cache (and no --rootless)")
+		}
+		res.Mode = ModeDirect
+		return res, ApplyLayers(ctx, rootfs, layers, opts.Apply, opts.Limits)
+	}
+	if mode == ModeOverlay && !opts.Apply.IDs.Identity() {
+		return res, errors.New("--mode overlay cannot shift owners for --uid-map/--gid-map; use --mode copy")
+	}
+	dirs, n, err := opts.Cache.Ensure(ctx, layers, opts.Limits, opts.Jobs)
+	if err != nil {
+		return res, err
+	}
+	res.Extracted = n
+	if mode == ModeOverlay || (mode == ModeAuto && opts.Apply.IDs.Identity()) {
+		err := overlayRootfs(bundle, rootfs, dirs)
+		if err == nil {
+			res.Mode = ModeOverlay
+			return res, nil
+		}
+		if mode == ModeOverlay {
+			return res, err
+		}
+		if opts.Apply.Note != nil {
+			opts.Apply.Note(fmt.Sprintf("overlay unavailable (%v); copying the layers instead", err))
+		}
+		if err := os.RemoveAll(filepath.Join(bundle, overlayDir)); err != nil {
+			return res, err
+		}
+	}
+	res.Mode = ModeCopy
+	return res, copyRootfs(ctx, rootfs, dirs, opts.Apply)
+}
+
+func overlayRootfs(bundle, rootfs string, lowers []string) error {
+	upper := filepath.Join(bundle, overlayDir, "upper")
+	work := filepath.Join(bundle, overlayDir, "work")
+	for _, d := range []string{upper, work} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return err
+		}
+	}
+	// The merged root directory takes the upper dir's owner and mode:
+	// give it the top layer's, as a copy would have.
+	if len(lowers) > 0 {
+		var st unix.Stat_t
+		if err := unix.Lstat(lowers[len(lowers)-1], &st); err != nil {
+			return err
+		}
+		if err := os.Lchown(upper, int(st.Uid), int(st.Gid)); err != nil {
+			return err
+		}
+		if err := os.Chmod(upper, os.FileMode(st.Mode&0o777)|unixModeBits(st.Mode)); err != nil {
+			return err
+		}
+	}
+	return mountOverlay(rootfs, lowers, upper, work)
+}
+
+// unixModeBits converts setuid/setgid/sticky bits to os.FileMode bits.
+func unixModeBits(m uint32) os.FileMode {
+	var fm os.FileMode
+	if m&unix.S_ISUID != 0 {
+		fm |= os.ModeSetuid
+	}
+	if m&unix.S_ISGID != 0 {
+		fm |= os.ModeSetgid
+	}
+	if m&unix.S_ISVTX != 0 {
+		fm |= os.ModeSticky
+	}
+	return fm
+}
+
+// copyRootfs applies the cached layer dirs onto rootfs in order.
+func copyRootfs(ctx context.Context, rootfs string, dirs []string, opts Options) error {
+	root, err := openRootDir(rootfs)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	unlimited := newBudget(Limits{}) // the limits held when the cache was filled
+	for _, d := range dirs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := newApplier(root, opts, unlimited).applyDir(d); err != nil {
+			return fmt.Errorf("copying cached layer %s: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// checkBundleDir refuses a bundle path that is not a directory, or is a
+// directory with something in it unless force is set.
+func checkBundleDir(dir string, force bool) (exists bool, err error) {
+	fi, err := os.Lstat(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if !fi.IsDir() {
+		return false, fmt.Errorf("bundle %s exists and is not a directory", dir)
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	if _, err := f.Readdirnames(1); err == io.EOF {
+		return true, nil
+	} else if err != nil {
+		return false, fmt.Errorf("bundle %s: %w", dir, err)
+	}
+	if !force {
+		return false, fmt.Errorf("bundle directory %s exists and is not empty (--force replaces it)", dir)
+	}
+	return true, nil
+}
+
+// swapIn moves the finished bundle tmp to dir: a rename over nothing or
+// an empty directory, or an atomic exchange with the old bundle, which is
+// then removed.
+func swapIn(tmp, dir string, exists bool) error {
+	err := os.Rename(tmp, dir)
+	if err == nil || !exists || !(errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST)) {
+		if err != nil {
+			return fmt.Errorf("bundle %s: %w", dir, err)
+		}
+		return nil
+	}
+	if err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, dir, unix.RENAME_EXCHANGE); err != nil {
+		return fmt.Errorf("replacing bundle %s: %w", dir, err)
+	}
+	return discardBundle(tmp) // now the old bundle
+}
+
+// discardBundle removes a bundle directory, unmounting an overlay rootfs.
+func discardBundle(dir string) error {
+	rootfs := filepath.Join(dir, "rootfs")
+	if isMountPoint(rootfs) {
+		if err := unix.Unmount(rootfs, unix.MNT_DETACH); err != nil {
+			return fmt.Errorf("unmounting %s: %w", rootfs, err)
+		}
+	}
+	return os.RemoveAll(dir)
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
