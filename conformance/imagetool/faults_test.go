@@ -1,0 +1,253 @@
+package imagetool
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/berthproject/berth/conformance/imagetool/harness"
+)
+
+// faultProxy sits between berth-image and the registry and misbehaves in
+// the ways the mode says.
+type faultProxy struct {
+	upstream string
+	mode     string
+	// seen counts requests per path, so that faults can hit only the first.
+	mu   sync.Mutex
+	seen map[string]int
+	// faults counts injected faults.
+	faults atomic.Int64
+	// rangeGets counts blob GETs with a Range header.
+	rangeGets atomic.Int64
+	srv       *httptest.Server
+}
+
+func startFaultProxy(t *testing.T, upstream, mode string) *faultProxy {
+	p := &faultProxy{upstream: upstream, mode: mode, seen: map[string]int{}}
+	p.srv = httptest.NewServer(p)
+	t.Cleanup(p.srv.Close)
+	return p
+}
+
+func (p *faultProxy) addr() string { return strings.TrimPrefix(p.srv.URL, "http://") }
+
+func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	p.seen[r.URL.Path]++
+	first := p.seen[r.URL.Path] == 1
+	p.mu.Unlock()
+	isBlob := strings.Contains(r.URL.Path, "/blobs/sha256:")
+	isManifest := strings.Contains(r.URL.Path, "/manifests/")
+	if isBlob && r.Header.Get("Range") != "" {
+		p.rangeGets.Add(1)
+	}
+
+	switch {
+	case p.mode == "503" && first && (isBlob || isManifest):
+		p.faults.Add(1)
+		http.Error(w, `{"errors":[{"code":"UNAVAILABLE","message":"try later"}]}`, http.StatusServiceUnavailable)
+		return
+	case p.mode == "schema1" && isManifest:
+		w.Header().Set("Content-Type", "application/vnd.docker.distribution.manifest.v1+prettyjws")
+		io.WriteString(w, `{"schemaVersion":1,"name":"x","tag":"v1","fsLayers":[],"history":[]}`)
+		return
+	case p.mode == "bigmanifest" && isManifest:
+		w.Header().Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+		w.Write(bytes.Repeat([]byte(" "), 5<<20))
+		return
+	}
+
+	req, _ := http.NewRequestWithContext(r.Context(), r.Method, "http://"+p.upstream+r.URL.RequestURI(), r.Body)
+	req.Header = r.Header.Clone()
+	if p.mode == "norange" {
+		req.Header.Del("Range")
+	}
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	for k, v := range resp.Header {
+		w.Header()[k] = v
+	}
+	body := io.Reader(resp.Body)
+	bigBlob := isBlob && r.Method == http.MethodGet && resp.ContentLength > 10000
+	switch {
+	case (p.mode == "drop" || p.mode == "norange") && bigBlob && first:
+		// Send the headers and half the body, then cut the connection.
+		p.faults.Add(1)
+		w.WriteHeader(resp.StatusCode)
+		io.CopyN(w, body, resp.ContentLength/2)
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler)
+	case p.mode == "corrupt" && bigBlob:
+		p.faults.Add(1)
+		b, _ := io.ReadAll(body)
+		b[len(b)-1] ^= 0xff
+		body = bytes.NewReader(b)
+	case p.mode == "slow" && bigBlob:
+		w.WriteHeader(resp.StatusCode)
+		buf := make([]byte, 4096)
+		for {
+			n, err := body.Read(buf)
+			w.Write(buf[:n])
+			w.(http.Flusher).Flush()
+			if err != nil {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	w.WriteHeader(resp.StatusCode)
+	io.Copy(w, body)
+}
+
+// faultSetup pushes a three-layer image and returns the registry.
+func faultSetup(t *testing.T) *harness.Registry {
+	reg := startRegistry(t, harness.RegistryConfig{})
+	l := newLayout(t)
+	l.image(t, "v1", busybox(t, harness.Layer{Files: harness.GeneratedFiles("big", 5, 4, 200_000)}))
+	l.push(t, reg, "v1", "app:v1")
+	return reg
+}
+
+func TestPullResumesDroppedConnection(t *testing.T) {
+	reg := faultSetup(t)
+	for _, mode := range []string{"drop", "norange"} {
+		t.Run(mode, func(t *testing.T) {
+			p := startFaultProxy(t, reg.Addr, mode)
+			st := t.TempDir()
+			mustRun(t, nil, "--store", st, "pull", "-q", p.addr()+"/app:v1")
+			if p.faults.Load() == 0 {
+				t.Fatal("the proxy dropped no connection")
+			}
+			if mode == "drop" && p.rangeGets.Load() == 0 {
+				t.Fatal("no Range request: the download restarted instead of resuming")
+			}
+			checkStore(t, st)
+			if len(listJSON(t, st)) != 1 {
+				t.Fatal("image not recorded")
+			}
+		})
+	}
+}
+
+func TestPullRetries503(t *testing.T) {
+	reg := faultSetup(t)
+	p := startFaultProxy(t, reg.Addr, "503")
+	st := t.TempDir()
+	mustRun(t, nil, "--store", st, "pull", "-q", p.addr()+"/app:v1")
+	if p.faults.Load() < 3 {
+		t.Fatalf("only %d 503 answers were given", p.faults.Load())
+	}
+	checkStore(t, st)
+}
+
+func TestPullRefusesWrongDigest(t *testing.T) {
+	reg := faultSetup(t)
+	p := startFaultProxy(t, reg.Addr, "corrupt")
+	st := t.TempDir()
+	mustFail(t, nil, []string{"--store", st, "pull", "-q", p.addr() + "/app:v1"}, p.addr()+"/app:v1", "digest mismatch", "sha256:")
+	if len(listJSON(t, st)) != 0 {
+		t.Fatal("an image with a corrupt blob was recorded")
+	}
+	checkStore(t, st) // also: no blob with wrong content, no temp file
+
+	// A direct pull afterwards completes the same store.
+	mustRun(t, nil, "--store", st, "pull", "-q", reg.Addr+"/app:v1")
+	checkStore(t, st)
+}
+
+func TestPullRefusesBadManifests(t *testing.T) {
+	reg := faultSetup(t)
+	p := startFaultProxy(t, reg.Addr, "schema1")
+	mustFail(t, nil, []string{"--store", t.TempDir(), "pull", "-q", p.addr() + "/app:v1"}, "schema1", "not supported")
+	p = startFaultProxy(t, reg.Addr, "bigmanifest")
+	mustFail(t, nil, []string{"--store", t.TempDir(), "pull", "-q", p.addr() + "/app:v1"}, "limit")
+}
+
+func TestConcurrentPullsShareStore(t *testing.T) {
+	reg := startRegistry(t, harness.RegistryConfig{})
+	l := newLayout(t)
+	// Two images sharing the busybox layer, each with layers of its own.
+	l.image(t, "a", busybox(t, harness.Layer{Files: harness.GeneratedFiles("a", 21, 3, 300_000)}))
+	l.image(t, "b", busybox(t, harness.Layer{Files: harness.GeneratedFiles("b", 22, 3, 300_000)}))
+	l.push(t, reg, "a", "a:1")
+	l.push(t, reg, "b", "b:1")
+
+	for round := 0; round < 3; round++ {
+		st := t.TempDir()
+		var wg sync.WaitGroup
+		errs := make([]string, 4)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ref := reg.Addr + "/a:1"
+				if i%2 == 1 {
+					ref = reg.Addr + "/b:1"
+				}
+				if r := runBin(t, nil, "--store", st, "pull", "-q", ref); r.err != nil {
+					errs[i] = fmt.Sprintf("pull %s: %v: %s", ref, r.err, r.stderr)
+				}
+			}()
+		}
+		wg.Wait()
+		for _, e := range errs {
+			if e != "" {
+				t.Fatal(e)
+			}
+		}
+		if n := len(listJSON(t, st)); n != 2 {
+			t.Fatalf("round %d: %d images listed, want 2", round, n)
+		}
+		checkStore(t, st)
+		if out := mustRun(t, nil, "--store", st, "gc"); !strings.Contains(out, "freed 0 item(s)") {
+			t.Fatalf("gc after racing pulls freed something: %s", out)
+		}
+	}
+}
+
+func TestKilledPullLeavesNoPartialBlob(t *testing.T) {
+	reg := faultSetup(t)
+	p := startFaultProxy(t, reg.Addr, "slow")
+	st := t.TempDir()
+	cmd := exec.Command(bin, "--store", st, "pull", "-q", p.addr()+"/app:v1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait for a temp file to appear, then kill the pull.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if ents, _ := os.ReadDir(filepath.Join(st, "tmp")); len(ents) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("the pull never started a download")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	cmd.Process.Kill()
+	cmd.Wait()
+	if len(listJSON(t, st)) != 0 {
+		t.Fatal("killed pull recorded an image")
+	}
+	// Temp files of dead writers are removed once they are a little old.
+	time.Sleep(2500 * time.Millisecond)
+	mustRun(t, nil, "--store", st, "pull", "-q", reg.Addr+"/app:v1")
+	checkStore(t, st)
+}
