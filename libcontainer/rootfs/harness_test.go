@@ -70,7 +70,11 @@ func runChild() {
 	runtime.LockOSThread()
 	out := os.NewFile(3, "report")
 	var in childInput
-	if err := json.Unmarshal([]byte(os.Getenv(childEnv+"_INPUT")), &in); err != nil {
+	raw, err := os.ReadFile(os.Getenv(childEnv + "_INPUT"))
+	if err == nil {
+		err = json.Unmarshal(raw, &in)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bad child input:", err)
 		os.Exit(2)
 	}
@@ -250,6 +254,10 @@ func (e *testEnv) run(cfg Config, probes []probe, o runOpts) childOutput {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	inputFile := filepath.Join(e.dir, "child-input.json")
+	if err := os.WriteFile(inputFile, input, 0o600); err != nil {
+		e.t.Fatal(err)
+	}
 	before := hostMounts(e.t)
 
 	r, w, err := os.Pipe()
@@ -257,7 +265,7 @@ func (e *testEnv) run(cfg Config, probes []probe, o runOpts) childOutput {
 		e.t.Fatal(err)
 	}
 	cmd := exec.Command("/proc/self/exe", "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=1", childEnv+"_INPUT="+string(input))
+	cmd.Env = append(os.Environ(), childEnv+"=1", childEnv+"_INPUT="+inputFile)
 	cmd.ExtraFiles = []*os.File{w}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

@@ -25,17 +25,17 @@ func TestBasicContainer(t *testing.T) {
 		{Path: "/dev/null", Type: "c", Major: 1, Minor: 3, FileMode: modep(0o666)},
 	}
 	probes := []probe{
-		{Op: "lstat", Path: "/dev/null"},      // 0
-		{Op: "lstat", Path: "/dev/fuse"},      // 1
-		{Op: "lstat", Path: "/dev/sub/loop9"}, // 2
-		{Op: "lstat", Path: "/dev/ptmx"},      // 3
-		{Op: "openrw", Path: "/dev/ptmx"},     // 4
-		{Op: "lstat", Path: "/dev/fd"},        // 5
-		{Op: "lstat", Path: "/dev/stderr"},    // 6
-		{Op: "read", Path: "/etc/marker"},     // 7
+		{Op: "lstat", Path: "/dev/null"},                                  // 0
+		{Op: "lstat", Path: "/dev/fuse"},                                  // 1
+		{Op: "lstat", Path: "/dev/sub/loop9"},                             // 2
+		{Op: "lstat", Path: "/dev/ptmx"},                                  // 3
+		{Op: "openrw", Path: "/dev/ptmx"},                                 // 4
+		{Op: "lstat", Path: "/dev/fd"},                                    // 5
+		{Op: "lstat", Path: "/dev/stderr"},                                // 6
+		{Op: "read", Path: "/etc/marker"},                                 // 7
 		{Op: "exec", Path: "/bin/sh", Data: "-c|echo hello-from-busybox"}, // 8
-		{Op: "lstat", Path: "/dev/urandom"}, // 9
-		{Op: "lstat", Path: "/dev/tty"},     // 10
+		{Op: "lstat", Path: "/dev/urandom"},                               // 9
+		{Op: "lstat", Path: "/dev/tty"},                                   // 10
 		{Op: "read", Path: "/proc/self/comm"},
 		{Op: "write", Path: "/dev/null", Data: "x"},
 		{Op: "readdir", Path: "/dev/pts"},
