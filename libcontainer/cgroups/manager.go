@@ -45,6 +45,9 @@ type Manager struct {
 	res  *Resources
 	name string // for error messages: cgroupsPath or systemd unit
 	mode Mode
+	// v1Hugetlb is whether hugetlb is a v1 controller; on a hybrid host
+	// without it, huge page limits go to the cgroup2 side (hybrid.go).
+	v1Hugetlb bool
 }
 
 // New returns the Manager of a container that is being created. It validates
@@ -67,9 +70,23 @@ func Load(opts Options, paths map[string]string) (*Manager, error) {
 }
 
 func newManager(opts Options, paths map[string]string) (*Manager, error) {
+	mode := HostMode()
+	v1Hugetlb := true
+	if mode == ModeHybrid {
+		avail, err := availableControllers(mode)
+		if err != nil {
+			return nil, err
+		}
+		v1Hugetlb = avail["hugetlb"]
+	}
 	cg, name, err := libConfig(opts)
 	if err != nil {
 		return nil, err
+	}
+	res := cg.Resources
+	if mode == ModeHybrid {
+		// The v1 manager refuses unified keys even at construction.
+		cg.Resources, _ = splitHybrid(res, v1Hugetlb)
 	}
 	if opts.Systemd && !systemd.IsRunningSystemd() {
 		// Checked here so the caller never waits on a D-Bus that is not there.
@@ -79,7 +96,7 @@ func newManager(opts Options, paths map[string]string) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cgroup %s: %w", name, err)
 	}
-	return &Manager{lib: m, res: cg.Resources, name: name, mode: HostMode()}, nil
+	return &Manager{lib: m, res: res, name: name, mode: mode, v1Hugetlb: v1Hugetlb}, nil
 }
 
 // libConfig turns Options into the library's Cgroup, and a name for errors.
@@ -156,7 +173,7 @@ func (m *Manager) create(pid int) error {
 			return fmt.Errorf("creating cgroup %s: %w", m.name, err)
 		}
 	}
-	if err := m.lib.Set(m.res); err != nil {
+	if err := m.set(m.res); err != nil {
 		m.cleanupAfter(err)
 		return fmt.Errorf("applying linux.resources to cgroup %s: %w", m.name, err)
 	}
@@ -235,10 +252,28 @@ func (m *Manager) Set(res *Resources) error {
 	if err := Validate(res); err != nil {
 		return err
 	}
-	if err := m.lib.Set(res); err != nil {
+	if err := m.set(res); err != nil {
 		return fmt.Errorf("updating cgroup %s: %w", m.name, err)
 	}
 	m.res = res
+	return nil
+}
+
+// set applies res through the library and, on a hybrid host, through the
+// cgroup2 side for what the v1 manager cannot apply.
+func (m *Manager) set(res *Resources) error {
+	if m.mode != ModeHybrid {
+		return m.lib.Set(res)
+	}
+	forV1, forV2 := splitHybrid(res, m.v1Hugetlb)
+	if err := m.lib.Set(forV1); err != nil {
+		return err
+	}
+	if forV2 != nil {
+		if err := setV2Side(m.lib.Path(""), forV2); err != nil {
+			return fmt.Errorf("cgroup2 side of the hybrid host: %w", err)
+		}
+	}
 	return nil
 }
 

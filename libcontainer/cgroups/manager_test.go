@@ -390,15 +390,20 @@ func TestValidateRefusesEarly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Controllers this host lacks must be refused too (here: net_cls,
-	// net_prio and, on a hybrid host with hugetlb on the v2 side, hugetlb).
+	// Controllers this host lacks must be refused too (here: net_cls).
 	if !avail["net_cls"] {
 		cases = append(cases, struct {
 			res  *Resources
 			path string
 		}{&Resources{NetClsClassid: 0x100001}, "linux.resources.network.classID"})
 	}
-	if !avail["hugetlb"] {
+	v2side := map[string]bool{}
+	if HostMode() == ModeHybrid {
+		if v2side, err = v2SideControllers(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !avail["hugetlb"] && !v2side["hugetlb"] {
 		cases = append(cases, struct {
 			res  *Resources
 			path string

@@ -119,6 +119,13 @@ func (m *Manager) Stats() (*Stats, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading stats of cgroup %s: %w", m.name, err)
 	}
+	if m.mode == ModeHybrid && !m.v1Hugetlb {
+		if dir := m.lib.Path(""); dir != "" {
+			if err := v2SideStats(dir, s); err != nil {
+				return nil, fmt.Errorf("reading hugetlb stats of cgroup %s: %w", m.name, err)
+			}
+		}
+	}
 	return convertStats(s), nil
 }
 

@@ -37,16 +37,21 @@ func Validate(res *Resources) error {
 	v2 := mode == ModeV2
 
 	if len(res.Unified) > 0 {
-		if !v2 {
+		// Unified keys go to a cgroup2 hierarchy: the host's, or on a
+		// hybrid host the one at /sys/fs/cgroup/unified (see hybrid.go).
+		v2ctrls := avail
+		switch mode {
+		case ModeV1:
 			return fieldErr(resPath+".unified", "needs cgroup v2, this host is %s", mode)
+		case ModeHybrid:
+			if v2ctrls, err = v2SideControllers(); err != nil {
+				return err
+			}
 		}
 		for _, k := range slices.Sorted(maps.Keys(res.Unified)) {
 			ctrl, _, _ := strings.Cut(k, ".")
-			if ctrl == "cgroup" {
-				continue // core files, always present
-			}
-			if err := need(fmt.Sprintf("%s.unified[%q]", resPath, k), ctrl); err != nil {
-				return err
+			if ctrl != "cgroup" && !v2ctrls[ctrl] { // cgroup.* are core files, always there
+				return fieldErr(fmt.Sprintf("%s.unified[%q]", resPath, k), "the %s controller is not on this %s host's cgroup2 hierarchy", ctrl, mode)
 			}
 		}
 	}
@@ -76,6 +81,14 @@ func Validate(res *Resources) error {
 		if err := need(resPath+".blockIO", ctrl); err != nil {
 			return err
 		}
+	}
+	if mode == ModeHybrid && len(res.HugetlbLimit) > 0 && !avail["hugetlb"] {
+		// hugetlb bound to the cgroup2 side is applied there (hybrid.go).
+		v2side, err := v2SideControllers()
+		if err != nil {
+			return err
+		}
+		avail["hugetlb"] = v2side["hugetlb"]
 	}
 	if err := checkHugepages(res, need); err != nil {
 		return err
@@ -211,8 +224,8 @@ func checkHugepages(res *Resources, need func(path, ctrl string) error) error {
 
 // availableControllers lists the controllers a container cgroup can use:
 // on v1 the mounted hierarchies, on v2 those in the root's
-// cgroup.controllers. On a hybrid host only the v1 side counts: the library
-// applies limits through v1 only.
+// cgroup.controllers. On a hybrid host these are the v1 controllers; the
+// cgroup2 side is v2SideControllers.
 func availableControllers(mode Mode) (map[string]bool, error) {
 	avail := map[string]bool{}
 	if mode == ModeV2 {
