@@ -36,7 +36,7 @@ func TestHostMode(t *testing.T) {
 }
 
 // lifecycleResources is what TestLifecycleV1 asks for.
-func lifecycleResources(t *testing.T) *Resources {
+func lifecycleResources(t testing.TB) *Resources {
 	res, err := ContainerResources(&specs.Linux{Resources: &specs.LinuxResources{
 		Devices: []specs.LinuxDeviceCgroup{{Allow: true, Type: "c", Major: ptr[int64](10), Minor: ptr[int64](200), Access: "rwm"}},
 		Memory:  &specs.LinuxMemory{Limit: ptr[int64](64 << 20), Swap: ptr[int64](96 << 20), Reservation: ptr[int64](32 << 20), Swappiness: ptr[uint64](20)},
