@@ -3,20 +3,16 @@ package unpack
 import (
 	"archive/tar"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
-	"syscall"
 	"testing"
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/berthproject/berth/conformance/unpack/tree"
 	"github.com/berthproject/berth/specs"
 )
 
@@ -53,79 +49,18 @@ func richLayers(t *testing.T) []Layer {
 	}
 }
 
-// snapshot describes every file under root: type, mode, owner, size,
-// content hash, link target, device, xattrs, and hardlink groups.
 func snapshot(t *testing.T, root string) map[string]string {
 	t.Helper()
-	out := map[string]string{}
-	inodes := map[uint64]string{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		fi, err := os.Lstat(p)
-		if err != nil {
-			return err
-		}
-		st := fi.Sys().(*syscall.Stat_t)
-		desc := fmt.Sprintf("%v %d:%d", fi.Mode(), st.Uid, st.Gid)
-		switch {
-		case fi.Mode().IsRegular():
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			h := sha256.Sum256(b)
-			desc += " " + hex.EncodeToString(h[:8])
-			if st.Nlink > 1 {
-				if first, ok := inodes[st.Ino]; ok {
-					desc += " link=" + first
-				} else {
-					inodes[st.Ino] = rel
-				}
-			}
-		case fi.Mode()&fs.ModeSymlink != 0:
-			target, _ := os.Readlink(p)
-			desc += " -> " + target
-		case fi.Mode()&fs.ModeDevice != 0:
-			desc += fmt.Sprintf(" %d:%d", unix.Major(st.Rdev), unix.Minor(st.Rdev))
-		}
-		x, err := pathXattrs(p)
-		if err != nil {
-			return err
-		}
-		var keys []string
-		for k, v := range x {
-			if !strings.HasPrefix(k, "trusted.overlay.") {
-				keys = append(keys, k+"="+hex.EncodeToString([]byte(v)))
-			}
-		}
-		sort.Strings(keys)
-		out[rel] = desc + " " + strings.Join(keys, ",")
-		return nil
-	})
+	snap, err := tree.Snapshot(root, func(name string) bool { return strings.HasPrefix(name, "trusted.overlay.") })
 	if err != nil {
 		t.Fatal(err)
 	}
-	return out
+	return snap
 }
 
 func diffSnapshots(t *testing.T, what string, got, want map[string]string) {
 	t.Helper()
-	var diffs []string
-	for k, v := range want {
-		if got[k] != v {
-			diffs = append(diffs, fmt.Sprintf("%s: got %q want %q", k, got[k], v))
-		}
-	}
-	for k, v := range got {
-		if _, ok := want[k]; !ok {
-			diffs = append(diffs, fmt.Sprintf("%s: extra %q", k, v))
-		}
-	}
-	sort.Strings(diffs)
-	if len(diffs) > 0 {
+	if diffs := tree.Diff(got, want); len(diffs) > 0 {
 		t.Fatalf("%s differs:\n%s", what, strings.Join(diffs, "\n"))
 	}
 }
@@ -163,7 +98,7 @@ func TestBundleModesGiveTheSameRootfs(t *testing.T) {
 		"home/u/f2":       "",
 		"home/u":          "drwxr-x--- 1000:1000",
 		"var/tmp":         "dtrwxrwxrwx 0:0",
-		"dev/null":        "Dcrw-rw-rw- 0:0 1:3",
+		"dev/null":        "Dcrw-rw-rw- 0:0 dev 1:3",
 		"usr/lib/libc.so": "-rw-r--r-- 0:0",
 	} {
 		if w == "" {

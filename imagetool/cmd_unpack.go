@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berthproject/berth/imagetool/store"
+	"github.com/berthproject/berth/imagetool/unpack"
+	"github.com/berthproject/berth/specs/imageconv"
+)
+
+func init() {
+	uf := &unpackFlags{}
+	register(&command{
+		Name:    "unpack",
+		Args:    "IMAGE BUNDLE",
+		Summary: "make an OCI runtime bundle (rootfs/ and config.json) from a stored image",
+		Flags:   uf.define,
+		Run: func(ctx context.Context, g *Globals, args []string) error {
+			if err := wantArgs(args, 2, "IMAGE BUNDLE"); err != nil {
+				return err
+			}
+			return runUnpack(ctx, g, uf, args[0], args[1])
+		},
+	})
+}
+
+// unpackFlags are the flags unpack and bundle share.
+type unpackFlags struct {
+	mode       string
+	force      bool
+	rootless   bool
+	uidMaps    idMapFlag
+	gidMaps    idMapFlag
+	entrypoint argvFlag
+	cmd        argvFlag
+	terminal   bool
+	jobs       int
+	limits     unpack.Limits
+}
+
+func (f *unpackFlags) define(fs *flag.FlagSet) {
+	f.limits = unpack.DefaultLimits()
+	fs.StringVar(&f.mode, "mode", "auto", "`MODE` of making the rootfs from the layer cache: auto, overlay (a mount of the cached layers) or copy")
+	fs.BoolVar(&f.force, "force", false, "replace a bundle directory that is not empty")
+	fs.BoolVar(&f.rootless, "rootless", false, "unpack without privileges (owners kept in user.rootlesscontainers xattrs) and write a rootless config; implied when not root")
+	fs.Var(&f.uidMaps, "uid-map", "`containerID:hostID:size` to shift file owners by, for a user-namespaced container (repeatable)")
+	fs.Var(&f.gidMaps, "gid-map", "`containerID:hostID:size` to shift file groups by (repeatable)")
+	fs.Var(&f.entrypoint, "entrypoint", "replace the image's Entrypoint (`ARGS`: a JSON array or words; \"\" clears it)")
+	fs.Var(&f.cmd, "cmd", "replace the image's Cmd (`ARGS`: a JSON array or words)")
+	fs.BoolVar(&f.terminal, "terminal", false, "give the process a terminal")
+	fs.IntVar(&f.jobs, "unpack-jobs", max(2, runtime.NumCPU()), "extract at most `N` layers at once")
+	fs.Int64Var(&f.limits.MaxBytes, "max-size", f.limits.MaxBytes, "refuse images over `BYTES` uncompressed")
+	fs.Int64Var(&f.limits.MaxEntries, "max-entries", f.limits.MaxEntries, "refuse images with more than `N` files")
+	fs.IntVar(&f.limits.MaxNameLen, "max-name-len", f.limits.MaxNameLen, "refuse file names or link targets over `N` bytes")
+}
+
+// idMapFlag collects --uid-map or --gid-map values.
+type idMapFlag struct{ maps []rspec.LinuxIDMapping }
+
+func (m *idMapFlag) String() string { return "" }
+
+func (m *idMapFlag) Set(s string) error {
+	v, err := unpack.ParseIDMapping(s)
+	if err != nil {
+		return err
+	}
+	m.maps = append(m.maps, v)
+	return nil
+}
+
+// argvFlag is a command line given as a JSON array or as words; set
+// tells "not given" from "given empty".
+type argvFlag struct {
+	set  bool
+	argv []string
+}
+
+func (a *argvFlag) String() string { return "" }
+
+func (a *argvFlag) Set(s string) error {
+	a.set = true
+	if strings.HasPrefix(strings.TrimSpace(s), "[") {
+		if err := json.Unmarshal([]byte(s), &a.argv); err != nil {
+			return fmt.Errorf("%q is not a JSON array of strings: %v", s, err)
+		}
+		return nil
+	}
+	a.argv = strings.Fields(s)
+	return nil
+}
+
+// value is nil when the flag was not given (keep the image's).
+func (a *argvFlag) value() []string {
+	if !a.set {
+		return nil
+	}
+	if a.argv == nil {
+		return []string{}
+	}
+	return a.argv
+}
+
+func runUnpack(ctx context.Context, g *Globals, f *unpackFlags, image, bundle string) error {
+	s, err := g.OpenStore()
+	if err != nil {
+		return err
+	}
+	desc, err := s.ResolveImage(image, g.Platform)
+	if err != nil {
+		return err
+	}
+	return unpackImage(ctx, g, f, s, image, desc, bundle)
+}
+
+// unpackImage makes bundle from the image manifest desc of s.
+func unpackImage(ctx context.Context, g *Globals, f *unpackFlags, s *store.Store, name string, desc ocispec.Descriptor, bundle string) error {
+	mode, err := unpack.ParseMode(f.mode)
+	if err != nil {
+		return err
+	}
+	// Shared store lock: gc must not remove the blobs or cached layers
+	// while they are read.
+	unlock, err := s.RLock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	m, err := s.Manifest(desc)
+	if err != nil {
+		return err
+	}
+	img, err := s.Config(m.Config)
+	if err != nil {
+		return err
+	}
+	layers, err := imageLayers(s, name, m, img)
+	if err != nil {
+		return err
+	}
+
+	note := func(msg string) {
+		if !g.Quiet {
+			fmt.Fprintf(g.Stderr, "note: %s\n", msg)
+		}
+	}
+	rootless := f.rootless
+	if os.Geteuid() != 0 && !rootless {
+		rootless = true
+		note("not running as root: unpacking rootless (as --rootless)")
+	}
+	ids := unpack.IDMap{UIDs: f.uidMaps.maps, GIDs: f.gidMaps.maps}
+	opts := unpack.BundleOptions{
+		Mode:   mode,
+		Force:  f.force,
+		Apply:  unpack.Options{IDs: ids, Rootless: rootless, Note: note},
+		Limits: f.limits,
+		Jobs:   f.jobs,
+		Spec: func(rootfs string) (*rspec.Spec, error) {
+			return imageconv.Convert(&img, rootfs, imageconv.Options{
+				Entrypoint:  f.entrypoint.value(),
+				Cmd:         f.cmd.value(),
+				Terminal:    f.terminal,
+				Rootless:    rootless,
+				UIDMappings: ids.UIDs,
+				GIDMappings: ids.GIDs,
+			})
+		},
+	}
+	if os.Geteuid() == 0 && !rootless {
+		// The same place store.LayerCacheDir names, which gc sweeps.
+		opts.Cache = &unpack.Cache{Dir: filepath.Join(s.Root(), "cache", "layers")}
+	}
+	res, err := unpack.CreateBundle(ctx, bundle, layers, opts)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if g.JSON() {
+		return g.PrintJSON(struct {
+			Bundle string `json:"bundle"`
+			Image  string `json:"image"`
+			unpack.BundleResult
+		}{bundle, desc.Digest.String(), res})
+	}
+	if !g.Quiet {
+		fmt.Fprintf(g.Stdout, "%s: %d layers (%d extracted, %d from the cache), rootfs by %s\n",
+			bundle, res.Layers, res.Extracted, res.Layers-res.Extracted, res.Mode)
+		if res.Mode == unpack.ModeOverlay {
+			fmt.Fprintf(g.Stdout, "%s/rootfs is an overlay mount: umount it before removing the bundle\n", bundle)
+		}
+	}
+	return nil
+}
+
+// imageLayers lists the layers of m with their diff_ids from img.
+func imageLayers(s *store.Store, name string, m ocispec.Manifest, img ocispec.Image) ([]unpack.Layer, error) {
+	if len(m.Layers) != len(img.RootFS.DiffIDs) {
+		return nil, fmt.Errorf("%s: manifest has %d layers but config %s has %d diff_ids", name, len(m.Layers), m.Config.Digest, len(img.RootFS.DiffIDs))
+	}
+	layers := make([]unpack.Layer, len(m.Layers))
+	for i, l := range m.Layers {
+		layers[i] = unpack.Layer{
+			Digest:    l.Digest,
+			MediaType: l.MediaType,
+			DiffID:    img.RootFS.DiffIDs[i],
+			Open:      func() (io.ReadCloser, error) { return s.OpenBlob(l.Digest) },
+		}
+	}
+	return layers, nil
+}
