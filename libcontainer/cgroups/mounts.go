@@ -12,6 +12,8 @@ import (
 // V1Mount is one cgroup v1 hierarchy as the container should see it: runc
 // bind-mounts the container's own cgroup directory of each hierarchy at
 // /sys/fs/cgroup/<Name> (on a tmpfs) and symlinks each of Links to Name.
+// With a cgroup namespace runc instead mounts a fresh "cgroup" filesystem
+// there with Name as its options ("name=systemd" for systemd).
 type V1Mount struct {
 	// Name is the base name of the host's mount point, e.g. "memory",
 	// "cpu,cpuacct" or "systemd".
@@ -22,8 +24,9 @@ type V1Mount struct {
 	// HostPath is the container's cgroup directory in this hierarchy, the
 	// bind-mount source.
 	HostPath string
-	// Links are the subsystem names that differ from Name, for which runc
-	// creates /sys/fs/cgroup/<link> -> <Name> (cpu -> cpu,cpuacct).
+	// Links are, for a co-mounted hierarchy whose Name has commas, the parts
+	// of Name: runc creates /sys/fs/cgroup/<link> -> <Name> for each
+	// (cpu -> cpu,cpuacct and cpuacct -> cpu,cpuacct).
 	Links []string
 }
 
@@ -58,12 +61,8 @@ func (m *Manager) V1Mounts() ([]V1Mount, error) {
 		}
 		name := filepath.Base(mnt.Mountpoint)
 		vm := V1Mount{Name: name, Subsystems: slices.Clone(mnt.Subsystems), HostPath: host}
-		if len(mnt.Subsystems) > 1 {
-			for _, s := range mnt.Subsystems {
-				if s = strings.TrimPrefix(s, "name="); s != name {
-					vm.Links = append(vm.Links, s)
-				}
-			}
+		if strings.Contains(name, ",") {
+			vm.Links = strings.Split(name, ",")
 		}
 		out = append(out, vm)
 	}
