@@ -266,4 +266,3 @@ func TestJoinMountAndUTSNamespaceBindFile(t *testing.T) {
 			rep.Stats["/marker"], rep.Stats[c.Bundle])
 	}
 }
-
