@@ -28,6 +28,13 @@ func TestHybridV2Side(t *testing.T) {
 	}
 	parent := fmt.Sprintf("/berth-hybridtest-%d", os.Getpid())
 	restoreSubtreeControl(t, hybridRoot, parent)
+	t.Cleanup(func() {
+		for _, d := range v1Dirs(t, parent) {
+			if err := os.Remove(d); err != nil && !os.IsNotExist(err) {
+				t.Errorf("removing test parent %s: %v", d, err)
+			}
+		}
+	})
 
 	spec := &specs.LinuxResources{
 		Memory:  &specs.LinuxMemory{Limit: ptr[int64](32 << 20)},
