@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	_ "unsafe" // for go:linkname
+	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -57,7 +57,8 @@ func formatIDMap(ms []specs.LinuxIDMapping) string {
 // a multi-threaded process, so a child is cloned into one, mapped, pinned
 // through /proc/<pid>/ns/user and killed.
 func newUserNS(uidMap, gidMap string) (_ *os.File, retErr error) {
-	pid, errno := forkIntoUserNS()
+	pidfd := int32(-1)
+	pid, errno := forkIntoUserNS(&pidfd)
 	if errno != 0 {
 		return nil, fmt.Errorf("clone(CLONE_NEWUSER): %w", errno)
 	}
@@ -68,8 +69,16 @@ func newUserNS(uidMap, gidMap string) (_ *os.File, retErr error) {
 				break
 			}
 		}
+		unix.Close(int(pidfd))
 	}()
-	dir := "/proc/" + strconv.Itoa(int(pid)) + "/"
+	// The init may be in a new PID namespace while /proc is still the
+	// host's: the child's number there is read from its pidfd's fdinfo,
+	// which the kernel translates into the procfs's namespace.
+	procPid, err := procfsPid(pidfd)
+	if err != nil {
+		return nil, err
+	}
+	dir := "/proc/" + strconv.Itoa(procPid) + "/"
 	if err := os.WriteFile(dir+"uid_map", []byte(uidMap), 0); err != nil {
 		return nil, fmt.Errorf("write uid_map %q: %w", uidMap, unwrapErrno(err))
 	}
@@ -79,6 +88,24 @@ func newUserNS(uidMap, gidMap string) (_ *os.File, retErr error) {
 	return os.OpenFile(dir+"ns/user", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 }
 
+// procfsPid returns the pid of the process behind pidfd as /proc sees it.
+func procfsPid(pidfd int32) (int, error) {
+	info, err := os.ReadFile("/proc/self/fdinfo/" + strconv.Itoa(int(pidfd)))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(info), "\n") {
+		if v, ok := strings.CutPrefix(line, "Pid:"); ok {
+			pid, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil || pid <= 0 {
+				return 0, fmt.Errorf("pidfd fdinfo: bad Pid line %q", line)
+			}
+			return pid, nil
+		}
+	}
+	return 0, errors.New("pidfd fdinfo has no Pid line")
+}
+
 //go:linkname runtimeBeforeFork syscall.runtime_BeforeFork
 func runtimeBeforeFork()
 
@@ -86,15 +113,18 @@ func runtimeBeforeFork()
 func runtimeAfterFork()
 
 // forkIntoUserNS clones a child in a new user namespace that only waits to
-// be killed. Between the runtime's BeforeFork and AfterFork nothing may grow
-// the stack or touch the runtime, hence nosplit and raw syscalls only; the
-// child keeps the signal mask BeforeFork set, so only SIGKILL reaches it.
+// be killed, storing a pidfd for it in *pidfd. Between the runtime's
+// BeforeFork and AfterFork nothing may grow the stack or touch the runtime,
+// hence nosplit and raw syscalls only; the child keeps the signal mask
+// BeforeFork set, so only SIGKILL reaches it.
 //
 //go:norace
 //go:nosplit
-func forkIntoUserNS() (pid uintptr, errno syscall.Errno) {
+func forkIntoUserNS(pidfd *int32) (pid uintptr, errno syscall.Errno) {
 	runtimeBeforeFork()
-	pid, _, errno = syscall.RawSyscall6(syscall.SYS_CLONE, uintptr(syscall.SIGCHLD|unix.CLONE_NEWUSER), 0, 0, 0, 0, 0)
+	// clone's third argument (parent_tid) receives the pidfd on every arch.
+	pid, _, errno = syscall.RawSyscall6(syscall.SYS_CLONE,
+		uintptr(syscall.SIGCHLD|unix.CLONE_NEWUSER|unix.CLONE_PIDFD), 0, uintptr(unsafe.Pointer(pidfd)), 0, 0, 0)
 	if errno != 0 || pid != 0 {
 		runtimeAfterFork()
 		return pid, errno
