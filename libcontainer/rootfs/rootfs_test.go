@@ -19,6 +19,7 @@ func modep(m os.FileMode) *os.FileMode { return &m }
 func TestBasicContainer(t *testing.T) {
 	e := newTestEnv(t)
 	spec := baseSpec()
+	spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}})
 	spec.Linux.Devices = []specs.LinuxDevice{
 		{Path: "/dev/fuse", Type: "c", Major: 10, Minor: 229, FileMode: modep(0o620), UID: uint32p(1000), GID: uint32p(5)},
 		{Path: "/dev/sub/loop9", Type: "b", Major: 7, Minor: 9, FileMode: modep(0o600)},
@@ -40,7 +41,7 @@ func TestBasicContainer(t *testing.T) {
 		{Op: "write", Path: "/dev/null", Data: "x"},
 		{Op: "readdir", Path: "/dev/pts"},
 	}
-	out := e.mustRun(Config{Spec: spec}, probes, runOpts{cloneflags: unix.CLONE_NEWPID})
+	out := e.mustRun(Config{Spec: spec}, probes, runOpts{cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWIPC})
 	r := out.Results
 	checkDev := func(i int, name string, typ, perm, major, minor, uid, gid uint32) {
 		t.Helper()
@@ -89,6 +90,9 @@ func TestBasicContainer(t *testing.T) {
 	dev := mountAt(t, out.Mountinfo, "/dev")
 	if dev.FSType != "tmpfs" || !hasOpt(dev.Options, "nosuid") || hasOpt(dev.Options, "relatime") {
 		t.Errorf("/dev: %s %s (want tmpfs, nosuid, strictatime)", dev.FSType, dev.Options)
+	}
+	if mountAt(t, out.Mountinfo, "/dev/mqueue").FSType != "mqueue" {
+		t.Error("/dev/mqueue is not mqueue")
 	}
 	if mountAt(t, out.Mountinfo, "/proc").FSType != "proc" {
 		t.Error("/proc is not procfs")

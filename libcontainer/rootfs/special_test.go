@@ -104,6 +104,30 @@ func TestCgroupV1Emulation(t *testing.T) {
 	}
 }
 
+// TestCgroupV1Namespace: with a cgroup namespace each hierarchy is a real
+// cgroup mount whose root is the container's cgroup.
+func TestCgroupV1Namespace(t *testing.T) {
+	e := newTestEnv(t)
+	spec := baseSpec()
+	spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.CgroupNamespace})
+	spec.Mounts = append(spec.Mounts,
+		specs.Mount{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
+	)
+	cfg := Config{Spec: spec, CgroupMounts: []CgroupMount{
+		{Controller: "pids", Path: "/sys/fs/cgroup/pids"},
+		{Controller: "name=systemd", Path: "/sys/fs/cgroup/systemd"},
+	}}
+	out := e.mustRun(cfg, []probe{{Op: "stat", Path: "/sys/fs/cgroup/pids/cgroup.procs"}, {Op: "readdir", Path: "/sys/fs/cgroup"}},
+		runOpts{cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWCGROUP})
+	if out.Results[0].Err != "" || out.Results[1].Data != "pids systemd" {
+		t.Errorf("cgroupns v1: %+v", out.Results)
+	}
+	pids := mountAt(t, out.Mountinfo, "/sys/fs/cgroup/pids")
+	if pids.FSType != "cgroup" || pids.Root != "/" || !strings.Contains(pids.VFSOptions, "pids") || !hasOpt(pids.Options, "ro") {
+		t.Errorf("pids mount: %+v", pids)
+	}
+}
+
 func TestCgroupV2Bind(t *testing.T) {
 	e := newTestEnv(t)
 	spec := baseSpec()
@@ -131,6 +155,8 @@ func TestUserNamespace(t *testing.T) {
 	spec.Mounts = append(spec.Mounts,
 		specs.Mount{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
 		specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev"}},
+		specs.Mount{Destination: "/new/deep/dir", Type: "tmpfs", Source: "tmpfs"},
+		specs.Mount{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
 	)
 	spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
 	spec.Linux.MaskedPaths = testMaskedPaths
@@ -145,9 +171,10 @@ func TestUserNamespace(t *testing.T) {
 		{Op: "write", Path: "/etc/x", Data: "x"},
 		{Op: "write", Path: "/tmp/x", Data: "x"},
 		{Op: "openrw", Path: "/dev/ptmx"},
+		{Op: "write", Path: "/new/deep/dir/x", Data: "x"},
 	}
 	out := e.mustRun(Config{Spec: spec, UserNS: true}, probes,
-		runOpts{cloneflags: unix.CLONE_NEWPID, userns: true})
+		runOpts{cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWIPC, userns: true})
 	r := out.Results
 	if r[0].Mode&unix.S_IFMT != unix.S_IFCHR || r[0].Major != 1 || r[0].Minor != 3 || r[1].Err != "" {
 		t.Errorf("/dev/null in a userns: %+v / write %s", r[0], r[1].Err)
@@ -169,6 +196,12 @@ func TestUserNamespace(t *testing.T) {
 	}
 	if r[7].Err != "" {
 		t.Errorf("/dev/ptmx: %s", r[7].Err)
+	}
+	if r[8].Err != "" {
+		t.Errorf("tmpfs at a created deep mount point: %s", r[8].Err)
+	}
+	if mq := mountAt(t, out.Mountinfo, "/dev/mqueue"); mq.FSType != "mqueue" {
+		t.Errorf("/dev/mqueue is %s", mq.FSType)
 	}
 }
 
