@@ -82,10 +82,10 @@ func setupDev(c *Config, root *os.File) error {
 		}
 	}
 
-	if err := unix.Unlinkat(int(dev.Fd()), "ptmx", 0); err != nil && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("/dev/ptmx: remove: %w", err)
-	}
-	if err := unix.Symlinkat("pts/ptmx", int(dev.Fd()), "ptmx"); err != nil {
+	_, err = replaceAt(dev, "ptmx", func() (*os.File, error) {
+		return nil, unix.Symlinkat("pts/ptmx", int(dev.Fd()), "ptmx")
+	})
+	if err != nil {
 		return fmt.Errorf("/dev/ptmx: symlink: %w", err)
 	}
 	links := devSymlinks
@@ -156,15 +156,10 @@ func (d *devMaker) create(dv specs.LinuxDevice) error {
 		return err
 	}
 	name := path.Base(p)
-	// Whatever the image has at that path (maybe a look-alike regular
-	// file) is replaced.
-	if err := unix.Unlinkat(int(dir.Fd()), name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("remove existing: %w", err)
-	}
 	if d.userNS && typ != unix.S_IFIFO {
 		// mknod of devices is not allowed in a user namespace: bind the
 		// host's node over an empty file instead. Its owner stays the host's.
-		f, err := createAt(dir, name, 0)
+		f, err := replaceAt(dir, name, func() (*os.File, error) { return createAt(dir, name, 0) })
 		if err != nil {
 			return err
 		}
@@ -174,8 +169,11 @@ func (d *devMaker) create(dv specs.LinuxDevice) error {
 		}
 		return nil
 	}
-	if err := unix.Mknodat(int(dir.Fd()), name, typ|perm, int(unix.Mkdev(uint32(dv.Major), uint32(dv.Minor)))); err != nil {
-		return fmt.Errorf("mknod: %w", err)
+	_, err = replaceAt(dir, name, func() (*os.File, error) {
+		return nil, unix.Mknodat(int(dir.Fd()), name, typ|perm, int(unix.Mkdev(uint32(dv.Major), uint32(dv.Minor))))
+	})
+	if err != nil {
+		return fmt.Errorf("mknod: %w", unwrapErrno(err))
 	}
 	uid, gid := uint32(0), uint32(0)
 	if dv.UID != nil {
@@ -190,4 +188,18 @@ func (d *devMaker) create(dv specs.LinuxDevice) error {
 		}
 	}
 	return nil
+}
+
+// replaceAt runs create, which makes name in dir; if name exists, whatever
+// the image had there (maybe a look-alike regular file) is removed and
+// create runs again. Trying first saves a syscall on a fresh /dev.
+func replaceAt(dir *os.File, name string, create func() (*os.File, error)) (*os.File, error) {
+	f, err := create()
+	if !errors.Is(err, unix.EEXIST) {
+		return f, err
+	}
+	if err := unix.Unlinkat(int(dir.Fd()), name, 0); err != nil {
+		return nil, fmt.Errorf("remove existing %s: %w", name, err)
+	}
+	return create()
 }

@@ -50,8 +50,37 @@ func dirInRoot(root *os.File, unsafePath string) (f *os.File, existed bool, err 
 	if err == nil || !errors.Is(err, unix.ENOENT) {
 		return f, err == nil, err
 	}
+	if f, err = mkdirLast(root, unsafePath); err == nil {
+		return f, false, nil
+	}
 	f, err = pathrs.MkdirAllHandle(root, unsafePath, 0o755)
 	return f, false, err
+}
+
+// mkdirLast is the cheap common case of creating a mount point: only the
+// last component is missing (as for /dev/pts on a fresh /dev tmpfs). The
+// parent is resolved in root and the new name is opened with O_NOFOLLOW, so
+// a racing symlink makes it fail rather than escape; callers then fall back
+// to the general (and far costlier) pathrs-lite MkdirAllHandle.
+func mkdirLast(root *os.File, unsafePath string) (*os.File, error) {
+	clean := path.Clean("/" + unsafePath)
+	if clean == "/" {
+		return nil, unix.ENOENT
+	}
+	parent, err := openInRoot(root, path.Dir(clean), unix.O_DIRECTORY)
+	if err != nil {
+		return nil, err
+	}
+	defer parent.Close()
+	name := path.Base(clean)
+	if err := unix.Mkdirat(int(parent.Fd()), name, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+		return nil, err
+	}
+	fd, err := unix.Openat(int(parent.Fd()), name, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), path.Join(root.Name(), clean)), nil
 }
 
 // fileInRoot returns a handle to the non-directory unsafePath inside root,

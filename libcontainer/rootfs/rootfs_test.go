@@ -111,3 +111,30 @@ func TestBasicContainer(t *testing.T) {
 		t.Errorf("image /dev was written to: %v", ents)
 	}
 }
+
+// TestDevOnImage: without a /dev tmpfs the nodes are made in the image's
+// /dev, replacing look-alikes; with /dev bind-mounted nothing is created.
+func TestDevOnImage(t *testing.T) {
+	e := newTestEnv(t)
+	e.writeFile("rootfs/dev/null", "not a device", 0o666)
+	if err := os.Symlink("/etc/marker", filepath.Join(e.rootfs, "dev/ptmx")); err != nil {
+		t.Fatal(err)
+	}
+	spec := baseSpec()
+	spec.Mounts = spec.Mounts[:1] // only /proc
+	out := e.mustRun(Config{Spec: spec}, []probe{{Op: "lstat", Path: "/dev/null"}, {Op: "lstat", Path: "/dev/ptmx"}}, runOpts{cloneflags: unix.CLONE_NEWPID})
+	if r := out.Results[0]; r.Mode != unix.S_IFCHR|0o666 || r.Major != 1 || r.Minor != 3 {
+		t.Errorf("/dev/null over a regular file: %+v", r)
+	}
+	if r := out.Results[1]; r.Data != "pts/ptmx" {
+		t.Errorf("/dev/ptmx: %+v", r)
+	}
+
+	hostDev := e.mkdir("hostdev")
+	spec = baseSpec()
+	spec.Mounts = []specs.Mount{spec.Mounts[0], {Destination: "/dev", Source: hostDev, Options: []string{"rbind"}}}
+	out = e.mustRun(Config{Spec: spec}, []probe{{Op: "readdir", Path: "/dev"}}, runOpts{cloneflags: unix.CLONE_NEWPID})
+	if out.Results[0].Data != "" {
+		t.Errorf("bind-mounted /dev was populated: %q", out.Results[0].Data)
+	}
+}
