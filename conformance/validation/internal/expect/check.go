@@ -7,11 +7,29 @@ import (
 	"github.com/berthproject/berth/conformance/validation/internal/tap"
 )
 
-// Observe summarises one program run as a Program entry. runProblems are
-// what went wrong outside the TAP stream (exit status, timeout); together
-// with the stream's own problems they make the status "error".
-func Observe(name string, s *tap.Stream, runProblems []string) *Program {
+// IDs of the checks the runner adds to a program's TAP assertions.
+const (
+	IDExit    = "exit"
+	IDTimeout = "timeout"
+	IDTAP     = "tap"
+	IDYAML    = "yaml"
+)
+
+// RunInfo is what the runner saw of a program apart from its TAP output.
+type RunInfo struct {
+	// ExitCode is -1 when the program was killed by a signal.
+	ExitCode int
+	TimedOut bool
+}
+
+// Observe summarises one program run as a Program entry: its TAP assertions
+// plus the runner's own checks (exit status, timeout, TAP structure and
+// error diagnostics printed instead of assertions).
+func Observe(name string, s *tap.Stream, run RunInfo) *Program {
 	p := &Program{Name: name, Status: StatusPass}
+	fail := func(id, desc string) {
+		p.Failures = append(p.Failures, Failure{ID: id, Description: NormalizeDescription(desc)})
+	}
 	for _, a := range s.Assertions() {
 		switch a.Outcome {
 		case tap.Pass:
@@ -19,15 +37,32 @@ func Observe(name string, s *tap.Stream, runProblems []string) *Program {
 		case tap.Skip:
 			p.Skip++
 		case tap.Fail:
-			p.Failures = append(p.Failures, Failure{ID: a.ID, Description: NormalizeDescription(a.Description)})
+			fail(a.ID, a.Description)
 		}
 	}
-	problems := append(append([]string(nil), runProblems...), s.Problems()...)
+	for doc := 0; doc < len(s.Documents); doc++ {
+		for _, e := range s.DocumentErrors()[doc] {
+			id := IDYAML
+			if doc > 0 {
+				id = fmt.Sprintf("%d:%s", doc, IDYAML)
+			}
+			first, _, _ := strings.Cut(e, "\n")
+			fail(id, first)
+		}
+	}
+	if len(s.Problems()) > 0 {
+		// The problem text carries counts; the description must stay stable.
+		fail(IDTAP, "TAP output is incomplete")
+	}
 	switch {
-	case len(problems) > 0:
-		p.Status = StatusError
-		p.Reason = strings.Join(problems, "; ")
-	case len(p.Failures) > 0:
+	case run.TimedOut:
+		fail(IDTimeout, "program timed out")
+	case run.ExitCode < 0:
+		fail(IDExit, "program was killed by a signal")
+	case run.ExitCode != 0:
+		fail(IDExit, fmt.Sprintf("program exits with status %d", run.ExitCode))
+	}
+	if len(p.Failures) > 0 {
 		p.Status = StatusFail
 	}
 	return p
@@ -63,38 +98,29 @@ func Check(want, got *Program) []Finding {
 	if want == nil {
 		return []Finding{reg("no entry in the expected-results file (status now %s)", got.Status)}
 	}
-	if want.Status == StatusError {
-		if got.Status != StatusError {
-			return []Finding{imp("expected error (%s) but it now completes with status %s", want.Reason, got.Status)}
-		}
-		return nil
-	}
 	var out []Finding
-	if got.Status == StatusError {
-		out = append(out, reg("did not complete: %s", got.Reason))
-	}
 	expectedFail := map[string]Failure{}
 	for _, f := range want.Failures {
 		expectedFail[f.ID] = f
 	}
 	stillFailing := map[string]bool{}
 	for _, f := range got.Failures {
-		w, ok := expectedFail[f.ID]
-		if ok && w.Description == f.Description {
+		if w, ok := expectedFail[f.ID]; ok && w.Description == f.Description {
 			stillFailing[f.ID] = true
 			continue
 		}
-		out = append(out, reg("assertion %s %q now fails", f.ID, f.Description))
+		out = append(out, reg("%s %q now fails", f.ID, f.Description))
 	}
 	if got.OK < want.OK {
-		out = append(out, reg("%d assertions pass, expected at least %d", got.OK, want.OK))
+		out = append(out, reg("%d assertions pass, expected %d", got.OK, want.OK))
 	}
-	if got.Status != StatusError {
-		for _, f := range want.Failures {
-			if !stillFailing[f.ID] {
-				out = append(out, imp("assertion %s %q no longer fails", f.ID, f.Description))
-			}
+	for _, f := range want.Failures {
+		if !stillFailing[f.ID] {
+			out = append(out, imp("%s %q no longer fails", f.ID, f.Description))
 		}
+	}
+	if got.OK > want.OK {
+		out = append(out, imp("%d assertions pass, expected only %d", got.OK, want.OK))
 	}
 	return out
 }
@@ -113,15 +139,6 @@ func Record(old *File, actual []*Program) *File {
 		var prev *Program
 		if old != nil {
 			prev = old.Programs[p.Name]
-		}
-		if p.Status == StatusError {
-			// The observed error text (exit status, plan mismatch) is a
-			// symptom, not a reason: keep the explained reason if any.
-			p.Reason = placeholderReason
-			if prev != nil && prev.Status == StatusError {
-				p.Reason = prev.Reason
-			}
-			p.Failures = nil
 		}
 		for i, f := range p.Failures {
 			p.Failures[i].Reason = placeholderReason

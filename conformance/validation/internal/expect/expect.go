@@ -8,7 +8,13 @@
 //	program <name> pass ok=<n> skip=<n>
 //	program <name> fail ok=<n> skip=<n>
 //	  not-ok <id> "<description>" -- <reason>
-//	program <name> error -- <reason>
+//
+// <id> is the TAP assertion number ("<document>:<number>" for a later TAP
+// document in the same output) or one of the checks the runner adds for what
+// a program reports outside "not ok" lines: "exit" (non-zero exit status;
+// the *_fail programs report only this way), "timeout", "tap" (no plan or a
+// plan that does not match) and "yaml" (an error diagnostic printed instead of
+// assertions, as the lifecycle programs such as prestart do).
 //
 // Assertions not listed are expected to pass (or to be skipped by the suite
 // itself). ok=<n> is the number of passing assertions: fewer passing
@@ -33,11 +39,8 @@ type Status string
 const (
 	// StatusPass: every assertion passed or was skipped by the suite.
 	StatusPass Status = "pass"
-	// StatusFail: the program ran to completion and some assertions failed.
+	// StatusFail: some assertion or runner check failed.
 	StatusFail Status = "fail"
-	// StatusError: the program did not complete (non-zero exit, timeout,
-	// missing or wrong plan, no assertions).
-	StatusError Status = "error"
 )
 
 // Failure is an assertion expected to fail.
@@ -49,12 +52,10 @@ type Failure struct {
 
 // Program is the expected outcome of one validation program.
 type Program struct {
-	Name   string
-	Status Status
-	OK     int
-	Skip   int
-	// Reason explains an error status.
-	Reason   string
+	Name     string
+	Status   Status
+	OK       int
+	Skip     int
 	Failures []Failure
 }
 
@@ -174,19 +175,12 @@ func parseProgram(line string) (*Program, error) {
 	}
 	p := &Program{Name: fields[1], Status: Status(fields[2])}
 	switch p.Status {
-	case StatusError:
-		_, reason, err := splitReason(line, true)
-		if err != nil {
-			return nil, err
-		}
-		p.Reason = reason
-		return p, nil
 	case StatusPass, StatusFail:
 		if _, _, err := splitReason(line, false); err != nil {
 			return nil, err
 		}
 	default:
-		return nil, fmt.Errorf("unknown status %q (want pass, fail or error)", fields[2])
+		return nil, fmt.Errorf("unknown status %q (want pass or fail)", fields[2])
 	}
 	seen := map[string]bool{}
 	for _, kv := range fields[3:] {
@@ -237,12 +231,7 @@ func (ef *File) Write(w io.Writer) error {
 	}
 	for _, name := range ef.Names() {
 		p := ef.Programs[name]
-		switch p.Status {
-		case StatusError:
-			fmt.Fprintf(bw, "program %s error -- %s\n", p.Name, oneLine(p.Reason))
-		default:
-			fmt.Fprintf(bw, "program %s %s ok=%d skip=%d\n", p.Name, p.Status, p.OK, p.Skip)
-		}
+		fmt.Fprintf(bw, "program %s %s ok=%d skip=%d\n", p.Name, p.Status, p.OK, p.Skip)
 		for _, f := range p.Failures {
 			fmt.Fprintf(bw, "  not-ok %s %s -- %s\n", f.ID, strconv.Quote(f.Description), oneLine(f.Reason))
 		}

@@ -12,7 +12,8 @@ const sample = `# header comment
 program default pass ok=270 skip=39
 program delete fail ok=3 skip=0
   not-ok 2 "attempting to ` + "`delete`" + ` a container that is not ` + "`stopped`" + ` MUST generate an error" -- runc deletes created containers
-program hooks error -- the program gives up before its first assertion
+program hooks fail ok=0 skip=0
+  not-ok yaml "Hooks MUST be called in the listed order" -- the suite expects v1.0 prestart timing
 `
 
 func TestParseWriteRoundTrip(t *testing.T) {
@@ -20,7 +21,7 @@ func TestParseWriteRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ef.Programs) != 3 || ef.Programs["delete"].Failures[0].ID != "2" || ef.Programs["hooks"].Status != StatusError {
+	if len(ef.Programs) != 3 || ef.Programs["delete"].Failures[0].ID != "2" || ef.Programs["hooks"].Failures[0].ID != "yaml" {
 		t.Fatalf("parsed %+v", ef.Programs)
 	}
 	var buf bytes.Buffer
@@ -34,7 +35,6 @@ func TestParseWriteRoundTrip(t *testing.T) {
 
 func TestParseRejects(t *testing.T) {
 	cases := map[string]string{
-		"no reason on error":   "program a error\n",
 		"placeholder reason":   "program a fail ok=1 skip=0\n  not-ok 2 \"x\" -- TODO: explain\n",
 		"no reason on not-ok":  "program a fail ok=1 skip=0\n  not-ok 2 \"x\"\n",
 		"reason on pass":       "program a pass ok=1 skip=0 -- why\n",
@@ -54,35 +54,55 @@ func TestParseRejects(t *testing.T) {
 	}
 }
 
-func observe(t *testing.T, name, stream string, runProblems ...string) *Program {
+func observe(t *testing.T, name, stream string, run RunInfo) *Program {
 	t.Helper()
 	s, err := tap.Parse(strings.NewReader(stream))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Observe(name, s, runProblems)
+	return Observe(name, s, run)
 }
 
 func TestObserve(t *testing.T) {
-	p := observe(t, "x", "TAP version 13\nok 1 - a\nnot ok 2 - b /tmp/target1686332243\nok 3 # SKIP c\n1..3\n")
+	p := observe(t, "x", "TAP version 13\nok 1 - a\nnot ok 2 - b /tmp/target1686332243\nok 3 # SKIP c\n1..3\n", RunInfo{})
 	if p.Status != StatusFail || p.OK != 1 || p.Skip != 1 || len(p.Failures) != 1 {
 		t.Fatalf("got %+v", p)
 	}
 	if p.Failures[0].Description != "b /tmp/targetN" {
 		t.Errorf("description not normalized: %q", p.Failures[0].Description)
 	}
-	if p := observe(t, "x", "TAP version 13\nok 1 - a\n1..1\n", "exit status 1"); p.Status != StatusError {
-		t.Errorf("non-zero exit must be an error, got %+v", p)
+	checks := []struct {
+		name, stream string
+		run          RunInfo
+		wantIDs      string
+	}{
+		{"clean", "TAP version 13\nok 1 - a\n1..1\n", RunInfo{}, ""},
+		{"no output, exit 0 (the *_fail programs)", "", RunInfo{}, ""},
+		{"non-zero exit", "TAP version 13\nok 1 - a\n1..1\n", RunInfo{ExitCode: 1}, "exit"},
+		{"timeout", "TAP version 13\nok 1 - a\n", RunInfo{TimedOut: true}, "tap,timeout"},
+		{"yaml error instead of assertions", "TAP version 13\n  ---\n  {\"error\": \"bad\\nRefer to: x\"}\n  ...\n1..0\n", RunInfo{}, "yaml"},
+		{"plan mismatch", "TAP version 13\n1..2\nok 1 - a\n", RunInfo{}, "tap"},
 	}
-	if p := observe(t, "x", "TAP version 13\nok 1 - a\n1..1\n"); p.Status != StatusPass {
-		t.Errorf("got %+v", p)
+	for _, c := range checks {
+		p := observe(t, "x", c.stream, c.run)
+		var ids []string
+		for _, f := range p.Failures {
+			ids = append(ids, f.ID)
+		}
+		if got := strings.Join(ids, ","); got != c.wantIDs {
+			t.Errorf("%s: failures %q, want %q", c.name, got, c.wantIDs)
+		}
+		if (c.wantIDs == "") != (p.Status == StatusPass) {
+			t.Errorf("%s: status %s", c.name, p.Status)
+		}
 	}
 }
 
 func TestCheck(t *testing.T) {
 	want, err := Parse(strings.NewReader(`program p fail ok=2 skip=0
   not-ok 3 "known" -- reason
-program e error -- reason
+program f fail ok=0 skip=0
+  not-ok exit "program exits with status 1" -- reason
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -98,21 +118,25 @@ program e error -- reason
 	cases := []struct {
 		name            string
 		program, stream string
-		runProblems     []string
+		run             RunInfo
 		regressions     int
 		improvements    int
 	}{
-		{"same as expected", "p", "ok 1 - a\nok 2 - b\nnot ok 3 - known\n1..3\n", nil, 0, 0},
-		{"new failure", "p", "ok 1 - a\nnot ok 2 - b\nnot ok 3 - known\n1..3\n", nil, 2, 0}, // not-ok 2 and ok count drop
-		{"fixed", "p", "ok 1 - a\nok 2 - b\nok 3 - known\n1..3\n", nil, 0, 1},
-		{"stops early", "p", "ok 1 - a\n", []string{"exit status 1"}, 2, 0}, // error and ok count drop
-		{"description changed", "p", "ok 1 - a\nok 2 - b\nnot ok 3 - other\n1..3\n", nil, 1, 1},
-		{"unlisted program", "new", "ok 1 - a\n1..1\n", nil, 1, 0},
-		{"expected error still errors", "e", "", []string{"exit status 1"}, 0, 0},
-		{"expected error now runs", "e", "ok 1 - a\n1..1\n", nil, 0, 1},
+		{"same as expected", "p", "ok 1 - a\nok 2 - b\nnot ok 3 - known\n1..3\n", RunInfo{}, 0, 0},
+		{"new failure", "p", "ok 1 - a\nnot ok 2 - b\nnot ok 3 - known\n1..3\n", RunInfo{}, 2, 0}, // not-ok 2 and ok count drop
+		{"fixed", "p", "ok 1 - a\nok 2 - b\nok 3 - known\n1..3\n", RunInfo{}, 0, 2},               // not-ok 3 gone, one more ok
+		{"stops early", "p", "ok 1 - a\n", RunInfo{ExitCode: 1}, 3, 1},                            // tap, exit, ok count drop; known 3 gone
+		{"description changed", "p", "ok 1 - a\nok 2 - b\nnot ok 3 - other\n1..3\n", RunInfo{}, 1, 1},
+		{"unlisted program", "new", "ok 1 - a\n1..1\n", RunInfo{}, 1, 0},
+		{"expected exit failure persists", "f", "", RunInfo{ExitCode: 1}, 0, 0},
+		{"expected exit failure fixed", "f", "", RunInfo{}, 0, 1},
 	}
 	for _, c := range cases {
-		got := observe(t, c.program, "TAP version 13\n"+c.stream, c.runProblems...)
+		stream := c.stream
+		if stream != "" {
+			stream = "TAP version 13\n" + stream
+		}
+		got := observe(t, c.program, stream, c.run)
 		f := Check(want.Programs[c.program], got)
 		if r := regressions(f); r != c.regressions || len(f)-r != c.improvements {
 			t.Errorf("%s: findings %v, want %d regressions and %d improvements", c.name, f, c.regressions, c.improvements)
@@ -125,8 +149,8 @@ func TestRecordKeepsReasons(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	del := observe(t, "delete", "TAP version 13\nok 1 - a\nnot ok 2 - attempting to `delete` a container that is not `stopped` MUST generate an error\nnot ok 3 - new\n1..3\n")
-	hooks := observe(t, "hooks", "TAP version 13\n1..0\n")
+	del := observe(t, "delete", "TAP version 13\nok 1 - a\nnot ok 2 - attempting to `delete` a container that is not `stopped` MUST generate an error\nnot ok 3 - new\n1..3\n", RunInfo{})
+	hooks := observe(t, "hooks", "TAP version 13\n  ---\n  {\"error\": \"Hooks MUST be called in the listed order\\nRefer to: x\"}\n  ...\n1..0\n", RunInfo{})
 	rec := Record(old, []*Program{del, hooks})
 	if r := rec.Programs["delete"].Failures[0].Reason; r != "runc deletes created containers" {
 		t.Errorf("kept reason = %q", r)
@@ -134,8 +158,8 @@ func TestRecordKeepsReasons(t *testing.T) {
 	if r := rec.Programs["delete"].Failures[1].Reason; r != placeholderReason {
 		t.Errorf("new failure reason = %q", r)
 	}
-	if r := rec.Programs["hooks"].Reason; r != "the program gives up before its first assertion" {
-		t.Errorf("error reason = %q", r)
+	if r := rec.Programs["hooks"].Failures[0].Reason; r != "the suite expects v1.0 prestart timing" {
+		t.Errorf("yaml failure reason = %q", r)
 	}
 	var buf bytes.Buffer
 	if err := rec.Write(&buf); err != nil {

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -41,10 +40,12 @@ func (e Env) Prepare(busybox string) error {
 
 // Run is the outcome of one validation program.
 type Run struct {
-	Program string
-	Stream  *tap.Stream
-	// Problems are failures outside the TAP stream: exit status, timeout.
-	Problems []string
+	Program  string
+	Stream   *tap.Stream
+	ExitCode int
+	TimedOut bool
+	// StartErr is set when the program could not be run at all.
+	StartErr error
 	Stdout   []byte
 	Stderr   []byte
 	Duration time.Duration
@@ -60,9 +61,9 @@ type Run struct {
 func (e Env) RunProgram(ctx context.Context, program string) *Run {
 	r := &Run{Program: program}
 	tmp := filepath.Join(e.WorkDir, "tmp", program)
+	r.Stream = &tap.Stream{}
 	if err := e.reset(tmp); err != nil {
-		r.Problems = append(r.Problems, "cannot prepare "+tmp+": "+err.Error())
-		r.Stream = &tap.Stream{}
+		r.StartErr = fmt.Errorf("cannot prepare %s: %w", tmp, err)
 		return r
 	}
 
@@ -83,16 +84,14 @@ func (e Env) RunProgram(ctx context.Context, program string) *Run {
 	err := cmd.Run()
 	r.Duration = time.Since(start)
 	r.Stdout, r.Stderr = stdout.Bytes(), stderr.Bytes()
+	var exitErr *exec.ExitError
 	switch {
 	case ctx.Err() == context.DeadlineExceeded:
-		r.Problems = append(r.Problems, fmt.Sprintf("timed out after %s", e.Timeout))
+		r.TimedOut = true
+	case errors.As(err, &exitErr):
+		r.ExitCode = exitErr.ExitCode()
 	case err != nil:
-		var exitErr *exec.ExitError
-		if errors.As(err, &exitErr) {
-			r.Problems = append(r.Problems, fmt.Sprintf("exit status %d: %s", exitErr.ExitCode(), firstLines(r.Stderr, 2)))
-		} else {
-			r.Problems = append(r.Problems, err.Error())
-		}
+		r.StartErr = err
 	}
 	// An in-memory buffer cannot fail to read.
 	r.Stream, _ = tap.Parse(bytes.NewReader(r.Stdout))
@@ -109,21 +108,4 @@ func (e Env) reset(tmp string) error {
 		}
 	}
 	return os.MkdirAll(tmp, 0o755)
-}
-
-// firstLines returns up to n non-empty lines of b, joined by " | ".
-func firstLines(b []byte, n int) string {
-	var lines []string
-	for _, l := range strings.Split(string(b), "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			lines = append(lines, l)
-			if len(lines) == n {
-				break
-			}
-		}
-	}
-	if len(lines) == 0 {
-		return "no stderr"
-	}
-	return strings.Join(lines, " | ")
 }

@@ -8,6 +8,7 @@ package tap
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"regexp"
@@ -171,15 +172,14 @@ func (s *Stream) Count() map[Outcome]int {
 	return c
 }
 
-// Problems lists what makes the stream an incomplete run: a missing plan, a
-// plan that does not match the assertions, no assertions at all, a bail out.
+// Problems lists what makes the stream structurally incomplete: a document
+// without a plan, a plan that does not match the assertions, a bail out.
+// An empty stream is not a problem: some validation programs report only
+// through their exit status.
 func (s *Stream) Problems() []string {
 	var p []string
 	if s.BailOut != "" {
 		p = append(p, "bailed out: "+s.BailOut)
-	}
-	if len(s.Documents) == 0 {
-		return append(p, "no TAP output")
 	}
 	for i, d := range s.Documents {
 		switch {
@@ -189,8 +189,44 @@ func (s *Stream) Problems() []string {
 			p = append(p, fmt.Sprintf("TAP document %d planned %d assertions but ran %d", i+1, d.Plan, len(d.Assertions)))
 		}
 	}
-	if len(s.Assertions()) == 0 {
-		p = append(p, "no assertions ran")
-	}
 	return p
+}
+
+// DocumentErrors returns, per document index, the "error" values of YAML
+// diagnostic blocks printed before the document's first assertion. The
+// lifecycle programs (prestart, hooks, ...) make no assertions at all and
+// report a failed check only this way, followed by the plan "1..0".
+func (s *Stream) DocumentErrors() map[int][]string {
+	out := map[int][]string{}
+	for i, d := range s.Documents {
+		for _, block := range yamlBlocks(d.Preamble) {
+			var v struct {
+				Error string `json:"error"`
+			}
+			// tap-go writes its YAML diagnostics as JSON, which is YAML.
+			if json.Unmarshal([]byte(block), &v) == nil && v.Error != "" {
+				out[i] = append(out[i], v.Error)
+			}
+		}
+	}
+	return out
+}
+
+// yamlBlocks returns the contents of the "---" ... "..." blocks in lines.
+func yamlBlocks(lines []string) []string {
+	var blocks []string
+	var cur []string
+	in := false
+	for _, l := range lines {
+		switch t := strings.TrimSpace(l); {
+		case t == "---":
+			in, cur = true, nil
+		case t == "..." && in:
+			in = false
+			blocks = append(blocks, strings.Join(cur, "\n"))
+		case in:
+			cur = append(cur, l)
+		}
+	}
+	return blocks
 }

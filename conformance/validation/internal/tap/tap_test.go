@@ -66,8 +66,8 @@ func TestProblems(t *testing.T) {
 		"plan first":       {"TAP version 13\n1..2\nok 1 - a\nok 2 - b\n", ""},
 		"no plan":          {"TAP version 13\nok 1 - a\n", "has no plan"},
 		"short":            {"TAP version 13\n1..3\nok 1 - a\n", "planned 3 assertions but ran 1"},
-		"nothing ran":      {"TAP version 13\n  ---\n  {\"error\": \"x\"}\n  ...\n1..0\n", "no assertions ran"},
-		"empty":            {"", "no TAP output"},
+		"nothing ran":      {"TAP version 13\n1..0\n", ""},
+		"empty":            {"", ""},
 		"bail out":         {"TAP version 13\nok 1 - a\nBail out! disk full\n1..1\n", "bailed out: disk full"},
 		"two documents":    {"TAP version 13\nok 1 - a\n1..1\nTAP version 13\n1..0\n", ""},
 		"two plans in one": {"TAP version 13\nok 1 - a\n1..1\n1..0\n", ""},
@@ -92,5 +92,32 @@ func TestLaterDocumentIDs(t *testing.T) {
 	as := s.Assertions()
 	if len(as) != 2 || as[0].ID != "1" || as[1].ID != "1:1" {
 		t.Fatalf("ids = %+v", as)
+	}
+}
+
+func TestDocumentErrors(t *testing.T) {
+	in := `TAP version 13
+  ---
+  {
+    "error": "Pre-start hooks MUST be called after the ` + "`start`" + ` operation is called\nRefer to: https://example"
+  }
+  ...
+1..0
+TAP version 13
+ok 1 - a
+  ---
+  {
+    "error": "attached to an assertion, not a document error"
+  }
+  ...
+1..1
+`
+	s, err := Parse(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := s.DocumentErrors()
+	if len(got) != 1 || len(got[0]) != 1 || !strings.HasPrefix(got[0][0], "Pre-start hooks MUST") {
+		t.Fatalf("DocumentErrors = %v", got)
 	}
 }

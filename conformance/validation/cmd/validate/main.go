@@ -4,8 +4,8 @@
 //
 // Run it from this directory, as root:
 //
-//	go run . [-runtime /path/to/runtime] [-run regexp] [-record] [-v]
-//	go run . -table expected/runc.txt expected/crun.txt expected/berth.txt
+//	go run ./cmd/validate [-runtime /path/to/runtime] [-run regexp] [-record] [-v]
+//	go run ./cmd/validate -table expected/runc.txt expected/crun.txt expected/berth.txt
 //
 // The runtime defaults to $RUNTIME, else ../../bin/berth. The expected file
 // defaults to expected/<runtime file name>.txt. The exit status is 1 when an
@@ -135,7 +135,7 @@ func run(ctx context.Context, o options) (regressions int, err error) {
 
 	fmt.Printf("running %d programs against %s (logs in %s)\n\n", len(programs), o.runtime, logDir)
 	var observed []*expect.Program
-	var total struct{ pass, fail, errs, ok, notOK, skip int }
+	var total struct{ pass, fail, ok, notOK, skip int }
 	var cleanupErrs []string
 	for _, name := range programs {
 		if !o.run.MatchString(name) {
@@ -145,28 +145,27 @@ func run(ctx context.Context, o options) (regressions int, err error) {
 			return 0, fmt.Errorf("interrupted")
 		}
 		r := env.RunProgram(ctx, name)
+		if r.StartErr != nil {
+			return 0, fmt.Errorf("%s: %w", name, r.StartErr)
+		}
 		saveLogs(logDir, r)
-		p := expect.Observe(name, r.Stream, r.Problems)
+		p := expect.Observe(name, r.Stream, expect.RunInfo{ExitCode: r.ExitCode, TimedOut: r.TimedOut})
 		observed = append(observed, p)
 		report(os.Stdout, r, p, o.verbose)
 		if r.CleanupErr != nil {
 			cleanupErrs = append(cleanupErrs, fmt.Sprintf("%s: %v", name, r.CleanupErr))
 		}
-		c := r.Stream.Count()
-		total.ok += c[tap.Pass]
-		total.notOK += c[tap.Fail]
-		total.skip += c[tap.Skip]
-		switch p.Status {
-		case expect.StatusPass:
+		total.ok += p.OK
+		total.notOK += len(p.Failures)
+		total.skip += p.Skip
+		if p.Status == expect.StatusPass {
 			total.pass++
-		case expect.StatusFail:
+		} else {
 			total.fail++
-		default:
-			total.errs++
 		}
 	}
-	fmt.Printf("\nTOTAL %d programs: %d pass, %d fail, %d error; assertions: %d ok, %d not ok, %d skipped\n",
-		len(observed), total.pass, total.fail, total.errs, total.ok, total.notOK, total.skip)
+	fmt.Printf("\nTOTAL %d programs: %d pass, %d fail; assertions: %d ok, %d not ok, %d skipped\n",
+		len(observed), total.pass, total.fail, total.ok, total.notOK, total.skip)
 	for _, e := range cleanupErrs {
 		fmt.Printf("CLEANUP FAILED %s\n", e)
 	}
@@ -199,7 +198,7 @@ func run(ctx context.Context, o options) (regressions int, err error) {
 		if len(rec.Header) == 0 {
 			rec.Header = []string{
 				"# Expected runtime-tools validation results for " + filepath.Base(o.runtime) + ".",
-				"# Written by `go run . -record`; every not-ok and error entry needs a one-line reason.",
+				"# Written by `go run ./cmd/validate -record`; every not-ok entry needs a one-line reason.",
 				"# Format: see internal/expect/expect.go.",
 			}
 		}
@@ -237,26 +236,44 @@ func saveLogs(dir string, r *suite.Run) {
 	}
 }
 
-// report prints one program's line and, for failures, the TAP lines.
+// report prints one program's line and, for failures, the TAP lines with
+// their diagnostics and, when the exit status is non-zero, its stderr.
 func report(w io.Writer, r *suite.Run, p *expect.Program, verbose bool) {
-	c := r.Stream.Count()
-	fmt.Fprintf(w, "%-5s %-32s %4d ok %3d not ok %3d skip %6.1fs\n",
-		strings.ToUpper(string(p.Status)), r.Program, c[tap.Pass], c[tap.Fail], c[tap.Skip], r.Duration.Seconds())
-	if p.Status == expect.StatusError {
-		fmt.Fprintf(w, "      %s\n", p.Reason)
+	fmt.Fprintf(w, "%-4s %-32s %4d ok %3d not ok %3d skip %6.1fs\n",
+		strings.ToUpper(string(p.Status)), r.Program, p.OK, len(p.Failures), p.Skip, r.Duration.Seconds())
+	if p.Status == expect.StatusPass {
+		return
+	}
+	for _, a := range r.Stream.Assertions() {
+		if a.Outcome == tap.Fail {
+			fmt.Fprintf(w, "      %s\n", a.Line)
+			printDiagnostics(w, a.Diagnostics, verbose)
+		}
+	}
+	for _, f := range p.Failures {
+		switch f.ID {
+		case expect.IDExit, expect.IDTimeout, expect.IDTAP:
+			fmt.Fprintf(w, "      [%s] %s\n", f.ID, f.Description)
+		default:
+			if strings.HasSuffix(f.ID, expect.IDYAML) {
+				fmt.Fprintf(w, "      [%s] %s\n", f.ID, f.Description)
+			}
+		}
+	}
+	for _, pr := range r.Stream.Problems() {
+		fmt.Fprintf(w, "        %s\n", pr)
+	}
+	if r.ExitCode != 0 || r.TimedOut {
+		fmt.Fprintf(w, "      stderr:\n")
+		printDiagnostics(w, strings.Split(strings.TrimRight(string(r.Stderr), "\n"), "\n"), verbose)
+	}
+	if verbose {
 		for _, d := range r.Stream.Documents {
 			printDiagnostics(w, d.Preamble, verbose)
 		}
-	}
-	for _, a := range r.Stream.Assertions() {
-		if a.Outcome != tap.Fail {
-			continue
+		if len(r.Leftovers) > 0 {
+			fmt.Fprintf(w, "      cleaned up: %s\n", strings.Join(r.Leftovers, ", "))
 		}
-		fmt.Fprintf(w, "      %s\n", a.Line)
-		printDiagnostics(w, a.Diagnostics, verbose)
-	}
-	if len(r.Leftovers) > 0 && verbose {
-		fmt.Fprintf(w, "      cleaned up: %s\n", strings.Join(r.Leftovers, ", "))
 	}
 }
 

@@ -53,8 +53,6 @@ func cell(p *expect.Program) string {
 	switch {
 	case p == nil:
 		return "—"
-	case p.Status == expect.StatusError:
-		return "error"
 	case p.Status == expect.StatusFail:
 		ids := make([]string, len(p.Failures))
 		for i, f := range p.Failures {
