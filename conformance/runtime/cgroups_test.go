@@ -1,0 +1,107 @@
+package runtime_test
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// TestCgroupResources: linux.resources is written to the container's
+// cgroup (checked on the host), the process is placed in it, the container
+// sees its own cgroup at /sys/fs/cgroup/<controller> (cgroup v1, as runc
+// mounts it), and delete removes it.
+func TestCgroupResources(t *testing.T) {
+	t.Parallel()
+	c := newContainer(t, "/probe",
+		"--read", "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+		"--read", "/sys/fs/cgroup/pids/pids.max",
+		"--read", "/sys/fs/cgroup/cpu/cpu.shares")
+	c.Spec.Linux.Resources = &specs.LinuxResources{
+		Devices: c.Spec.Linux.Resources.Devices,
+		Memory:  &specs.LinuxMemory{Limit: ptr(int64(64 << 20)), Reservation: ptr(int64(32 << 20))},
+		Pids:    &specs.LinuxPids{Limit: ptr(int64(50))},
+		CPU: &specs.LinuxCPU{Shares: ptr(uint64(512)), Quota: ptr(int64(50000)), Period: ptr(uint64(100000)),
+			Cpus: "0", Mems: "0"},
+		BlockIO: &specs.LinuxBlockIO{ThrottleReadBpsDevice: []specs.LinuxThrottleDevice{
+			{LinuxBlockIODevice: specs.LinuxBlockIODevice{Major: 254, Minor: 0}, Rate: 1 << 20}}},
+	}
+	c.mustCreate()
+	pid := c.state().Pid
+	for _, f := range []struct{ ctrl, file, want string }{
+		{"memory", "memory.limit_in_bytes", strconv.Itoa(64 << 20)},
+		{"memory", "memory.soft_limit_in_bytes", strconv.Itoa(32 << 20)},
+		{"pids", "pids.max", "50"},
+		{"cpu", "cpu.shares", "512"},
+		{"cpu", "cpu.cfs_quota_us", "50000"},
+		{"cpu", "cpu.cfs_period_us", "100000"},
+		{"cpuset", "cpuset.cpus", "0"},
+		{"cpuset", "cpuset.mems", "0"},
+		{"blkio", "blkio.throttle.read_bps_device", "254:0 1048576"},
+	} {
+		if got := cgroupFile(t, c, f.ctrl, f.file); got != f.want {
+			t.Errorf("%s/%s = %q, want %q", f.ctrl, f.file, got, f.want)
+		}
+	}
+	procCgroup := readFile(t, "/proc/"+strconv.Itoa(pid)+"/cgroup")
+	for _, ctrl := range []string{"memory", "pids", "cpu", "cpuset", "blkio", "devices", "freezer"} {
+		want := ":" + ctrl + ":/" + cgroupParent + "/" + c.cgroupID + "\n"
+		if !strings.Contains(procCgroup, want) && !strings.Contains(procCgroup, ","+ctrl+":/"+cgroupParent+"/"+c.cgroupID+"\n") {
+			t.Errorf("process %d is not in the container's %s cgroup:\n%s", pid, ctrl, procCgroup)
+		}
+	}
+	c.start()
+	c.waitStatus(specs.StateStopped)
+	rep := parseReport(t, c.output())
+	for file, want := range map[string]string{
+		"/sys/fs/cgroup/memory/memory.limit_in_bytes": strconv.Itoa(64 << 20),
+		"/sys/fs/cgroup/pids/pids.max":                "50",
+		"/sys/fs/cgroup/cpu/cpu.shares":               "512",
+	} {
+		if got := rep.Files[file]; strings.TrimSpace(got.Content) != want {
+			t.Errorf("inside, %s = %+v, want %s", file, got, want)
+		}
+	}
+	c.mustRT("delete", c.ID)
+	if dirs := cgroupDirs(c.cgroupID); len(dirs) > 0 {
+		t.Errorf("cgroups remain after delete: %v", dirs)
+	}
+}
+
+// TestCgroupDevices: the device rules decide which device nodes can be opened.
+func TestCgroupDevices(t *testing.T) {
+	t.Parallel()
+	kmsg := specs.LinuxDevice{Path: "/dev/kmsg-test", Type: "c", Major: 1, Minor: 11, FileMode: ptr(os.FileMode(0o666))}
+	deny := newContainer(t)
+	deny.Spec.Linux.Devices = []specs.LinuxDevice{kmsg}
+	rep := deny.probe("--write", "/dev/kmsg-test", "--write", "/dev/null")
+	if e := rep.Writes["/dev/kmsg-test"].Error; e != "EPERM" {
+		t.Errorf("opening a device the rules deny: %q, want EPERM", e)
+	}
+	if e := rep.Writes["/dev/null"].Error; e != "" {
+		t.Errorf("opening /dev/null (a default device): %s", e)
+	}
+
+	allow := newContainer(t)
+	allow.Spec.Linux.Devices = []specs.LinuxDevice{kmsg}
+	allow.Spec.Linux.Resources.Devices = append(allow.Spec.Linux.Resources.Devices,
+		specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: ptr(int64(1)), Minor: ptr(int64(11)), Access: "w"})
+	rep = allow.probe("--write", "/dev/kmsg-test")
+	if e := rep.Writes["/dev/kmsg-test"].Error; e != "" {
+		t.Errorf("opening a device an allow rule permits for writing: %s", e)
+	}
+}
+
+// TestCgroupPidsLimitEnforced: with pids.max 4, sh (pid 1) can start only
+// three more processes.
+func TestCgroupPidsLimitEnforced(t *testing.T) {
+	t.Parallel()
+	c := newContainer(t, "/bin/sh", "-c", "for i in 1 2 3 4 5 6; do sleep 5 & done")
+	c.Spec.Linux.Resources.Pids = &specs.LinuxPids{Limit: ptr(int64(4))}
+	// busybox sh gives up with "can't fork" when the limit is hit.
+	if r := c.run(); !strings.Contains(r.Stderr, "can't fork") {
+		t.Errorf("six forks under pids.max 4 did not fail: %s", r.describe())
+	}
+}
