@@ -38,17 +38,6 @@ func (m *mounter) cgroupV2(target *os.File, opts *mountOptions) error {
 	return bindPath(m.c.Cgroup2Path, target, opts)
 }
 
-// bindPath bind-mounts the host path src (non-recursively) onto target with
-// the per-mount options of opts.
-func bindPath(src string, target *os.File, opts *mountOptions) error {
-	tree, err := openTree(src, false)
-	if err != nil {
-		return err
-	}
-	defer tree.Close()
-	return attachTree(tree, target, opts, -1)
-}
-
 func (m *mounter) cgroupV1(target *os.File, sm specs.Mount, opts *mountOptions) error {
 	// Like a real /sys/fs/cgroup: nothing to execute, no devices.
 	const tmpfsFlags = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC

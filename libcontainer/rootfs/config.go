@@ -28,12 +28,12 @@ type Config struct {
 	// On a v2 host it is bind-mounted when the container has no cgroup
 	// namespace; on a hybrid host it appears as <dest>/unified.
 	Cgroup2Path string
-	// IDMapUserNS maps a mount index to an open user namespace fd whose
-	// mapping is used for that mount's idmap/ridmap option. It is required
-	// for idmapped mounts when UserNS is set (their mapping must be made
-	// from outside the container's user namespace); otherwise a user
-	// namespace is created from mounts[i].uidMappings/gidMappings.
-	IDMapUserNS map[int]int
+	// MountSources maps a mount index to a detached mount made by
+	// PrepareMountSource, used instead of opening mounts[i].source. A
+	// container with its own user namespace needs this for idmapped
+	// mounts, which only a process outside that namespace can create.
+	// Prepare closes the fds it uses.
+	MountSources map[int]int
 }
 
 // CgroupMount names one cgroup v1 hierarchy and the container's directory in it.

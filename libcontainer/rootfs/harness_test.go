@@ -241,6 +241,7 @@ type runOpts struct {
 	cloneflags uintptr
 	userns     bool // map container 0-65535 to host 0-65535
 	preMounts  []string
+	extraFiles []*os.File // become fds 4, 5, ... in the child
 }
 
 // run executes the three phases in a child and returns its report. It
@@ -266,7 +267,7 @@ func (e *testEnv) run(cfg Config, probes []probe, o runOpts) childOutput {
 	}
 	cmd := exec.Command("/proc/self/exe", "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=1", childEnv+"_INPUT="+inputFile)
-	cmd.ExtraFiles = []*os.File{w}
+	cmd.ExtraFiles = append([]*os.File{w}, o.extraFiles...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS | o.cloneflags, Pdeathsig: syscall.SIGKILL}

@@ -13,34 +13,59 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// idmapUserNS returns a user namespace whose mapping is mounts[i]'s
-// uidMappings/gidMappings, for MOUNT_ATTR_IDMAP.
-// The fd stays owned by the mounter or, for Config.IDMapUserNS, the caller.
-func (m *mounter) idmapUserNS(i int, sm specs.Mount) (int, error) {
-	if fd, ok := m.c.IDMapUserNS[i]; ok {
-		return fd, nil
+// PrepareMountSource builds spec.Mounts[i], a bind mount, as a detached
+// mount with all its options and its idmapping applied, for
+// Config.MountSources. The runtime calls it outside the container's user
+// namespace; relative sources are resolved against bundle.
+func PrepareMountSource(spec *specs.Spec, bundle string, i int) (*os.File, error) {
+	if spec == nil || i < 0 || i >= len(spec.Mounts) {
+		return nil, fmt.Errorf("mounts[%d]: no such mount", i)
 	}
+	sm := spec.Mounts[i]
+	opts, err := parseSpecMountOptions(sm)
+	if err != nil {
+		return nil, mountError(i, sm.Destination, "%w", err)
+	}
+	if !opts.bind {
+		return nil, mountError(i, sm.Destination, "not a bind mount")
+	}
+	var ns usernsCache
+	defer ns.close()
+	tree, err := sourceTree(sm, bundle, opts, &ns)
+	if err != nil {
+		return nil, mountError(i, sm.Destination, "%w", err)
+	}
+	return tree, nil
+}
+
+// usernsCache holds the user namespaces made for idmapped mounts, keyed by
+// mapping, so that mounts with the same mapping share one.
+type usernsCache map[string]*os.File
+
+func (c *usernsCache) close() {
+	for _, f := range *c {
+		f.Close()
+	}
+}
+
+// get returns a user namespace fd (owned by the cache) with sm's mapping.
+func (c *usernsCache) get(sm specs.Mount) (int, error) {
 	if len(sm.UIDMappings) == 0 || len(sm.GIDMappings) == 0 {
-		return -1, errors.New("idmap needs both uidMappings and gidMappings (or a user namespace from the runtime)")
-	}
-	if m.c.UserNS {
-		// Maps written from inside the container's user namespace would be
-		// relative to it, not to the host as the spec means.
-		return -1, errors.New("idmap inside a user namespace needs a mapping namespace created by the runtime (Config.IDMapUserNS)")
+		return -1, errors.New("idmap needs both uidMappings and gidMappings")
 	}
 	uidMap, gidMap := formatIDMap(sm.UIDMappings), formatIDMap(sm.GIDMappings)
 	key := uidMap + "|" + gidMap
-	if f, ok := m.idmaps[key]; ok {
+	if f, ok := (*c)[key]; ok {
 		return int(f.Fd()), nil
 	}
 	f, err := newUserNS(uidMap, gidMap)
 	if err != nil {
 		return -1, fmt.Errorf("uidMappings/gidMappings: %w", err)
 	}
-	if m.idmaps == nil {
-		m.idmaps = map[string]*os.File{}
+	if *c == nil {
+		*c = usernsCache{}
 	}
-	m.idmaps[key] = f
+	(*c)[key] = f
 	return int(f.Fd()), nil
 }
 

@@ -128,30 +128,19 @@ type mounter struct {
 	root *os.File
 	// idmaps caches the user namespaces created for idmapped mounts, keyed
 	// by their mapping, so that mounts sharing a mapping share a namespace.
-	idmaps map[string]*os.File
+	idmaps usernsCache
 }
 
-func (m *mounter) close() {
-	for _, f := range m.idmaps {
-		f.Close()
-	}
-}
+func (m *mounter) close() { m.idmaps.close() }
 
 func (m *mounter) mount(i int) error {
 	sm := m.c.Spec.Mounts[i]
 	if sm.Destination == "" {
 		return fmt.Errorf("mounts[%d].destination: empty", i)
 	}
-	opts, err := parseMountOptions(sm.Options)
+	opts, err := parseSpecMountOptions(sm)
 	if err != nil {
-		return mountError(i, sm.Destination, "options: %w", err)
-	}
-	if len(sm.UIDMappings) > 0 || len(sm.GIDMappings) > 0 {
-		// Mappings imply an idmapped mount even without the option.
-		opts.idmap = true
-	}
-	if opts.idmap && !opts.bind {
-		return mountError(i, sm.Destination, "idmap and ridmap are only supported on bind mounts")
+		return mountError(i, sm.Destination, "%w", err)
 	}
 	if opts.bind {
 		err = m.bindMount(i, sm, opts)
@@ -164,18 +153,21 @@ func (m *mounter) mount(i int) error {
 	return nil
 }
 
-// bindMount clones the source tree with open_tree(2), applies every
-// attribute to the detached copy (so nothing is ever visible half-set, and
-// the attributes of the source that are not mentioned are kept, as the
-// kernel demands in user namespaces) and attaches it with move_mount(2).
+// bindMount attaches the source tree (see sourceTree) at the destination.
 func (m *mounter) bindMount(i int, sm specs.Mount, opts *mountOptions) error {
-	src := sm.Source
-	if !filepath.IsAbs(src) && m.c.Bundle != "" {
-		src = filepath.Join(m.c.Bundle, src)
-	}
-	tree, err := openTree(src, opts.recursive)
-	if err != nil {
-		return fmt.Errorf("mount source %q: %w", sm.Source, unwrapErrno(err))
+	var tree *os.File
+	if fd, ok := m.c.MountSources[i]; ok {
+		tree = os.NewFile(uintptr(fd), sm.Source)
+	} else {
+		if opts.idmap && m.c.UserNS {
+			// Maps written from inside the container's user namespace
+			// would be relative to it, not to the host as the spec means.
+			return errors.New("idmapped mounts in a user namespace must be made by the runtime (PrepareMountSource, Config.MountSources)")
+		}
+		var err error
+		if tree, err = sourceTree(sm, m.c.Bundle, opts, &m.idmaps); err != nil {
+			return err
+		}
 	}
 	defer tree.Close()
 	dir, err := isDir(tree)
@@ -195,13 +187,47 @@ func (m *mounter) bindMount(i int, sm specs.Mount, opts *mountOptions) error {
 	if err := checkProcDestination(target, sm.Destination, true); err != nil {
 		return err
 	}
-	userns := -1
-	if opts.idmap {
-		if userns, err = m.idmapUserNS(i, sm); err != nil {
-			return err
-		}
+	return attachTree(tree, target, opts)
+}
+
+// sourceTree clones the source with open_tree(2) and applies every
+// attribute to the detached copy: nothing is ever visible half-set, and the
+// source's attributes that the options do not mention are kept, as the
+// kernel demands for locked flags in user namespaces.
+func sourceTree(sm specs.Mount, bundle string, opts *mountOptions, idmaps *usernsCache) (*os.File, error) {
+	src := sm.Source
+	if !filepath.IsAbs(src) && bundle != "" {
+		src = filepath.Join(bundle, src)
 	}
-	return attachTree(tree, target, opts, userns)
+	tree, err := openTree(src, opts.recursive)
+	if err != nil {
+		return nil, fmt.Errorf("mount source %q: %w", sm.Source, unwrapErrno(err))
+	}
+	top := mountAttrFromFlags(opts.flags, opts.cleared)
+	rec := opts.recAttr
+	if opts.idmap {
+		userns, err := idmaps.get(sm)
+		if err != nil {
+			tree.Close()
+			return nil, err
+		}
+		a := &top
+		if opts.recIdmap {
+			a = &rec
+		}
+		a.Attr_set |= unix.MOUNT_ATTR_IDMAP
+		a.Userns_fd = uint64(userns)
+	}
+	// Non-recursive options first, then recursive ones, like runc: "rro"
+	// wins over "rw" on submounts.
+	if err = setattr(tree, false, top); err == nil {
+		err = setattr(tree, true, rec)
+	}
+	if err != nil {
+		tree.Close()
+		return nil, err
+	}
+	return tree, nil
 }
 
 // openTree returns a detached clone of the mount tree at path.
@@ -217,33 +243,26 @@ func openTree(path string, recursive bool) (*os.File, error) {
 	return os.NewFile(uintptr(fd), path), nil
 }
 
-// attachTree sets opts' attributes on the detached tree and moves it onto
-// target. userns >= 0 idmaps the tree with that user namespace.
-func attachTree(tree, target *os.File, opts *mountOptions, userns int) error {
-	top := mountAttrFromFlags(opts.flags, opts.cleared)
-	rec := opts.recAttr
-	if userns >= 0 {
-		a := &top
-		if opts.recIdmap {
-			a = &rec
-		}
-		a.Attr_set |= unix.MOUNT_ATTR_IDMAP
-		a.Userns_fd = uint64(userns)
-	}
-	// Non-recursive options first, then recursive ones, like runc: "rro"
-	// wins over "rw" on submounts.
-	if err := setattr(tree, false, top); err != nil {
-		return err
-	}
-	if err := setattr(tree, true, rec); err != nil {
-		return err
-	}
+// attachTree moves the detached tree onto target and applies the
+// propagation options, which only make sense on an attached mount.
+func attachTree(tree, target *os.File, opts *mountOptions) error {
 	err := unix.MoveMount(int(tree.Fd()), "", int(target.Fd()), "",
 		unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH)
 	if err != nil {
 		return fmt.Errorf("move_mount: %w", err)
 	}
 	return setPropagation(tree, opts)
+}
+
+// bindPath bind-mounts the host path src onto target with opts (which
+// must not ask for an idmapping).
+func bindPath(src string, target *os.File, opts *mountOptions) error {
+	tree, err := sourceTree(specs.Mount{Source: src}, "", opts, nil)
+	if err != nil {
+		return err
+	}
+	defer tree.Close()
+	return attachTree(tree, target, opts)
 }
 
 // setPropagation applies propagation options to the mount f is the root of.
@@ -324,14 +343,12 @@ func (m *mounter) fsMount(i int, sm specs.Mount, opts *mountOptions) error {
 	err = unix.Mount(sm.Source, procFd(int(target.Fd())), sm.Type, opts.flags, opts.mountData())
 	if err != nil {
 		if host, ok := userNSFallbacks[sm.Type]; ok && m.c.UserNS && errors.Is(err, unix.EPERM) {
-			tree, terr := openTree(host, true)
-			if terr != nil {
-				return fmt.Errorf("mount %s: %w; bind of host %s instead: %w", sm.Type, err, host, terr)
-			}
-			defer tree.Close()
 			bindOpts := *opts
-			bindOpts.bind, bindOpts.recursive = true, true
-			return attachTree(tree, target, &bindOpts, -1)
+			bindOpts.recursive = true
+			if berr := bindPath(host, target, &bindOpts); berr != nil {
+				return fmt.Errorf("mount %s: %w; bind of host %s instead: %w", sm.Type, err, host, berr)
+			}
+			return nil
 		}
 		return fmt.Errorf("mount %s (source %q, options %q): %w", sm.Type, sm.Source, opts.mountData(), err)
 	}

@@ -1,8 +1,11 @@
 package rootfs
 
 import (
+	"errors"
 	"fmt"
 	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"golang.org/x/sys/unix"
 )
@@ -173,6 +176,23 @@ func parseMountOptions(options []string) (*mountOptions, error) {
 		return nil, fmt.Errorf("tmpcopyup is only valid for tmpfs mounts")
 	}
 	return o, nil
+}
+
+// parseSpecMountOptions parses a mount's options together with its
+// uidMappings/gidMappings.
+func parseSpecMountOptions(sm specs.Mount) (*mountOptions, error) {
+	opts, err := parseMountOptions(sm.Options)
+	if err != nil {
+		return nil, fmt.Errorf("options: %w", err)
+	}
+	if len(sm.UIDMappings) > 0 || len(sm.GIDMappings) > 0 {
+		// Mappings imply an idmapped mount even without the option.
+		opts.idmap = true
+	}
+	if opts.idmap && !opts.bind {
+		return nil, errors.New("idmap and ridmap are only supported on bind mounts")
+	}
+	return opts, nil
 }
 
 // mountAttrFromFlags converts the per-mount MS_* flags that a bind mount can

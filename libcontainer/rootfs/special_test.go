@@ -51,6 +51,47 @@ func TestIdmappedBindMount(t *testing.T) {
 	}
 }
 
+// TestIdmappedMountInUserNamespace: the runtime prepares the idmapped
+// mount outside the container's user namespace, the init attaches it.
+func TestIdmappedMountInUserNamespace(t *testing.T) {
+	e := newTestEnv(t)
+	f := e.writeFile("src/owned-by-0", "x", 0o644)
+	spec := baseSpec()
+	spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+	idmap := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 1234, Size: 1}}
+	spec.Mounts = append(spec.Mounts,
+		specs.Mount{Destination: "/idmapped", Source: "src", Options: []string{"bind", "idmap", "ro"}, UIDMappings: idmap, GIDMappings: idmap})
+	idx := len(spec.Mounts) - 1
+
+	// Without the prepared source the init must refuse, not guess.
+	out := e.run(Config{Spec: spec, UserNS: true}, nil, runOpts{cloneflags: unix.CLONE_NEWPID, userns: true})
+	if out.Phase != "prepare" || !strings.Contains(out.Err, "must be made by the runtime") {
+		t.Fatalf("idmap in a userns without MountSources: %s %q", out.Phase, out.Err)
+	}
+
+	tree, err := PrepareMountSource(spec, e.dir, idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tree.Close()
+	cfg := Config{Spec: spec, UserNS: true, MountSources: map[int]int{idx: 4}}
+	out = e.mustRun(cfg, []probe{{Op: "stat", Path: "/idmapped/owned-by-0"}, {Op: "write", Path: "/idmapped/new", Data: "x"}},
+		runOpts{cloneflags: unix.CLONE_NEWPID, userns: true, extraFiles: []*os.File{tree}})
+	if r := out.Results[0]; r.Err != "" || r.UID != 1234 || r.GID != 1234 {
+		t.Errorf("through the prepared idmapped mount: %+v", r)
+	}
+	if out.Results[1].Err != "read-only file system" {
+		t.Errorf("ro on the prepared mount: %q", out.Results[1].Err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(f, &st); err != nil || st.Uid != 0 {
+		t.Errorf("source owner changed: %d %v", st.Uid, err)
+	}
+	if _, err := PrepareMountSource(spec, e.dir, 0); err == nil || !strings.Contains(err.Error(), "not a bind mount") {
+		t.Errorf("PrepareMountSource of /proc: %v", err)
+	}
+}
+
 func TestCgroupV1Emulation(t *testing.T) {
 	e := newTestEnv(t)
 	for _, p := range []string{"/sys/fs/cgroup/cpu/cpu.shares", "/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/unified/cgroup.procs"} {
