@@ -9,6 +9,10 @@
 //	Pivot    makes the rootfs the process's root (pivot_root or MS_MOVE+chroot)
 //	Finish   sysctls, masked and read-only paths, read-only root, root propagation
 //
+// PrepareMountSource is the one piece that runs in the runtime rather than
+// in the init: idmapped mounts of a container with its own user namespace
+// must be built outside that namespace and handed over as mount fds.
+//
 // Every container-controlled path is resolved inside the rootfs with
 // openat2(RESOLVE_IN_ROOT) (or filepath-securejoin's pathrs-lite when a path
 // has to be created), and mounts target the resolved file descriptor, so a

@@ -48,6 +48,7 @@ func TestMaskedReadonlySysctlReadonlyRoot(t *testing.T) {
 		{Op: "read", Path: "/proc/sys/net/ipv4/conf/all/accept_redirects"},
 	}
 	out := e.mustRun(Config{Spec: spec}, probes, runOpts{cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWNET})
+	t.Logf("Prepare+Pivot+Finish of a runc-like spec took %v", out.Elapsed)
 	r := out.Results
 	if r[0].Err != "" || r[0].Data != "" {
 		t.Errorf("masked file /proc/keys: %q %s", r[0].Data, r[0].Err)

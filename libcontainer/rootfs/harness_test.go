@@ -14,9 +14,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/moby/sys/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -62,6 +64,8 @@ type childOutput struct {
 	Phase     string // the phase that failed, "" if none
 	Err       string
 	Cwd       string
+	Elapsed   time.Duration // Prepare+Pivot+Finish
+	NewFds    []string      // fds open after Finish that were not before Prepare
 	Mountinfo string
 	Results   []probeResult
 }
@@ -92,6 +96,8 @@ func runChild() {
 		}
 	}
 	c := &in.Config
+	fdsBefore := openFds()
+	start := time.Now()
 	for _, ph := range []struct {
 		name string
 		fn   func(*Config) error
@@ -101,6 +107,12 @@ func runChild() {
 			report()
 		}
 	}
+	res.Elapsed = time.Since(start)
+	for fd, target := range openFds() {
+		if _, ok := fdsBefore[fd]; !ok {
+			res.NewFds = append(res.NewFds, fd+"="+target)
+		}
+	}
 	res.Cwd, _ = os.Getwd()
 	mi, _ := os.ReadFile("/proc/self/mountinfo")
 	res.Mountinfo = string(mi)
@@ -108,6 +120,28 @@ func runChild() {
 		res.Results = append(res.Results, doProbe(p))
 	}
 	report()
+}
+
+// openFds maps each open fd to where it points. Handles on a procfs are
+// left out: pathrs-lite keeps one private (subset=pid) procfs handle cached
+// for the life of the process by design; it is O_CLOEXEC.
+func openFds() map[string]string {
+	d, err := os.Open("/proc/self/fd")
+	if err != nil {
+		return nil
+	}
+	defer d.Close()
+	names, _ := d.Readdirnames(-1)
+	fds := map[string]string{}
+	for _, n := range names {
+		fd, _ := strconv.Atoi(n)
+		var st unix.Statfs_t
+		if fd == int(d.Fd()) || (unix.Fstatfs(fd, &st) == nil && st.Type == unix.PROC_SUPER_MAGIC) {
+			continue
+		}
+		fds[n], _ = os.Readlink("/proc/self/fd/" + n)
+	}
+	return fds
 }
 
 func doProbe(p probe) probeResult {
@@ -297,6 +331,9 @@ func (e *testEnv) mustRun(cfg Config, probes []probe, o runOpts) childOutput {
 	out := e.run(cfg, probes, o)
 	if out.Phase != "" {
 		e.t.Fatalf("%s failed: %s", out.Phase, out.Err)
+	}
+	if len(out.NewFds) > 0 {
+		e.t.Errorf("the setup left fds open: %v", out.NewFds)
 	}
 	if len(out.Results) != len(probes) {
 		e.t.Fatalf("got %d probe results for %d probes", len(out.Results), len(probes))

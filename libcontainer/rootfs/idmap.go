@@ -147,7 +147,8 @@ func runtimeAfterFork()
 //go:nosplit
 func forkIntoUserNS(pidfd *int32) (pid uintptr, errno syscall.Errno) {
 	runtimeBeforeFork()
-	// clone's third argument (parent_tid) receives the pidfd on every arch.
+	// clone's third argument (parent_tid) receives the pidfd. The first two
+	// (flags, stack) are swapped on s390x, which Berth does not target.
 	pid, _, errno = syscall.RawSyscall6(syscall.SYS_CLONE,
 		uintptr(syscall.SIGCHLD|unix.CLONE_NEWUSER|unix.CLONE_PIDFD), 0, uintptr(unsafe.Pointer(pidfd)), 0, 0, 0)
 	if errno != 0 || pid != 0 {
