@@ -121,6 +121,12 @@ func TestNoPivot(t *testing.T) {
 	if out.Cwd != "/" {
 		t.Errorf("cwd %q", out.Cwd)
 	}
+
+	spec.Linux.RootfsPropagation = "rshared"
+	out = e.mustRun(Config{Spec: spec, NoPivot: true}, probes[:1], runOpts{cloneflags: unix.CLONE_NEWPID})
+	if out.Results[0].Data != "inside-rootfs" {
+		t.Errorf("NoPivot with rshared: %+v", out.Results[0])
+	}
 }
 
 func TestPropagation(t *testing.T) {
@@ -167,5 +173,10 @@ func TestPropagation(t *testing.T) {
 	out = e.mustRun(Config{Spec: spec}, nil, runOpts{})
 	if o := mountAt(t, out.Mountinfo, "/").Optional; o != "unbindable" {
 		t.Errorf("rootfsPropagation unbindable: / has %q", o)
+	}
+	spec.Linux.RootfsPropagation = "rshared"
+	out = e.mustRun(Config{Spec: spec}, nil, runOpts{})
+	if o := mountAt(t, out.Mountinfo, "/proc").Optional; !strings.Contains(o, "shared:") {
+		t.Errorf("rootfsPropagation rshared: /proc has %q", o)
 	}
 }
