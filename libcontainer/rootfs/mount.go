@@ -155,6 +155,9 @@ func (m *mounter) mount(i int) error {
 
 // bindMount attaches the source tree (see sourceTree) at the destination.
 func (m *mounter) bindMount(i int, sm specs.Mount, opts *mountOptions) error {
+	if opts.flags&unix.MS_REMOUNT != 0 {
+		return m.remountBind(sm, opts)
+	}
 	var tree *os.File
 	if fd, ok := m.c.MountSources[i]; ok {
 		tree = os.NewFile(uintptr(fd), sm.Source)
@@ -188,6 +191,26 @@ func (m *mounter) bindMount(i int, sm specs.Mount, opts *mountOptions) error {
 		return err
 	}
 	return attachTree(tree, target, opts)
+}
+
+// remountBind handles "bind,remount": like mount -o remount,bind it changes
+// the per-mount attributes of the mount already at the destination.
+func (m *mounter) remountBind(sm specs.Mount, opts *mountOptions) error {
+	if opts.idmap {
+		return errors.New("idmap cannot be applied by a remount")
+	}
+	mnt, err := openInRoot(m.root, sm.Destination, 0)
+	if err != nil {
+		return err
+	}
+	defer mnt.Close()
+	if err := setattr(mnt, false, mountAttrFromFlags(opts.flags, opts.cleared)); err != nil {
+		return err
+	}
+	if err := setattr(mnt, true, opts.recAttr); err != nil {
+		return err
+	}
+	return setPropagation(mnt, opts)
 }
 
 // sourceTree clones the source with open_tree(2) and applies every

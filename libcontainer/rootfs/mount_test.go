@@ -35,6 +35,7 @@ func TestBindAndTmpfsMounts(t *testing.T) {
 		specs.Mount{Destination: "/root", Type: "tmpfs", Source: "tmpfs"},
 		specs.Mount{Destination: "/escape/inner", Source: src, Options: []string{"rbind"}},
 		specs.Mount{Destination: "/escape2/inner2", Source: "src", Options: []string{"bind"}}, // relative to the bundle
+		specs.Mount{Destination: "/deep/new/dir", Options: []string{"bind", "remount", "ro", "nosuid"}},
 	)
 	big := strings.Repeat("x", 2<<20)
 	probes := []probe{
@@ -50,7 +51,8 @@ func TestBindAndTmpfsMounts(t *testing.T) {
 		{Op: "read", Path: "/etc/inner/f"},                      // 9
 		{Op: "read", Path: "/etc/inner2/f"},                     // 10
 		{Op: "write", Path: "/data-rro/new", Data: "x"},         // 11: EROFS
-		{Op: "write", Path: "/deep/new/dir/sub/rw", Data: "ok"}, // 12: ok
+		{Op: "write", Path: "/deep/new/dir/sub/rw", Data: "ok"}, // 12: EROFS
+		{Op: "write", Path: "/deep/new/dir/rw", Data: "ok"},     // 13: EROFS after the remount
 	}
 	out := e.mustRun(Config{Spec: spec, Bundle: e.dir}, probes, runOpts{
 		cloneflags: unix.CLONE_NEWPID,
@@ -69,7 +71,8 @@ func TestBindAndTmpfsMounts(t *testing.T) {
 	expectErr(4, "write to ro file bind", "read-only file system")
 	expectErr(7, "2 MiB into a 1m tmpfs", "no space left on device")
 	expectErr(11, "write into rro bind", "read-only file system")
-	expectErr(12, "write through plain bind", "")
+	expectErr(12, "write into a dir of a bind remounted ro (a plain bind has no submounts)", "read-only file system")
+	expectErr(13, "write through a bind remounted ro", "read-only file system")
 	if r[3].Data != "file-content" {
 		t.Errorf("file bind content %q (%s)", r[3].Data, r[3].Err)
 	}
