@@ -1,0 +1,173 @@
+package runtime_test
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// badInput is a broken bundle and what the error must name: the file, the
+// JSON path and the cause.
+type badInput struct {
+	name   string
+	runc   string // why runc 1.1.5 fails this case, if it does
+	break_ func(c *container)
+	want   []string // substrings of the error (case-insensitive)
+}
+
+func badInputs() []badInput {
+	rawConfig := func(s string) func(c *container) {
+		return func(c *container) { must(c.t, os.WriteFile(filepath.Join(c.Bundle, "config.json"), []byte(s), 0o644)) }
+	}
+	edit := func(f func(s *specs.Spec)) func(c *container) {
+		return func(c *container) { f(c.Spec); c.save() }
+	}
+	return []badInput{
+		{name: "missing-config", break_: func(c *container) { os.Remove(filepath.Join(c.Bundle, "config.json")) },
+			want: []string{"config.json", "no such file|not found|does not exist"}},
+		{name: "malformed-json", runc: "runc does not name config.json", break_: rawConfig(`{"ociVersion": "1.3.0", "process": {`),
+			want: []string{"config.json", "unexpected end of JSON|unexpected EOF"}},
+		{name: "wrong-json-type", runc: "runc does not name config.json", break_: rawConfig(`{"ociVersion": "1.3.0", "process": {"args": "sh", "cwd": "/"}, "root": {"path": "rootfs"}}`),
+			want: []string{"config.json", "process.args"}},
+		{name: "unsupported-oci-version", runc: "runc 1.1.5 accepts any ociVersion",
+			break_: edit(func(s *specs.Spec) { s.Version = "2.0.0" }), want: []string{"ociVersion", "2.0.0"}},
+		{name: "missing-rootfs", runc: "runc does not name root.path",
+			break_: edit(func(s *specs.Spec) { s.Root.Path = "no-such-rootfs" }), want: []string{"root.path", "no-such-rootfs"}},
+		{name: "missing-mount-source", runc: "runc does not name the JSON path",
+			break_: edit(func(s *specs.Spec) {
+				s.Mounts = append(s.Mounts, specs.Mount{Destination: "/data", Type: "bind", Source: "/no-such-mount-source", Options: []string{"bind"}})
+			}), want: []string{"mounts[7]", "/no-such-mount-source"}},
+		{name: "relative-mount-destination", runc: "runc 1.1.5 accepts relative destinations",
+			break_: edit(func(s *specs.Spec) {
+				s.Mounts = append(s.Mounts, specs.Mount{Destination: "relative", Type: "tmpfs", Source: "tmpfs"})
+			}), want: []string{"mounts[7].destination", "relative"}},
+		{name: "unknown-capability", runc: "runc 1.1.5 ignores unknown capabilities",
+			break_: edit(func(s *specs.Spec) {
+				s.Process.Capabilities.Bounding = append(s.Process.Capabilities.Bounding, "CAP_BOGUS")
+			}),
+			want: []string{"process.capabilities.bounding", "CAP_BOGUS"}},
+		{name: "unknown-syscall", runc: "runc 1.1.5 ignores unknown system calls",
+			break_: edit(func(s *specs.Spec) {
+				s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow,
+					Syscalls: []specs.LinuxSyscall{{Names: []string{"no_such_syscall"}, Action: specs.ActErrno}}}
+			}), want: []string{"linux.seccomp.syscalls[0].names", "no_such_syscall"}},
+		{name: "failing-hook", runc: "runc does not name the hook",
+			break_: edit(func(s *specs.Spec) {
+				s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/false", Args: []string{"false"}}}}
+			}), want: []string{"hooks.createRuntime[0]", "/bin/false"}},
+		{name: "rlimit-above-hard-limit", runc: "runc does not name the JSON path",
+			break_: edit(func(s *specs.Spec) {
+				s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 1 << 20, Hard: 1 << 20}}
+			}), want: []string{"process.rlimits[0]", "RLIMIT_NOFILE"}},
+		{name: "unknown-rlimit", runc: "runc does not name the JSON path",
+			break_: edit(func(s *specs.Spec) {
+				s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_BOGUS", Soft: 1, Hard: 1}}
+			}), want: []string{"process.rlimits[0]", "RLIMIT_BOGUS"}},
+		{name: "unknown-namespace", runc: "runc does not name the JSON path",
+			break_: edit(func(s *specs.Spec) {
+				s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "bogus"})
+			}), want: []string{"linux.namespaces[5]", "bogus"}},
+		{name: "missing-namespace-path", runc: "runc does not name the JSON path",
+			break_: edit(func(s *specs.Spec) { s.Linux.Namespaces[1].Path = "/no/such/netns" }),
+			want:   []string{"linux.namespaces[1].path", "/no/such/netns"}},
+		{name: "relative-cwd", runc: "runc does not name the JSON path",
+			break_: edit(func(s *specs.Spec) { s.Process.Cwd = "relative/dir" }), want: []string{"process.cwd", "relative/dir"}},
+		{name: "empty-args", runc: "runc does not name the JSON path",
+			break_: edit(func(s *specs.Spec) { s.Process.Args = nil }), want: []string{"process.args"}},
+		{name: "unknown-sysctl", runc: "runc does not name the JSON path",
+			break_: edit(func(s *specs.Spec) { s.Linux.Sysctl = map[string]string{"kernel.no_such_sysctl": "1"} }),
+			want:   []string{"linux.sysctl", "kernel.no_such_sysctl"}},
+		{name: "nonexistent-cpuset", runc: "runc does not name the JSON path",
+			break_: edit(func(s *specs.Spec) { s.Linux.Resources.CPU = &specs.LinuxCPU{Cpus: "999"} }),
+			want:   []string{"linux.resources.cpu.cpus", "999"}},
+	}
+}
+
+// TestBadInput: each broken bundle fails create with a one-line error that
+// names what is wrong, and leaves nothing behind.
+func TestBadInput(t *testing.T) {
+	t.Parallel()
+	for _, tc := range badInputs() {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if tc.runc != "" {
+				runcGap(t, tc.runc)
+			}
+			c := newContainer(t, "/bin/true")
+			c.save()
+			tc.break_(c)
+			f := c.outFile()
+			r := runRuntime(t, c.globals("create", "--bundle", c.Bundle, c.ID), f, nil)
+			f.Close()
+			if r.Code == 0 {
+				t.Fatalf("create succeeded")
+			}
+			checkOneLineError(t, r, tc.want)
+			assertNothingLeft(t, c, r)
+			if out := c.output(); out != "" {
+				t.Errorf("the container process ran: %q", out)
+			}
+		})
+	}
+}
+
+// checkOneLineError: stderr is one line naming everything in want.
+func checkOneLineError(t *testing.T, r result, want []string) {
+	t.Helper()
+	msg := strings.TrimSpace(r.Stderr)
+	if msg == "" || strings.Contains(msg, "\n") {
+		t.Errorf("want a one-line error on stderr, got %q", msg)
+	}
+	for _, w := range want {
+		found := false
+		for _, alt := range strings.Split(w, "|") {
+			found = found || strings.Contains(strings.ToLower(msg), strings.ToLower(alt))
+		}
+		if !found {
+			t.Errorf("error %q does not name %q", msg, w)
+		}
+	}
+}
+
+// TestKilledDuringCreate: a runtime killed in the middle of create leaves
+// only what delete --force cleans up.
+func TestKilledDuringCreate(t *testing.T) {
+	t.Parallel()
+	runcGap(t, "runc 1.1.5 has no state yet at that point; delete --force leaves the cgroups")
+	dir := t.TempDir()
+	hookPid := filepath.Join(dir, "hook.pid")
+	c := newContainer(t, "/bin/true")
+	// The createRuntime hook holds create in the middle: the init exists, the
+	// cgroup is set up, create has not returned.
+	c.Spec.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/sh",
+		Args: []string{"sh", "-c", "echo $$ > " + hookPid + "; exec sleep 30"}}}}
+	c.save()
+	f := c.outFile()
+	defer f.Close()
+	cmd := runtimeCommand(c, f, "create", "--bundle", c.Bundle, c.ID)
+	must(t, cmd.Start())
+	deadline := time.Now().Add(10 * time.Second)
+	for readFileQuiet(hookPid) == "" && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if readFileQuiet(hookPid) == "" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("the createRuntime hook never ran")
+	}
+	must(t, cmd.Process.Kill())
+	cmd.Wait()
+	if pid, err := strconv.Atoi(strings.TrimSpace(readFileQuiet(hookPid))); err == nil {
+		unix.Kill(pid, unix.SIGKILL) // the orchestrator's own clean-up of the hook
+	}
+	c.mustRT("delete", "--force", c.ID)
+	// Give a killed init a moment to be reaped by its new parent.
+	time.Sleep(100 * time.Millisecond)
+	assertNothingLeft(t, c, result{})
+}
