@@ -20,7 +20,7 @@ import (
 )
 
 // DefaultJobs is how many blobs are downloaded at once by default.
-const DefaultJobs = 4
+const DefaultJobs = 6
 
 // Options tunes a pull.
 type Options struct {

@@ -98,7 +98,8 @@ func (w *BlobWriter) Commit() error {
 	if err := os.Rename(w.f.Name(), dst); err != nil {
 		return fmt.Errorf("blob %s: %w", w.desc.Digest, err)
 	}
-	return syncDir(filepath.Dir(dst))
+	// The directory is synced by Tag, before anything refers to the blob.
+	return nil
 }
 
 // Close discards an uncommitted blob; it is safe to call more than once.

@@ -77,6 +77,12 @@ func (s *Store) Tag(name string, desc ocispec.Descriptor) error {
 	if !s.Has(desc.Digest, desc.Size) {
 		return fmt.Errorf("tag %s: manifest %s: %w", name, desc.Digest, ErrBlobNotFound)
 	}
+	// Commit renames blobs into place without syncing the directory (one
+	// sync here covers them all): make the renames durable before
+	// index.json refers to them.
+	if err := s.syncBlobDirs(); err != nil {
+		return fmt.Errorf("tag %s: %w", name, err)
+	}
 	entry := ocispec.Descriptor{
 		MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size,
 		Platform: desc.Platform, ArtifactType: desc.ArtifactType,

@@ -328,3 +328,19 @@ func (s *Store) cleanTemp() (freed int64) {
 func emptyIndex() ocispec.Index {
 	return ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{}}
 }
+
+// syncBlobDirs fsyncs blobs/<alg>/ so that committed blobs survive a crash.
+func (s *Store) syncBlobDirs() error {
+	algs, err := os.ReadDir(s.path("blobs"))
+	if err != nil {
+		return err
+	}
+	for _, a := range algs {
+		if a.IsDir() {
+			if err := syncDir(s.path("blobs", a.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
