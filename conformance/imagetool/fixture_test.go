@@ -43,7 +43,10 @@ func newLayout(t *testing.T) layout {
 func (l layout) image(t *testing.T, tag string, img harness.Image) ocispec.Descriptor {
 	t.Helper()
 	if img.OS == "" {
-		img.OS, img.Arch = "linux", "amd64"
+		img.OS = "linux"
+	}
+	if img.Arch == "" {
+		img.Arch = "amd64"
 	}
 	d, err := harness.BuildImage(l.s, img)
 	if err != nil {

@@ -88,8 +88,14 @@ func mustFail(t *testing.T, env []string, args []string, want ...string) string 
 	if r.err == nil {
 		t.Fatalf("berth-image %s succeeded, want failure\nstdout: %s", strings.Join(args, " "), r.stdout)
 	}
-	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
-	last := lines[len(lines)-1]
+	// The error line; usage text may follow it.
+	last := ""
+	for _, line := range strings.Split(r.stderr, "\n") {
+		if strings.HasPrefix(line, "berth-image") {
+			last = line
+			break
+		}
+	}
 	for _, w := range want {
 		if !strings.Contains(last, w) {
 			t.Fatalf("berth-image %s: error %q does not mention %q (stderr: %s)", strings.Join(args, " "), last, w, r.stderr)

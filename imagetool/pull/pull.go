@@ -30,6 +30,9 @@ type Options struct {
 	Jobs int
 	// Progress receives per-blob progress; nil for none.
 	Progress progress.Reporter
+	// All stores every image of an index and records the index, instead
+	// of the one image for Platform.
+	All bool
 	// Name is what to record the image as; "" means ref.StoreName(),
 	// and "-" means do not record it.
 	Name string
@@ -38,7 +41,8 @@ type Options struct {
 // Result describes a pulled image.
 type Result struct {
 	Name string `json:"name"`
-	// Manifest is the image manifest stored and recorded.
+	// Manifest is the image manifest stored and recorded (the index with
+	// Options.All).
 	Manifest ocispec.Descriptor `json:"manifest"`
 	// Index is the digest of the index the manifest was chosen from.
 	Index digest.Digest `json:"index,omitempty"`
@@ -71,54 +75,105 @@ func Pull(ctx context.Context, s *store.Store, repo *registry.Repo, ref referenc
 	if err != nil {
 		return res, err
 	}
-	mf := top
-	if store.IsIndex(top.Desc.MediaType) {
-		var idx ocispec.Index
-		if err := json.Unmarshal(top.Raw, &idx); err != nil {
-			return res, fmt.Errorf("%s: index %s: %v", ref, top.Desc.Digest, err)
+	recorded := top.Desc
+	switch {
+	case store.IsIndex(top.Desc.MediaType) && opts.All:
+		if err := pullIndex(ctx, s, repo, top, opts, &res); err != nil {
+			return res, fmt.Errorf("%s: %w", ref, err)
+		}
+		res.Index, res.Manifest = top.Desc.Digest, top.Desc
+	case store.IsIndex(top.Desc.MediaType):
+		idx, err := parseIndex(top)
+		if err != nil {
+			return res, fmt.Errorf("%s: %w", ref, err)
 		}
 		child, err := platform.Select(idx, opts.Platform)
 		if err != nil {
 			return res, fmt.Errorf("%s: %w", ref, err)
 		}
-		if !store.IsManifest(child.MediaType) {
-			return res, fmt.Errorf("%s: index entry %s: unsupported media type %q", ref, child.Digest, child.MediaType)
+		mf, err := getChild(ctx, s, repo, child)
+		if err != nil {
+			return res, fmt.Errorf("%s: %w", ref, err)
 		}
-		if mf, err = getManifest(ctx, s, repo, child.Digest.String()); err != nil {
-			return res, err
+		if err := pullManifest(ctx, s, repo, mf, opts, &res); err != nil {
+			return res, fmt.Errorf("%s: %w", ref, err)
 		}
-		if mf.Desc.Size != child.Size {
-			return res, fmt.Errorf("%s: manifest %s: size mismatch: got %d bytes, index says %d", ref, child.Digest, mf.Desc.Size, child.Size)
+		res.Index, res.Manifest, recorded = top.Desc.Digest, mf.Desc, mf.Desc
+	default:
+		if err := pullManifest(ctx, s, repo, top, opts, &res); err != nil {
+			return res, fmt.Errorf("%s: %w", ref, err)
 		}
-		mf.Desc.Platform = child.Platform
-		res.Index = top.Desc.Digest
+		res.Manifest = top.Desc
 	}
-	var m ocispec.Manifest
-	if err := json.Unmarshal(mf.Raw, &m); err != nil {
-		return res, fmt.Errorf("%s: manifest %s: %v", ref, mf.Desc.Digest, err)
-	}
-	if err := checkManifest(m); err != nil {
-		return res, fmt.Errorf("%s: manifest %s: %w", ref, mf.Desc.Digest, err)
-	}
-
-	blobs := append([]ocispec.Descriptor{m.Config}, m.Layers...)
-	fetched, reused, err := fetchBlobs(ctx, s, repo, blobs, opts)
-	res.Fetched, res.Reused = fetched, reused
-	if err != nil {
-		return res, fmt.Errorf("%s: %w", ref, err)
-	}
-	// The manifest goes in last, so that a stored manifest always has its
-	// blobs (gc and rm rely on that).
-	if err := s.PutBlob(mf.Desc, bytes.NewReader(mf.Raw)); err != nil {
-		return res, err
-	}
-	res.Manifest = mf.Desc
 	if res.Name != "-" {
-		if err := s.Tag(res.Name, mf.Desc); err != nil {
+		if err := s.Tag(res.Name, recorded); err != nil {
 			return res, err
 		}
 	}
 	return res, nil
+}
+
+func parseIndex(m registry.Manifest) (ocispec.Index, error) {
+	var idx ocispec.Index
+	if err := json.Unmarshal(m.Raw, &idx); err != nil {
+		return idx, fmt.Errorf("index %s: %v", m.Desc.Digest, err)
+	}
+	return idx, nil
+}
+
+// getChild fetches the image manifest an index entry points to and checks
+// it against the entry.
+func getChild(ctx context.Context, s *store.Store, repo *registry.Repo, child ocispec.Descriptor) (registry.Manifest, error) {
+	if !store.IsManifest(child.MediaType) {
+		return registry.Manifest{}, fmt.Errorf("index entry %s: unsupported media type %q", child.Digest, child.MediaType)
+	}
+	mf, err := getManifest(ctx, s, repo, child.Digest.String())
+	if err != nil {
+		return mf, err
+	}
+	if mf.Desc.Size != child.Size {
+		return mf, fmt.Errorf("manifest %s: size mismatch: got %d bytes, index says %d", child.Digest, mf.Desc.Size, child.Size)
+	}
+	mf.Desc.Platform = child.Platform
+	return mf, nil
+}
+
+// pullIndex stores every image of an index, then the index itself.
+func pullIndex(ctx context.Context, s *store.Store, repo *registry.Repo, top registry.Manifest, opts Options, res *Result) error {
+	idx, err := parseIndex(top)
+	if err != nil {
+		return err
+	}
+	for _, child := range idx.Manifests {
+		mf, err := getChild(ctx, s, repo, child)
+		if err != nil {
+			return err
+		}
+		if err := pullManifest(ctx, s, repo, mf, opts, res); err != nil {
+			return err
+		}
+	}
+	return s.PutBlob(top.Desc, bytes.NewReader(top.Raw))
+}
+
+// pullManifest fetches the config and layers of image manifest mf, then
+// stores mf itself: last, so that a stored manifest always has its blobs
+// (gc and rm rely on that).
+func pullManifest(ctx context.Context, s *store.Store, repo *registry.Repo, mf registry.Manifest, opts Options, res *Result) error {
+	var m ocispec.Manifest
+	if err := json.Unmarshal(mf.Raw, &m); err != nil {
+		return fmt.Errorf("manifest %s: %v", mf.Desc.Digest, err)
+	}
+	if err := checkManifest(m); err != nil {
+		return fmt.Errorf("manifest %s: %w", mf.Desc.Digest, err)
+	}
+	fetched, reused, err := fetchBlobs(ctx, s, repo, append([]ocispec.Descriptor{m.Config}, m.Layers...), opts)
+	res.Fetched += fetched
+	res.Reused += reused
+	if err != nil {
+		return err
+	}
+	return s.PutBlob(mf.Desc, bytes.NewReader(mf.Raw))
 }
 
 // getManifest returns the manifest from the store when asked by digest
