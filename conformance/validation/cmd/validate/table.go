@@ -56,10 +56,13 @@ func cell(p *expect.Program) string {
 	case p.Status == expect.StatusFail:
 		ids := make([]string, len(p.Failures))
 		for i, f := range p.Failures {
-			ids[i] = f.ID
+			ids[i] = "#" + f.ID
+			if f.Flaky {
+				ids[i] += " (flaky)"
+			}
 		}
-		return fmt.Sprintf("fail %d/%d (#%s)", len(p.Failures), len(p.Failures)+p.OK+p.Skip, strings.Join(ids, ",#"))
+		return fmt.Sprintf("**fail** %s (%d ok)", strings.Join(ids, " "), p.OK)
 	default:
-		return fmt.Sprintf("pass %d/%d", p.OK, p.OK+p.Skip)
+		return fmt.Sprintf("pass (%d ok)", p.OK)
 	}
 }

@@ -104,18 +104,23 @@ func Check(want, got *Program) []Finding {
 		expectedFail[f.ID] = f
 	}
 	stillFailing := map[string]bool{}
+	flakyFailing := 0
 	for _, f := range got.Failures {
 		if w, ok := expectedFail[f.ID]; ok && w.Description == f.Description {
 			stillFailing[f.ID] = true
+			if w.Flaky {
+				flakyFailing++
+			}
 			continue
 		}
 		out = append(out, reg("%s %q now fails", f.ID, f.Description))
 	}
-	if got.OK < want.OK {
+	// A flaky assertion that fails this time is one pass fewer.
+	if got.OK+flakyFailing < want.OK {
 		out = append(out, reg("%d assertions pass, expected %d", got.OK, want.OK))
 	}
 	for _, f := range want.Failures {
-		if !stillFailing[f.ID] {
+		if !stillFailing[f.ID] && !f.Flaky {
 			out = append(out, imp("%s %q no longer fails", f.ID, f.Description))
 		}
 	}
@@ -140,17 +145,32 @@ func Record(old *File, actual []*Program) *File {
 		if old != nil {
 			prev = old.Programs[p.Name]
 		}
-		for i, f := range p.Failures {
-			p.Failures[i].Reason = placeholderReason
-			if prev == nil {
-				continue
-			}
+		// Flaky entries stay, whatever this run's outcome was.
+		var failures []Failure
+		flaky := map[string]bool{}
+		if prev != nil {
 			for _, pf := range prev.Failures {
-				if pf.ID == f.ID && pf.Description == f.Description {
-					p.Failures[i].Reason = pf.Reason
+				if pf.Flaky {
+					failures = append(failures, pf)
+					flaky[pf.ID+" "+pf.Description] = true
 				}
 			}
 		}
+		for _, f := range p.Failures {
+			if flaky[f.ID+" "+f.Description] {
+				continue
+			}
+			f.Reason = placeholderReason
+			if prev != nil {
+				for _, pf := range prev.Failures {
+					if pf.ID == f.ID && pf.Description == f.Description {
+						f.Reason = pf.Reason
+					}
+				}
+			}
+			failures = append(failures, f)
+		}
+		p.Failures = failures
 		nf.Programs[p.Name] = &p
 	}
 	return nf

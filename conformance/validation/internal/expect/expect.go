@@ -8,6 +8,7 @@
 //	program <name> pass ok=<n> skip=<n>
 //	program <name> fail ok=<n> skip=<n>
 //	  not-ok <id> "<description>" -- <reason>
+//	  flaky <id> "<description>" -- <reason>
 //
 // <id> is the TAP assertion number ("<document>:<number>" for a later TAP
 // document in the same output) or one of the checks the runner adds for what
@@ -15,6 +16,10 @@
 // the *_fail programs report only this way), "timeout", "tap" (no plan or a
 // plan that does not match) and "yaml" (an error diagnostic printed instead of
 // assertions, as the lifecycle programs such as prestart do).
+//
+// "flaky" marks an assertion whose outcome depends on timing in the suite
+// itself: it is run and reported like any other, but neither its failure nor
+// its passing changes the verdict. Its reason must say what the race is.
 //
 // Assertions not listed are expected to pass (or to be skipped by the suite
 // itself). ok=<n> is the number of passing assertions: fewer passing
@@ -43,11 +48,12 @@ const (
 	StatusFail Status = "fail"
 )
 
-// Failure is an assertion expected to fail.
+// Failure is an assertion expected to fail (or, when Flaky, allowed to).
 type Failure struct {
 	ID          string
 	Description string
 	Reason      string
+	Flaky       bool
 }
 
 // Program is the expected outcome of one validation program.
@@ -124,14 +130,19 @@ func Parse(r io.Reader) (*File, error) {
 			}
 			ef.Programs[p.Name] = p
 			cur = p
-		case "not-ok":
-			if cur == nil || cur.Status != StatusFail {
+		case "not-ok", "flaky":
+			flaky := fields[0] == "flaky"
+			switch {
+			case cur == nil:
+				return fail("%s line must follow a program line", fields[0])
+			case !flaky && cur.Status != StatusFail:
 				return fail("not-ok line must follow a \"program <name> fail\" line")
 			}
-			fl, err := parseFailure(trimmed)
+			fl, err := parseFailure(trimmed, fields[0])
 			if err != nil {
 				return fail("%v", err)
 			}
+			fl.Flaky = flaky
 			for _, prev := range cur.Failures {
 				if prev.ID == fl.ID {
 					return fail("assertion %s of %s listed twice", fl.ID, cur.Name)
@@ -139,7 +150,7 @@ func Parse(r io.Reader) (*File, error) {
 			}
 			cur.Failures = append(cur.Failures, fl)
 		default:
-			return fail("unknown entry %q (want program or not-ok)", fields[0])
+			return fail("unknown entry %q (want program, not-ok or flaky)", fields[0])
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -205,12 +216,12 @@ func parseProgram(line string) (*Program, error) {
 	return p, nil
 }
 
-func parseFailure(line string) (Failure, error) {
+func parseFailure(line, keyword string) (Failure, error) {
 	entry, reason, err := splitReason(line, true)
 	if err != nil {
 		return Failure{}, err
 	}
-	rest := strings.TrimSpace(strings.TrimPrefix(entry, "not-ok"))
+	rest := strings.TrimSpace(strings.TrimPrefix(entry, keyword))
 	id, rest, _ := strings.Cut(rest, " ")
 	if id == "" {
 		return Failure{}, fmt.Errorf("missing assertion id")
@@ -233,7 +244,11 @@ func (ef *File) Write(w io.Writer) error {
 		p := ef.Programs[name]
 		fmt.Fprintf(bw, "program %s %s ok=%d skip=%d\n", p.Name, p.Status, p.OK, p.Skip)
 		for _, f := range p.Failures {
-			fmt.Fprintf(bw, "  not-ok %s %s -- %s\n", f.ID, strconv.Quote(f.Description), oneLine(f.Reason))
+			keyword := "not-ok"
+			if f.Flaky {
+				keyword = "flaky"
+			}
+			fmt.Fprintf(bw, "  %s %s %s -- %s\n", keyword, f.ID, strconv.Quote(f.Description), oneLine(f.Reason))
 		}
 	}
 	return bw.Flush()

@@ -170,3 +170,37 @@ func TestRecordKeepsReasons(t *testing.T) {
 		t.Fatalf("recorded file with a placeholder was accepted: %v", err)
 	}
 }
+
+func TestFlaky(t *testing.T) {
+	want, err := Parse(strings.NewReader(`program killsig pass ok=3 skip=0
+  flaky 2 "kill sends the signal" -- the suite signals before the shell installed its trap
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	failing := observe(t, "killsig", "TAP version 13\nok 1 - a\nnot ok 2 - kill sends the signal\nok 3 - c\n1..3\n", RunInfo{})
+	if f := Check(want.Programs["killsig"], failing); len(f) != 0 {
+		t.Errorf("flaky failure reported: %v", f)
+	}
+	passing := observe(t, "killsig", "TAP version 13\nok 1 - a\nok 2 - kill sends the signal\nok 3 - c\n1..3\n", RunInfo{})
+	if f := Check(want.Programs["killsig"], passing); len(f) != 0 {
+		t.Errorf("flaky pass reported: %v", f)
+	}
+	other := observe(t, "killsig", "TAP version 13\nnot ok 1 - a\nnot ok 2 - kill sends the signal\nok 3 - c\n1..3\n", RunInfo{})
+	if f := Check(want.Programs["killsig"], other); len(f) != 2 {
+		t.Errorf("a real failure next to a flaky one must be a regression (and the ok count drop): %v", f)
+	}
+	rec := Record(want, []*Program{failing})
+	fs := rec.Programs["killsig"].Failures
+	if len(fs) != 1 || !fs[0].Flaky || fs[0].Reason != "the suite signals before the shell installed its trap" {
+		t.Errorf("Record lost the flaky entry: %+v", fs)
+	}
+	var buf bytes.Buffer
+	if err := rec.Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	text := buf.String()
+	if _, err := Parse(strings.NewReader(text)); err != nil || !strings.Contains(text, "  flaky 2 ") {
+		t.Errorf("recorded file %q does not round-trip: %v", text, err)
+	}
+}
