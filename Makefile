@@ -1,0 +1,70 @@
+# Berth: `make` builds bin/berth and bin/berth-image; `make demo` and
+# `make test` are the two commands a newcomer types (see README.md).
+
+GO        ?= go
+BIN       := bin
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null)
+LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+# Debian packages the build and the tests need; deps.sh installs the
+# missing ones (as root) or prints the command to run.
+DEPS      := gcc libseccomp-dev pkg-config busybox-static runc crun skopeo umoci docker-registry iproute2 hyperfine
+RUNTIME   ?=
+
+.PHONY: all build berth berth-image static deps test unit conformance validation bench demo clean fmt vet
+
+all: build
+
+build: berth berth-image
+
+berth:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/berth ./runtime
+
+berth-image:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/berth-image ./imagetool
+
+# Fully static binaries (libseccomp linked in), for copying onto any host.
+static:
+	CGO_ENABLED=1 $(GO) build -trimpath -tags 'netgo osusergo' \
+		-ldflags '$(LDFLAGS) -linkmode external -extldflags "-static"' -o $(BIN)/berth ./runtime
+	CGO_ENABLED=0 $(GO) build -trimpath -tags 'netgo osusergo' -ldflags '$(LDFLAGS)' -o $(BIN)/berth-image ./imagetool
+
+deps:
+	@sh .ci/deps.sh $(DEPS)
+
+fmt:
+	gofmt -l -w runtime imagetool libcontainer specs conformance
+
+vet:
+	$(GO) vet ./...
+
+# The tests need root (namespaces, mounts, cgroups): they fail loudly,
+# never skip, without it.
+test: deps build
+	@sh .ci/need-root.sh
+	$(GO) vet ./...
+	$(GO) test -count=1 -p 1 -timeout 30m ./...
+	$(MAKE) validation
+
+unit: build
+	$(GO) test -count=1 -p 1 ./specs/... ./libcontainer/... ./imagetool/...
+
+conformance: build
+	@sh .ci/need-root.sh
+	$(GO) test -count=1 -p 1 -timeout 20m ./conformance/...
+
+# The OCI runtime-tools validation suite, against bin/berth or $(RUNTIME).
+validation: build
+	@sh .ci/need-root.sh
+	cd conformance/validation && RUNTIME=$(if $(RUNTIME),$(RUNTIME),$(CURDIR)/$(BIN)/berth) $(GO) run ./cmd/validate
+
+bench: deps build
+	@sh .ci/need-root.sh
+	sh conformance/bench/run.sh
+
+demo: deps build
+	@sh .ci/need-root.sh
+	sh conformance/demo/demo.sh $(IMAGE)
+
+clean:
+	rm -rf $(BIN)

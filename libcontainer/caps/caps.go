@@ -1,0 +1,109 @@
+// Package caps applies process.capabilities: the bounding set is dropped
+// to the config's before the user switch; effective, permitted and
+// inheritable are set with capset after it, and ambient ones raised last.
+package caps
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	berthspecs "github.com/berthproject/berth/specs"
+)
+
+// Set is a capability configuration resolved to bit masks.
+type Set struct {
+	Bounding, Effective, Permitted, Inheritable, Ambient uint64
+}
+
+// Resolve turns names into bits; unknown names are an error naming the
+// JSON path. Capabilities the running kernel does not know are left out,
+// as runc does, so a config written for a newer kernel still runs.
+func Resolve(c *specs.LinuxCapabilities) (*Set, error) {
+	if c == nil {
+		return &Set{}, nil
+	}
+	last := LastCap()
+	var s Set
+	for _, f := range []struct {
+		name  string
+		names []string
+		bits  *uint64
+	}{
+		{"bounding", c.Bounding, &s.Bounding},
+		{"effective", c.Effective, &s.Effective},
+		{"permitted", c.Permitted, &s.Permitted},
+		{"inheritable", c.Inheritable, &s.Inheritable},
+		{"ambient", c.Ambient, &s.Ambient},
+	} {
+		for i, n := range f.names {
+			v, ok := berthspecs.CapabilityValue(n)
+			if !ok {
+				return nil, fmt.Errorf("process.capabilities.%s[%d]: unknown capability %q", f.name, i, n)
+			}
+			if v <= last {
+				*f.bits |= 1 << uint(v)
+			}
+		}
+	}
+	return &s, nil
+}
+
+var lastCap = -1
+
+// LastCap is the highest capability number the running kernel knows.
+func LastCap() int {
+	if lastCap >= 0 {
+		return lastCap
+	}
+	lastCap = 40 // CAP_CHECKPOINT_RESTORE, if /proc says nothing
+	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
+		if v, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			lastCap = v
+		}
+	}
+	return lastCap
+}
+
+// DropBounding removes every capability not in s.Bounding from the
+// bounding set. It needs CAP_SETPCAP, so it runs before the user switch.
+func (s *Set) DropBounding() error {
+	for c := 0; c <= LastCap(); c++ {
+		if s.Bounding&(1<<uint(c)) != 0 {
+			continue
+		}
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && err != unix.EINVAL {
+			return fmt.Errorf("dropping capability %d from the bounding set: %w", c, err)
+		}
+	}
+	return nil
+}
+
+// Apply sets the effective, permitted and inheritable sets, then the
+// ambient set. Run it after setuid, with PR_SET_KEEPCAPS set before it.
+func (s *Set) Apply() error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	data := [2]unix.CapUserData{
+		{Effective: uint32(s.Effective), Permitted: uint32(s.Permitted), Inheritable: uint32(s.Inheritable)},
+		{Effective: uint32(s.Effective >> 32), Permitted: uint32(s.Permitted >> 32), Inheritable: uint32(s.Inheritable >> 32)},
+	}
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capset: %w", err)
+	}
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return fmt.Errorf("clearing ambient capabilities: %w", err)
+	}
+	for c := 0; c <= LastCap(); c++ {
+		if s.Ambient&(1<<uint(c)) == 0 {
+			continue
+		}
+		if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(c), 0, 0); err != nil {
+			return fmt.Errorf("raising ambient capability %d (it must also be permitted and inheritable): %w", c, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,64 @@
+package libcontainer
+
+import (
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berthproject/berth/libcontainer/cgroups"
+	"github.com/berthproject/berth/libcontainer/rootfs"
+)
+
+func cgroupOptions(id string, spec *specs.Spec, res *cgroups.Resources, systemd bool) cgroups.Options {
+	return cgroups.Options{
+		CgroupsPath: spec.Linux.CgroupsPath, ContainerID: id, Resources: res,
+		Systemd: systemd, Rootless: false,
+	}
+}
+
+// cgroup reloads the container's cgroup manager from its saved paths.
+func (c *Container) cgroup() (*cgroups.Manager, error) {
+	return cgroups.Load(cgroupOptions(c.state.ID, c.state.Config, nil, c.state.Systemd), c.state.CgroupPaths)
+}
+
+func (c *Container) paused() bool {
+	cg, err := c.cgroup()
+	if err != nil {
+		return false
+	}
+	frozen, err := cg.Frozen()
+	return err == nil && frozen
+}
+
+// destroyCgroup removes the cgroup; the kernel may need a moment after the
+// last process died before rmdir succeeds.
+func destroyCgroup(cg *cgroups.Manager) error {
+	var err error
+	for i := 0; i < 50; i++ {
+		if err = cg.Destroy(); err == nil {
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return err
+}
+
+// cgroupMountsFor tells the rootfs code how to show the container its own
+// cgroup under /sys/fs/cgroup.
+func cgroupMountsFor(cg *cgroups.Manager) ([]rootfs.CgroupMount, string, error) {
+	paths := cg.Paths()
+	if cgroups.HostMode() == cgroups.ModeV2 {
+		return nil, paths[""], nil
+	}
+	v1, err := cg.V1Mounts()
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]rootfs.CgroupMount, 0, len(v1))
+	for _, m := range v1 {
+		ctrl := strings.Join(m.Subsystems, ",")
+		out = append(out, rootfs.CgroupMount{Controller: ctrl, Path: m.HostPath})
+	}
+	return out, paths[""], nil
+}

@@ -1,0 +1,168 @@
+package libcontainer
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Container is a container known to the runtime: its state on disk and the
+// root directory that holds it.
+type Container struct {
+	root  string
+	dir   string
+	state *State
+}
+
+// Load reads the container id under root.
+func Load(root, id string) (*Container, error) {
+	st, err := loadState(root, id)
+	if err != nil {
+		return nil, err
+	}
+	return &Container{root: root, dir: stateDir(root, id), state: st}, nil
+}
+
+// ID returns the container's id.
+func (c *Container) ID() string { return c.state.ID }
+
+// Config returns the config the container was created with.
+func (c *Container) Config() *specs.Spec { return c.state.Config }
+
+// InitPid returns the pid of the container's init (its user process).
+func (c *Container) InitPid() int { return c.state.InitPid }
+
+// Status derives the container's status from the kernel and the exec fifo,
+// so it can never go stale.
+func (c *Container) Status() specs.ContainerState {
+	if c.state.InitPid == 0 {
+		return specs.StateCreating
+	}
+	if !c.initAlive() {
+		return specs.StateStopped
+	}
+	if _, err := os.Lstat(filepath.Join(c.dir, fifoName)); err == nil {
+		return specs.StateCreated
+	}
+	if c.paused() {
+		return "paused"
+	}
+	return specs.StateRunning
+}
+
+// initAlive reports whether the init is still the same live process (not a
+// zombie, not a reused pid).
+func (c *Container) initAlive() bool {
+	start, zombie, err := procStat(c.state.InitPid)
+	return err == nil && !zombie && start == c.state.InitStart
+}
+
+// procStat reads a process's start time and whether it is a zombie from
+// /proc/<pid>/stat.
+func procStat(pid int) (start uint64, zombie bool, err error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false, err
+	}
+	// The command name is in parentheses and may contain anything.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false, errors.New("malformed stat")
+	}
+	fields := bytes.Fields(b[i+1:])
+	// fields[0] is field 3 (state); the start time is field 22.
+	if len(fields) < 20 {
+		return 0, false, errors.New("malformed stat")
+	}
+	start, err = strconv.ParseUint(string(fields[19]), 10, 64)
+	return start, fields[0][0] == 'Z' || fields[0][0] == 'X', err
+}
+
+// OCIState is the output of `berth state`: the runtime-spec state plus
+// runc's extra fields, which tools such as podman read.
+type OCIState struct {
+	specs.State
+	Rootfs  string `json:"rootfs"`
+	Created string `json:"created"`
+	Owner   string `json:"owner"`
+}
+
+// OCIState returns the container's state as `berth state` prints it.
+func (c *Container) OCIState() *OCIState {
+	st := c.specState(c.Status())
+	if st.Status == specs.StateStopped {
+		st.Pid = 0
+	}
+	return &OCIState{
+		State:   st,
+		Rootfs:  c.state.Rootfs,
+		Created: c.state.Created.UTC().Format("2006-01-02T15:04:05.999999999Z"),
+		Owner:   c.state.Owner,
+	}
+}
+
+func (c *Container) specState(status specs.ContainerState) specs.State {
+	version := specs.Version
+	if c.state.Config != nil && c.state.Config.Version != "" {
+		version = c.state.Config.Version
+	}
+	return specs.State{
+		Version:     version,
+		ID:          c.state.ID,
+		Status:      status,
+		Pid:         c.state.InitPid,
+		Bundle:      c.state.Bundle,
+		Annotations: c.state.Annotations,
+	}
+}
+
+// List returns the containers under root, sorted by id.
+func List(root string) ([]*Container, error) {
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var out []*Container
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		c, err := Load(root, e.Name())
+		if err != nil {
+			// A container whose create is still running has no state
+			// yet; it is not listed.
+			continue
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// signalInit sends sig to the init through a pidfd, so a reused pid can
+// never receive it.
+func (c *Container) signalInit(sig unix.Signal) error {
+	pidfd, err := unix.PidfdOpen(c.state.InitPid, 0)
+	if err != nil {
+		if err == unix.ESRCH {
+			return fmt.Errorf("container %q is not running", c.state.ID)
+		}
+		return fmt.Errorf("pidfd_open %d: %w", c.state.InitPid, err)
+	}
+	defer unix.Close(pidfd)
+	if !c.initAlive() {
+		return fmt.Errorf("container %q is not running", c.state.ID)
+	}
+	if err := unix.PidfdSendSignal(pidfd, sig, nil, 0); err != nil {
+		return fmt.Errorf("signal %d to pid %d: %w", sig, c.state.InitPid, err)
+	}
+	return nil
+}

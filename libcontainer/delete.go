@@ -1,0 +1,95 @@
+package libcontainer
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/berthproject/berth/libcontainer/hooks"
+)
+
+// Delete removes a stopped (or never started) container: its processes,
+// cgroup and state, then runs the poststop hooks. force also stops a
+// running one.
+func (c *Container) Delete(force bool) error {
+	unlock, err := lockDir(c.dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	switch st := c.Status(); st {
+	case specs.StateStopped, specs.StateCreated:
+		// A created container was never started: like runc, delete
+		// stops its waiting init.
+	default:
+		if !force {
+			return fmt.Errorf("container %q is %s: stop it first, or use delete --force", c.state.ID, st)
+		}
+	}
+	if err := c.killAll(); err != nil {
+		return err
+	}
+	if cg, err := c.cgroup(); err == nil {
+		if err := destroyCgroup(cg); err != nil {
+			return err
+		}
+	}
+	if h := c.state.Config.Hooks; h != nil && len(h.Poststop) > 0 {
+		st := c.specState(specs.StateStopped)
+		if err := hooks.Run("poststop", h.Poststop, &st); err != nil {
+			// The spec: a failing poststop hook is a warning only.
+			logrus.Warn(err.Error())
+		}
+	}
+	return os.RemoveAll(c.dir)
+}
+
+// killAll SIGKILLs every process of the container and waits for the init
+// to die, so its cgroup can be removed.
+func (c *Container) killAll() error {
+	if c.state.InitPid > 0 && c.initAlive() {
+		if pidfd, err := unix.PidfdOpen(c.state.InitPid, 0); err == nil {
+			unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
+			defer func() {
+				waitPidfd(pidfd, 5*time.Second)
+				unix.Close(pidfd)
+			}()
+		}
+	}
+	cg, err := c.cgroup()
+	if err != nil {
+		return nil
+	}
+	// Frozen processes die only once thawed.
+	cg.Thaw()
+	pids, _ := cg.Pids()
+	for _, pid := range pids {
+		unix.Kill(pid, unix.SIGKILL)
+	}
+	return nil
+}
+
+// waitPidfd waits until the process behind pidfd has exited.
+func waitPidfd(pidfd int, limit time.Duration) bool {
+	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+	n, _ := unix.Poll(fds, int(limit.Milliseconds()))
+	return n == 1
+}
+
+// ForceDeleteID cleans up what a berth killed in the middle of create left
+// behind: a state dir with no readable state.
+func ForceDeleteID(root, id string) error {
+	if err := ValidateID(id); err != nil {
+		return err
+	}
+	err := os.RemoveAll(stateDir(root, id))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}

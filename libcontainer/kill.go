@@ -1,0 +1,39 @@
+package libcontainer
+
+import (
+	"fmt"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Signal sends sig to the container's init, or with all to every process
+// in its cgroup (also after the init has exited, as containerd expects).
+func (c *Container) Signal(sig unix.Signal, all bool) error {
+	if all {
+		return c.signalAll(sig)
+	}
+	switch st := c.Status(); st {
+	case specs.StateCreated, specs.StateRunning, "paused":
+		return c.signalInit(sig)
+	default:
+		return fmt.Errorf("container %q is %s: only a created or running container can be signalled", c.state.ID, st)
+	}
+}
+
+func (c *Container) signalAll(sig unix.Signal) error {
+	cg, err := c.cgroup()
+	if err != nil {
+		return err
+	}
+	pids, err := cg.Pids()
+	if err != nil {
+		return fmt.Errorf("listing the container's processes: %w", err)
+	}
+	for _, pid := range pids {
+		if err := unix.Kill(pid, sig); err != nil && err != unix.ESRCH {
+			return fmt.Errorf("signal %d to pid %d: %w", sig, pid, err)
+		}
+	}
+	return nil
+}

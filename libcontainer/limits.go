@@ -1,0 +1,118 @@
+package libcontainer
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"unsafe"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	berthspecs "github.com/berthproject/berth/specs"
+)
+
+// applyProcessLimits applies the process fields that the user switch does
+// not touch: rlimits, oomScoreAdj, scheduler, ioPriority, and personality.
+func applyProcessLimits(proc *specs.Process) error {
+	for i, rl := range proc.Rlimits {
+		res, ok := berthspecs.RlimitResource(rl.Type)
+		if !ok {
+			return fmt.Errorf("process.rlimits[%d].type: unknown rlimit %q", i, rl.Type)
+		}
+		lim := unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}
+		if err := unix.Prlimit(0, res, &lim, nil); err != nil {
+			if errors.Is(err, unix.EPERM) {
+				var cur unix.Rlimit
+				unix.Prlimit(0, res, nil, &cur)
+				return fmt.Errorf("process.rlimits[%d] (%s): hard limit %d is above the current hard limit %d, which needs CAP_SYS_RESOURCE: %w", i, rl.Type, rl.Hard, cur.Max, err)
+			}
+			return fmt.Errorf("process.rlimits[%d] (%s soft=%d hard=%d): %w", i, rl.Type, rl.Soft, rl.Hard, err)
+		}
+	}
+	if proc.OOMScoreAdj != nil {
+		v := strconv.Itoa(*proc.OOMScoreAdj)
+		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(v), 0); err != nil {
+			return fmt.Errorf("process.oomScoreAdj %s: %w", v, err)
+		}
+	}
+	if proc.Scheduler != nil {
+		if err := setScheduler(proc.Scheduler); err != nil {
+			return err
+		}
+	}
+	if proc.IOPriority != nil {
+		if err := setIOPriority(proc.IOPriority); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// schedAttr is struct sched_attr from <linux/sched/types.h>.
+type schedAttr struct {
+	Size     uint32
+	Policy   uint32
+	Flags    uint64
+	Nice     int32
+	Priority uint32
+	Runtime  uint64
+	Deadline uint64
+	Period   uint64
+}
+
+func setScheduler(s *specs.Scheduler) error {
+	policy, ok := berthspecs.SchedulerPolicy(s.Policy)
+	if !ok {
+		return fmt.Errorf("process.scheduler.policy: unknown policy %q", s.Policy)
+	}
+	attr := schedAttr{Policy: uint32(policy), Nice: s.Nice, Priority: uint32(s.Priority),
+		Runtime: s.Runtime, Deadline: s.Deadline, Period: s.Period}
+	attr.Size = uint32(unsafe.Sizeof(attr))
+	for i, f := range s.Flags {
+		v, ok := berthspecs.SchedulerFlag(f)
+		if !ok {
+			return fmt.Errorf("process.scheduler.flags[%d]: unknown flag %q", i, f)
+		}
+		attr.Flags |= v
+	}
+	if _, _, e := unix.Syscall(unix.SYS_SCHED_SETATTR, 0, uintptr(unsafe.Pointer(&attr)), 0); e != 0 {
+		return fmt.Errorf("process.scheduler (policy %s): sched_setattr: %w", s.Policy, e)
+	}
+	return nil
+}
+
+func setIOPriority(p *specs.LinuxIOPriority) error {
+	class, ok := berthspecs.IOPriorityClass(p.Class)
+	if !ok {
+		return fmt.Errorf("process.ioPriority.class: unknown class %q", p.Class)
+	}
+	if p.Priority < 0 || p.Priority > 7 {
+		return fmt.Errorf("process.ioPriority.priority %d: must be 0 to 7", p.Priority)
+	}
+	const ioprioWhoProcess = 1
+	prio := class<<13 | p.Priority
+	if _, _, e := unix.Syscall(unix.SYS_IOPRIO_SET, ioprioWhoProcess, 0, uintptr(prio)); e != 0 {
+		return fmt.Errorf("process.ioPriority: ioprio_set: %w", e)
+	}
+	return nil
+}
+
+// setPersonality applies linux.personality.
+func setPersonality(p *specs.LinuxPersonality) error {
+	if p == nil {
+		return nil
+	}
+	d, ok := berthspecs.PersonalityDomain(p.Domain)
+	if !ok {
+		return fmt.Errorf("linux.personality.domain: unknown domain %q", p.Domain)
+	}
+	if len(p.Flags) > 0 {
+		return fmt.Errorf("linux.personality.flags %v: no flags are supported", p.Flags)
+	}
+	if _, _, e := unix.Syscall(unix.SYS_PERSONALITY, uintptr(d), 0, 0); e != 0 {
+		return fmt.Errorf("linux.personality: %w", e)
+	}
+	return nil
+}

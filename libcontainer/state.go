@@ -1,0 +1,127 @@
+package libcontainer
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+const (
+	stateFile = "state.json"
+	fifoName  = "exec.fifo"
+)
+
+// State is what berth keeps on disk for a container, in <root>/<id>/state.json.
+// It is written once by create (atomically) and updated by start/pause.
+type State struct {
+	ID      string `json:"id"`
+	Bundle  string `json:"bundle"`
+	Rootfs  string `json:"rootfs"`
+	InitPid int    `json:"init_pid"`
+	// InitStart is the init's start time in clock ticks since boot
+	// (/proc/<pid>/stat field 22): a pid alone could be reused.
+	InitStart   uint64            `json:"init_start"`
+	Created     time.Time         `json:"created"`
+	Owner       string            `json:"owner"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	// Config is the container's config as created; delete needs its hooks
+	// and exec needs its process defaults even if the bundle is gone.
+	Config *specs.Spec `json:"config"`
+	// CgroupPaths are the container's cgroup dirs, for reloading the manager.
+	CgroupPaths map[string]string `json:"cgroup_paths,omitempty"`
+	// Systemd records the cgroup driver used at create.
+	Systemd bool `json:"systemd,omitempty"`
+	// Started is set by start once the user process has been released.
+	Started bool `json:"started,omitempty"`
+}
+
+// validID matches runc's container id rule.
+var validID = regexp.MustCompile(`^[\w+\-.]+$`)
+
+// ValidateID refuses ids that are not safe as a single path element.
+func ValidateID(id string) error {
+	if id == "" {
+		return errors.New("container id cannot be empty")
+	}
+	if len(id) > 1024 || !validID.MatchString(id) || id == "." || id == ".." {
+		return fmt.Errorf("invalid container id %q: it may contain only letters, digits, '_', '+', '-' and '.'", id)
+	}
+	return nil
+}
+
+func stateDir(root, id string) string { return filepath.Join(root, id) }
+
+// saveState writes state.json atomically: temp file, fsync, rename.
+func saveState(dir string, st *State) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, stateFile), b, 0o600)
+}
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("fsync %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// ErrNotExist is returned when no container has the id.
+var ErrNotExist = errors.New("container does not exist")
+
+func loadState(root, id string) (*State, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(filepath.Join(stateDir(root, id), stateFile))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("container %q: %w", id, ErrNotExist)
+		}
+		return nil, fmt.Errorf("container %q: %w", id, err)
+	}
+	var st State
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("container %q: corrupt %s: %w", id, filepath.Join(stateDir(root, id), stateFile), err)
+	}
+	return &st, nil
+}
+
+// lockDir takes an exclusive flock on the container's state dir, so that
+// two berth processes never act on one container at once.
+func lockDir(dir string) (unlock func(), err error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return func() { unix.Close(fd) }, nil
+}

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berthproject/berth/libcontainer"
+)
+
+var specVersion = specs.Version
+
+func init() {
+	commands["create"] = &command{usage: "create [flags] ID", short: "create a container from a bundle; its process waits for start", run: cmdCreate}
+	commands["start"] = &command{usage: "start ID", short: "start the user process of a created container", run: cmdStart}
+	commands["state"] = &command{usage: "state ID", short: "print the state of a container as JSON", run: cmdState}
+	commands["kill"] = &command{usage: "kill [--all] ID [SIGNAL]", short: "send a signal (default SIGTERM) to a container", run: cmdKill}
+	commands["delete"] = &command{usage: "delete [--force] ID", short: "delete a container and everything it holds", run: cmdDelete}
+}
+
+// createFlags are shared by create and run.
+type createFlags struct {
+	bundle, pidFile, consoleSocket string
+	noPivot, noNewKeyring          bool
+	preserveFDs                    int
+}
+
+func (f *createFlags) register(fs interface {
+	StringVar(*string, string, string, string)
+	BoolVar(*bool, string, bool, string)
+	IntVar(*int, string, int, string)
+}) {
+	fs.StringVar(&f.bundle, "bundle", ".", "path to the bundle directory")
+	fs.StringVar(&f.bundle, "b", ".", "path to the bundle directory (short)")
+	fs.StringVar(&f.pidFile, "pid-file", "", "write the container process's pid to this file")
+	fs.StringVar(&f.consoleSocket, "console-socket", "", "unix socket that receives the pty master when process.terminal is true")
+	fs.BoolVar(&f.noPivot, "no-pivot", false, "use MS_MOVE and chroot instead of pivot_root (for ramfs roots)")
+	fs.BoolVar(&f.noNewKeyring, "no-new-keyring", false, "do not create a new session keyring")
+	fs.IntVar(&f.preserveFDs, "preserve-fds", 0, "pass this many extra fds (from 3) into the container")
+}
+
+func (f *createFlags) opts(g *globals, id string) *libcontainer.CreateOpts {
+	return &libcontainer.CreateOpts{
+		Root: g.root, ID: id, Bundle: f.bundle, ConsoleSocket: f.consoleSocket,
+		NoPivot: f.noPivot, NoNewKeyring: f.noNewKeyring, PreserveFDs: f.preserveFDs,
+		SystemdCgroup: g.systemdCgroup,
+	}
+}
+
+func cmdCreate(g *globals, args []string) error {
+	var f createFlags
+	fs := newFlags("create")
+	f.register(fs)
+	rest, err := parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := libcontainer.Create(f.opts(g, rest[0]))
+	if err != nil {
+		return err
+	}
+	return writePidFile(f.pidFile, c.InitPid())
+}
+
+// writePidFile writes atomically, as the shim and conmon read it at once.
+func writePidFile(path string, pid int) error {
+	if path == "" {
+		return nil
+	}
+	tmp := path + ".berth-tmp"
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		return fmt.Errorf("--pid-file: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("--pid-file: %w", err)
+	}
+	return nil
+}
+
+func cmdStart(g *globals, args []string) error {
+	rest, err := parse(newFlags("start"), args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := libcontainer.Load(g.root, rest[0])
+	if err != nil {
+		return err
+	}
+	return c.Start()
+}
+
+func cmdState(g *globals, args []string) error {
+	rest, err := parse(newFlags("state"), args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := libcontainer.Load(g.root, rest[0])
+	if err != nil {
+		return err
+	}
+	return printJSON(c.OCIState())
+}
+
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func cmdKill(g *globals, args []string) error {
+	fs := newFlags("kill")
+	all := fs.Bool("all", false, "send the signal to every process of the container")
+	fs.BoolVar(all, "a", false, "short for --all")
+	rest, err := parse(fs, args, 1, 2)
+	if err != nil {
+		return err
+	}
+	sig := unix.SIGTERM
+	if len(rest) == 2 {
+		if sig, err = parseSignal(rest[1]); err != nil {
+			return err
+		}
+	}
+	c, err := libcontainer.Load(g.root, rest[0])
+	if err != nil {
+		return err
+	}
+	return c.Signal(sig, *all)
+}
+
+// parseSignal takes 9, KILL, SIGKILL or kill.
+func parseSignal(s string) (unix.Signal, error) {
+	if n, err := strconv.Atoi(s); err == nil {
+		if n <= 0 || n > 64 {
+			return 0, fmt.Errorf("invalid signal %q", s)
+		}
+		return unix.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("invalid signal %q", s)
+}
+
+func cmdDelete(g *globals, args []string) error {
+	fs := newFlags("delete")
+	force := fs.Bool("force", false, "stop the container first if it is running; succeed if it does not exist")
+	fs.BoolVar(force, "f", false, "short for --force")
+	rest, err := parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	id := rest[0]
+	c, err := libcontainer.Load(g.root, id)
+	if err != nil {
+		if *force && (errors.Is(err, libcontainer.ErrNotExist) || !errors.Is(err, os.ErrPermission)) {
+			return libcontainer.ForceDeleteID(g.root, id)
+		}
+		return err
+	}
+	return c.Delete(*force)
+}
