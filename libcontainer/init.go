@@ -129,6 +129,10 @@ func initProcess(sock *syncSocket) error {
 			return err
 		}
 	}
+	// From here on the init outlives `berth create`.
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("clearing the parent-death signal: %w", err)
+	}
 	if err := sock.send(&syncMsg{Type: syncReady}); err != nil {
 		return err
 	}

@@ -26,7 +26,7 @@ type initConfig struct {
 	// CgroupMounts lets the rootfs code show the container its own cgroup
 	// under /sys/fs/cgroup on v1 hosts.
 	CgroupMounts []rootfs.CgroupMount `json:"cgroup_mounts,omitempty"`
-	Cgroup2Path  string        `json:"cgroup2_path,omitempty"`
+	Cgroup2Path  string               `json:"cgroup2_path,omitempty"`
 	// FifoFD is an O_PATH fd of <state>/exec.fifo; -1 for exec.
 	FifoFD int `json:"fifo_fd"`
 	// ConsoleFD is the console socket; -1 without a terminal.
@@ -37,4 +37,3 @@ type initConfig struct {
 	// State is the container state handed to hooks the init runs.
 	State specs.State `json:"state"`
 }
-
