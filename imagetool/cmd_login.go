@@ -94,7 +94,7 @@ func runLogin(ctx context.Context, g *Globals, args []string, user, password str
 		return err
 	}
 	if err := client.CheckLogin(ctx, host, user, password); err != nil {
-		return fmt.Errorf("login: %w", err)
+		return err
 	}
 	cf, err := config.Load(config.Dir())
 	if err != nil {

@@ -105,3 +105,25 @@ func TestPullTLSClientCertificate(t *testing.T) {
 	mustRun(t, nil, "--store", st, "--cert-dir", reg.ClientCertDir(), "pull", "-q", ref)
 	checkStore(t, st)
 }
+
+func TestPullCredentialHelper(t *testing.T) {
+	reg := startRegistry(t, harness.RegistryConfig{User: "dave", Password: "from-helper"})
+	l := newLayout(t)
+	l.image(t, "v1", busybox(t))
+	l.push(t, reg, "v1", "app:v1", "--dest-creds", "dave:from-helper")
+
+	env := credsEnv(t, reg.Addr, "", "")
+	bindir, dockerDir := t.TempDir(), t.TempDir()
+	helper := "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread server\n" +
+		`printf '{"ServerURL":"%s","Username":"dave","Secret":"from-helper"}' "$server"` + "\n"
+	if err := os.WriteFile(filepath.Join(bindir, "docker-credential-berthtest"), []byte(helper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dockerDir, "config.json"), []byte(fmt.Sprintf(`{"credHelpers":{%q:"berthtest"}}`, reg.Addr)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env = append(env, "DOCKER_CONFIG="+dockerDir, "PATH="+bindir+":"+os.Getenv("PATH"))
+	st := t.TempDir()
+	mustRun(t, env, "--store", st, "pull", "-q", reg.Addr+"/app:v1")
+	checkStore(t, st)
+}

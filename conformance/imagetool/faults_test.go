@@ -92,6 +92,19 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		io.CopyN(w, body, resp.ContentLength/2)
 		w.(http.Flusher).Flush()
 		panic(http.ErrAbortHandler)
+	case p.mode == "truncate" && bigBlob:
+		// Every answer ends early, with a consistent Content-Length.
+		p.faults.Add(1)
+		w.Header().Set("Content-Length", fmt.Sprint(resp.ContentLength/2))
+		w.WriteHeader(resp.StatusCode)
+		io.CopyN(w, body, resp.ContentLength/2)
+		return
+	case p.mode == "badlayertype" && isManifest:
+		b, _ := io.ReadAll(body)
+		b = bytes.ReplaceAll(b, []byte(`"application/vnd.oci.image.layer.v1.tar+gzip"`), []byte(`"application/x-berth-unknown"`))
+		w.Header().Del("Docker-Content-Digest")
+		w.Header().Set("Content-Length", fmt.Sprint(len(b)))
+		body = bytes.NewReader(b)
 	case p.mode == "corrupt" && bigBlob:
 		p.faults.Add(1)
 		b, _ := io.ReadAll(body)
@@ -250,4 +263,35 @@ func TestKilledPullLeavesNoPartialBlob(t *testing.T) {
 	time.Sleep(2500 * time.Millisecond)
 	mustRun(t, nil, "--store", st, "pull", "-q", reg.Addr+"/app:v1")
 	checkStore(t, st)
+}
+
+func TestPullRefusesTruncatedBlobAndUnknownLayerType(t *testing.T) {
+	reg := faultSetup(t)
+	p := startFaultProxy(t, reg.Addr, "truncate")
+	st := t.TempDir()
+	mustFail(t, nil, []string{"--store", st, "pull", "-q", p.addr() + "/app:v1"}, p.addr()+"/app:v1", "blob sha256:", "truncated")
+	checkStore(t, st)
+	if len(listJSON(t, st)) != 0 {
+		t.Fatal("image with a truncated blob recorded")
+	}
+
+	p = startFaultProxy(t, reg.Addr, "badlayertype")
+	mustFail(t, nil, []string{"--store", st, "pull", "-q", p.addr() + "/app:v1"}, "unsupported media type", "application/x-berth-unknown")
+}
+
+func TestPullDiskFull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("needs root to mount a small tmpfs")
+	}
+	reg := faultSetup(t)
+	st := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=512k", "berth-image-e2e-full", st).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", st).Run() })
+	mustFail(t, nil, []string{"--store", st, "pull", "-q", reg.Addr + "/app:v1"}, reg.Addr+"/app:v1", "no space left on device")
+	checkStore(t, st)
+	if len(listJSON(t, st)) != 0 {
+		t.Fatal("image recorded on a full disk")
+	}
 }

@@ -101,6 +101,7 @@ func mustFail(t *testing.T, env []string, args []string, want ...string) string 
 			t.Fatalf("berth-image %s: error %q does not mention %q (stderr: %s)", strings.Join(args, " "), last, w, r.stderr)
 		}
 	}
+	t.Logf("expected error: %s", last)
 	return last
 }
 

@@ -61,3 +61,56 @@ func TestPullPlainRegistry(t *testing.T) {
 		t.Fatalf("after pulls by digest list has %d images, want 2 (tag and digest names)", n)
 	}
 }
+
+func TestPullProgressOutput(t *testing.T) {
+	reg := startRegistry(t, harness.RegistryConfig{})
+	l := newLayout(t)
+	want := l.image(t, "v1", busybox(t))
+	l.push(t, reg, "v1", "app:v1")
+	ref := reg.Addr + "/app:v1"
+
+	// Not a terminal: one line per blob on stderr, the result on stdout.
+	st := t.TempDir()
+	r := runBin(t, nil, "--store", st, "pull", ref)
+	if r.err != nil {
+		t.Fatal(r.err, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "layer ") && !strings.HasPrefix(lines[0], "config ") {
+		t.Fatalf("progress lines:\n%s", r.stderr)
+	}
+	if r.stdout != ref+" "+want.Digest.String()+"\n" {
+		t.Fatalf("stdout %q", r.stdout)
+	}
+	r = runBin(t, nil, "--store", st, "pull", ref)
+	if strings.Count(r.stderr, "already present") != 3 {
+		t.Fatalf("re-pull progress:\n%s", r.stderr)
+	}
+
+	// JSON: events on stderr, one result object on stdout.
+	r = runBin(t, nil, "--store", t.TempDir(), "--format", "json", "pull", ref)
+	if r.err != nil {
+		t.Fatal(r.err, r.stderr)
+	}
+	events := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
+		var ev struct{ Event, Digest, Status string }
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("progress line %q: %v", line, err)
+		}
+		events[ev.Event]++
+		if ev.Event == "finish" && ev.Status != "done" {
+			t.Fatalf("finish event %+v", ev)
+		}
+	}
+	if events["start"] != 3 || events["finish"] != 3 {
+		t.Fatalf("events %v", events)
+	}
+	var res struct {
+		Name     string
+		Manifest struct{ Digest string }
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || res.Name != ref || res.Manifest.Digest != want.Digest.String() {
+		t.Fatalf("json result %q: %v", r.stdout, err)
+	}
+}

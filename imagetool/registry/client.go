@@ -13,6 +13,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -192,18 +193,41 @@ func (c *Client) Keychain() authn.Keychain { return c.opts.Keychain }
 // logging), for go-containerregistry calls that authenticate themselves.
 func (c *Client) Base() http.RoundTripper { return c.base }
 
-// describeErr shortens go-containerregistry's errors to what a user needs.
+// describeErr shortens go-containerregistry's errors to what a user needs:
+// the registry's error codes and messages, without request dumps.
 func describeErr(err error) string {
-	var te *transport.Error
-	if asTransportError(err, &te) {
-		switch te.StatusCode {
-		case http.StatusUnauthorized:
-			return "authentication failed (wrong or missing credentials): " + te.Error()
-		case http.StatusForbidden:
-			return "access denied: " + te.Error()
+	// The ping joins the errors of its https and http attempts.
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var parts []string
+		for _, e := range j.Unwrap() {
+			parts = append(parts, describeErr(e))
 		}
+		return strings.Join(parts, "; ")
 	}
-	return err.Error()
+	// Follow only the plain wrap chain: errors.As would also look inside
+	// the ping's private multi-error and drop its TLS half.
+	var te *transport.Error
+	for e := err; e != nil && te == nil; e = errors.Unwrap(e) {
+		te, _ = e.(*transport.Error)
+	}
+	if te == nil {
+		return err.Error()
+	}
+	var msgs []string
+	for _, d := range te.Errors {
+		msgs = append(msgs, fmt.Sprintf("%s: %s", d.Code, d.Message))
+	}
+	if len(msgs) == 0 {
+		msgs = append(msgs, fmt.Sprintf("%d %s", te.StatusCode, http.StatusText(te.StatusCode)))
+	}
+	detail := strings.Join(msgs, "; ")
+	switch te.StatusCode {
+	case http.StatusUnauthorized:
+		return "authentication failed (wrong or missing credentials): " + detail
+	case http.StatusForbidden:
+		return "access denied: " + detail
+	}
+	return detail
 }
 
 // CheckLogin verifies user and password against the registry at host: it

@@ -47,15 +47,12 @@ func (s *Store) NewBlobWriter(desc ocispec.Descriptor) (*BlobWriter, error) {
 // Write appends p, failing once more than the expected size arrives.
 func (w *BlobWriter) Write(p []byte) (int, error) {
 	if w.desc.Size >= 0 && w.n+int64(len(p)) > w.desc.Size {
-		return 0, fmt.Errorf("blob %s: more data than the expected %d bytes", w.desc.Digest, w.desc.Size)
+		return 0, fmt.Errorf("more data than the expected %d bytes", w.desc.Size)
 	}
 	n, err := w.f.Write(p)
 	w.h.Write(p[:n])
 	w.n += int64(n)
-	if err != nil {
-		return n, fmt.Errorf("blob %s: %w", w.desc.Digest, err)
-	}
-	return n, nil
+	return n, err // callers name the blob
 }
 
 // Written is how many bytes have been written: where a resumed download
