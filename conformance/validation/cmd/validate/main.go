@@ -88,6 +88,9 @@ func fatal(err error) {
 }
 
 func run(ctx context.Context, o options) (regressions int, err error) {
+	if o.record && o.run.String() != "" {
+		return 0, fmt.Errorf("-record needs a full run (no -run)")
+	}
 	if os.Geteuid() != 0 {
 		return 0, fmt.Errorf("must run as root: the validation programs create containers")
 	}
@@ -188,9 +191,6 @@ func run(ctx context.Context, o options) (regressions int, err error) {
 		fmt.Printf("  %d regressions, %d improvements\n", regressions, improved)
 	}
 	if o.record {
-		if o.run.String() != "" {
-			return regressions, fmt.Errorf("-record needs a full run (no -run)")
-		}
 		if err := os.MkdirAll(filepath.Dir(o.expected), 0o755); err != nil {
 			return regressions, err
 		}
