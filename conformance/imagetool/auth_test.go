@@ -4,7 +4,9 @@ import (
 	"encoding/base64"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/berthproject/berth/conformance/imagetool/harness"
@@ -51,7 +53,12 @@ func TestPullBasicAuth(t *testing.T) {
 	// login stores the credentials where pull finds them; logout forgets.
 	env = credsEnv(t, reg.Addr, "", "")
 	mustFail(t, env, []string{"login", "-u", "alice", "-p", "nope", reg.Addr}, "authentication failed")
-	mustRun(t, env, "login", "-u", "alice", "-p", "s3cret", reg.Addr)
+	login := exec.Command(bin, "login", "-u", "alice", "--password-stdin", reg.Addr)
+	login.Env = append(os.Environ(), env...)
+	login.Stdin = strings.NewReader("s3cret\n")
+	if out, err := login.CombinedOutput(); err != nil {
+		t.Fatalf("login --password-stdin: %v: %s", err, out)
+	}
 	mustRun(t, env, "--store", t.TempDir(), "pull", "-q", ref)
 	mustRun(t, env, "logout", reg.Addr)
 	mustFail(t, env, []string{"--store", t.TempDir(), "pull", "-q", ref}, "authentication failed")

@@ -2,6 +2,7 @@ package imagetool
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -31,6 +32,8 @@ type faultProxy struct {
 	// rangeGets counts blob GETs with a Range header.
 	rangeGets atomic.Int64
 	srv       *httptest.Server
+	// redirectTo is where mode "redirect" sends blob GETs.
+	redirectTo string
 }
 
 func startFaultProxy(t *testing.T, upstream, mode string) *faultProxy {
@@ -57,6 +60,9 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case p.mode == "503" && first && (isBlob || isManifest):
 		p.faults.Add(1)
 		http.Error(w, `{"errors":[{"code":"UNAVAILABLE","message":"try later"}]}`, http.StatusServiceUnavailable)
+		return
+	case p.mode == "redirect" && isBlob && r.Method == http.MethodGet:
+		http.Redirect(w, r, p.redirectTo+r.URL.Path+"?signature=x", http.StatusTemporaryRedirect)
 		return
 	case p.mode == "schema1" && isManifest:
 		w.Header().Set("Content-Type", "application/vnd.docker.distribution.manifest.v1+prettyjws")
@@ -99,6 +105,17 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(resp.StatusCode)
 		io.CopyN(w, body, resp.ContentLength/2)
 		return
+	case p.mode == "badsize" && isManifest:
+		// Shrink the first layer's size by one: the blob is then "too big".
+		var m map[string]any
+		b, _ := io.ReadAll(body)
+		json.Unmarshal(b, &m)
+		l0 := m["layers"].([]any)[0].(map[string]any)
+		l0["size"] = l0["size"].(float64) - 1
+		b, _ = json.Marshal(m)
+		w.Header().Del("Docker-Content-Digest")
+		w.Header().Set("Content-Length", fmt.Sprint(len(b)))
+		body = bytes.NewReader(b)
 	case p.mode == "badlayertype" && isManifest:
 		b, _ := io.ReadAll(body)
 		b = bytes.ReplaceAll(b, []byte(`"application/vnd.oci.image.layer.v1.tar+gzip"`), []byte(`"application/x-berth-unknown"`))
@@ -293,5 +310,57 @@ func TestPullDiskFull(t *testing.T) {
 	checkStore(t, st)
 	if len(listJSON(t, st)) != 0 {
 		t.Fatal("image recorded on a full disk")
+	}
+}
+
+func TestPullRefusesSizeMismatch(t *testing.T) {
+	reg := faultSetup(t)
+	p := startFaultProxy(t, reg.Addr, "badsize")
+	st := t.TempDir()
+	mustFail(t, nil, []string{"--store", st, "pull", "-q", p.addr() + "/app:v1"}, "blob sha256:", "more data than the expected")
+	checkStore(t, st)
+	if len(listJSON(t, st)) != 0 {
+		t.Fatal("image with a wrong size recorded")
+	}
+}
+
+func TestPullFollowsRedirectWithoutLeakingCredentials(t *testing.T) {
+	reg := startRegistry(t, harness.RegistryConfig{User: "erin", Password: "pw"})
+	l := newLayout(t)
+	l.image(t, "v1", busybox(t))
+	l.push(t, reg, "v1", "app:v1", "--dest-creds", "erin:pw")
+
+	// The "blob storage" the registry redirects to: it fetches from the
+	// registry with its own credentials.
+	var served, leaked atomic.Int64
+	storage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
+		if r.Header.Get("Authorization") != "" {
+			leaked.Add(1)
+		}
+		req, _ := http.NewRequest(http.MethodGet, "http://"+reg.Addr+r.URL.Path, nil)
+		req.SetBasicAuth("erin", "pw")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		w.Header().Set("Content-Length", resp.Header.Get("Content-Length"))
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+	}))
+	t.Cleanup(storage.Close)
+	p := startFaultProxy(t, reg.Addr, "redirect")
+	p.redirectTo = storage.URL
+
+	st := t.TempDir()
+	mustRun(t, credsEnv(t, p.addr(), "erin", "pw"), "--store", st, "pull", "-q", p.addr()+"/app:v1")
+	checkStore(t, st)
+	if served.Load() < 3 {
+		t.Fatalf("only %d blob requests reached the redirect target", served.Load())
+	}
+	if leaked.Load() != 0 {
+		t.Fatalf("%d requests to the redirect target carried the registry credentials", leaked.Load())
 	}
 }

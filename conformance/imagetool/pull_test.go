@@ -1,11 +1,18 @@
 package imagetool
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/berthproject/berth/conformance/imagetool/harness"
+	"golang.org/x/sys/unix"
 )
 
 func TestPullPlainRegistry(t *testing.T) {
@@ -113,4 +120,55 @@ func TestPullProgressOutput(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || res.Name != ref || res.Manifest.Digest != want.Digest.String() {
 		t.Fatalf("json result %q: %v", r.stdout, err)
 	}
+}
+
+func TestPullProgressBarsOnTerminal(t *testing.T) {
+	reg := startRegistry(t, harness.RegistryConfig{})
+	l := newLayout(t)
+	l.image(t, "v1", busybox(t))
+	l.push(t, reg, "v1", "app:v1")
+
+	master, slave := openPTY(t)
+	cmd := exec.Command(bin, "--store", t.TempDir(), "pull", reg.Addr+"/app:v1")
+	cmd.Stderr = slave
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	var tty bytes.Buffer
+	copied := make(chan struct{})
+	go func() { io.Copy(&tty, master); close(copied) }()
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	<-copied
+	s := tty.String()
+	if !strings.Contains(s, "\x1b[") || !strings.Contains(s, "["+strings.Repeat("=", 30)+"]") || strings.Count(s, "done") < 3 {
+		t.Fatalf("terminal output has no finished progress bars: %q", s)
+	}
+	if strings.Contains(out.String(), "\x1b[") {
+		t.Fatalf("progress leaked to stdout: %q", out.String())
+	}
+}
+
+// openPTY returns the master and slave of a new pseudo-terminal.
+func openPTY(t *testing.T) (*os.File, *os.File) {
+	t.Helper()
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { master.Close() })
+	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(master.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slave, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { slave.Close() })
+	return master, slave
 }
