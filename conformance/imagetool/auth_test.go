@@ -134,3 +134,23 @@ func TestPullCredentialHelper(t *testing.T) {
 	mustRun(t, env, "--store", st, "pull", "-q", reg.Addr+"/app:v1")
 	checkStore(t, st)
 }
+
+func TestPullRefreshesExpiredToken(t *testing.T) {
+	reg := startRegistry(t, harness.RegistryConfig{Token: true, User: "bob", Password: "hunter2"})
+	l := newLayout(t)
+	l.image(t, "v1", busybox(t))
+	l.push(t, reg, "v1", "private/app:v1", "--dest-creds", "bob:hunter2")
+
+	p := startFaultProxy(t, reg.Addr, "expire")
+	before := reg.TokensIssued()
+	st := t.TempDir()
+	mustRun(t, credsEnv(t, p.addr(), "bob", "hunter2"), "--store", st, "pull", "-q", p.addr()+"/private/app:v1")
+	checkStore(t, st)
+	if p.faults.Load() == 0 {
+		t.Fatal("no token was rejected")
+	}
+	// One token for the pull, at least one more after the rejection.
+	if got := reg.TokensIssued() - before; got < 2 {
+		t.Fatalf("%d tokens issued, want a refresh after the 401", got)
+	}
+}

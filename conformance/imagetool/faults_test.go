@@ -64,6 +64,18 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case p.mode == "redirect" && isBlob && r.Method == http.MethodGet:
 		http.Redirect(w, r, p.redirectTo+r.URL.Path+"?signature=x", http.StatusTemporaryRedirect)
 		return
+	case p.mode == "expire" && isBlob && first:
+		// As if the token expired: challenge again, the way the registry does.
+		p.faults.Add(1)
+		ping, err := http.Get("http://" + p.upstream + "/v2/")
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		ping.Body.Close()
+		w.Header().Set("WWW-Authenticate", ping.Header.Get("WWW-Authenticate"))
+		http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"token expired"}]}`, http.StatusUnauthorized)
+		return
 	case p.mode == "schema1" && isManifest:
 		w.Header().Set("Content-Type", "application/vnd.docker.distribution.manifest.v1+prettyjws")
 		io.WriteString(w, `{"schemaVersion":1,"name":"x","tag":"v1","fsLayers":[],"history":[]}`)

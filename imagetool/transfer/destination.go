@@ -24,6 +24,11 @@ func writeDestination(ctx context.Context, from *store.Store, desc ocispec.Descr
 		if err != nil {
 			return err
 		}
+		unlock, err := to.RLock()
+		if err != nil {
+			return err
+		}
+		defer unlock()
 		if to.Root() != from.Root() {
 			if err := copyBlobs(from, to, desc); err != nil {
 				return err

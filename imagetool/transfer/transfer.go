@@ -104,12 +104,18 @@ func Copy(ctx context.Context, src, dst Location, opts Options) (Result, error) 
 		}
 		direct = s
 	}
-	from, desc, done, err := openSource(ctx, src, direct, opts)
+	from, desc, done, err := openSource(ctx, src, direct, layoutName(dst, src), opts)
 	cleanup = done
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", src, err)
 	}
 	res.Descriptor = desc
+	// Keep gc off both layouts while blobs are read and written.
+	unlock, err := from.RLock()
+	if err != nil {
+		return res, err
+	}
+	defer unlock()
 	if err := writeDestination(ctx, from, desc, src, dst, opts); err != nil {
 		return res, fmt.Errorf("%s: %w", dst, err)
 	}
@@ -118,8 +124,10 @@ func Copy(ctx context.Context, src, dst Location, opts Options) (Result, error) 
 
 // openSource returns a layout holding the source image and its
 // descriptor, plus a function removing any temporary layout. into, when
-// set, is the layout to pull a registry image into.
-func openSource(ctx context.Context, src Location, into *store.Store, opts Options) (*store.Store, ocispec.Descriptor, func(), error) {
+// set, is the layout to pull a registry image into; a pulled image is
+// recorded as name while the pull still holds the store lock, so that a
+// concurrent gc cannot take its blobs.
+func openSource(ctx context.Context, src Location, into *store.Store, name string, opts Options) (*store.Store, ocispec.Descriptor, func(), error) {
 	noop := func() {}
 	switch src.Transport {
 	case "docker":
@@ -137,7 +145,7 @@ func openSource(ctx context.Context, src Location, into *store.Store, opts Optio
 		if err != nil {
 			return nil, ocispec.Descriptor{}, done, err
 		}
-		res, err := pull.Pull(ctx, s, repo, ref, pull.Options{Platform: opts.Platform, All: opts.All, Jobs: opts.Jobs, Progress: opts.Progress, Name: "-"})
+		res, err := pull.Pull(ctx, s, repo, ref, pull.Options{Platform: opts.Platform, All: opts.All, Jobs: opts.Jobs, Progress: opts.Progress, Name: name})
 		if err != nil {
 			return nil, ocispec.Descriptor{}, done, err
 		}

@@ -181,3 +181,11 @@ func (r *Registry) writeClientCerts() error {
 	}
 	return writeFiles(d, map[string][]byte{"ca.crt": r.CA.CertPEM, "client.cert": certPEM, "client.key": keyPEM})
 }
+
+// TokensIssued is how many tokens the realm handed out (Token only).
+func (r *Registry) TokensIssued() int64 {
+	if r.token == nil {
+		return 0
+	}
+	return r.token.Issued.Load()
+}
