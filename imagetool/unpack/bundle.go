@@ -97,11 +97,22 @@ func CreateBundle(ctx context.Context, dir string, layers []Layer, opts BundleOp
 			discardBundle(tmp)
 		}
 	}()
+	if !opts.Apply.IDs.Identity() {
+		// The container's root must reach rootfs through the bundle dir;
+		// it gets the directory rather than everyone getting o+x.
+		uid, gid, err := opts.Apply.IDs.Host(0, 0)
+		if err != nil {
+			return res, err
+		}
+		if err := os.Chown(tmp, uid, gid); err != nil {
+			return res, err
+		}
+	}
 	rootfs := filepath.Join(tmp, "rootfs")
 	if err := os.Mkdir(rootfs, 0o755); err != nil {
 		return res, err
 	}
-	res, err = fillRootfs(ctx, tmp, rootfs, layers, opts)
+	res, lowers, err := fillRootfs(ctx, tmp, rootfs, layers, opts)
 	if err != nil {
 		return res, err
 	}
@@ -115,11 +126,28 @@ func CreateBundle(ctx context.Context, dir string, layers []Layer, opts BundleOp
 	if err := syncDir(tmp); err != nil {
 		return res, err
 	}
-	return res, swapIn(tmp, dir, exists)
+	if res.Mode != ModeOverlay {
+		return res, swapIn(tmp, dir, exists)
+	}
+	// The overlay was mounted to read the image's /etc/passwd; mount it
+	// again once the bundle has its final name, so that the mount table
+	// names the real upper and work dirs.
+	if err := unix.Unmount(rootfs, 0); err != nil {
+		return res, fmt.Errorf("unmounting %s: %w", rootfs, err)
+	}
+	if err := swapIn(tmp, dir, exists); err != nil {
+		return res, err
+	}
+	if err := mountOverlay(filepath.Join(dir, "rootfs"), lowers, filepath.Join(dir, overlayDir, "upper"), filepath.Join(dir, overlayDir, "work")); err != nil {
+		discardBundle(dir)
+		return res, err
+	}
+	return res, nil
 }
 
-// fillRootfs makes the rootfs in the mode asked for (see Mode).
-func fillRootfs(ctx context.Context, bundle, rootfs string, layers []Layer, opts BundleOptions) (BundleResult, error) {
+// fillRootfs makes the rootfs in the mode asked for (see Mode); for an
+// overlay it also returns the lower dirs mounted.
+func fillRootfs(ctx context.Context, bundle, rootfs string, layers []Layer, opts BundleOptions) (BundleResult, []string, error) {
 	res := BundleResult{Layers: len(layers)}
 	mode := opts.Mode
 	if mode == "" {
@@ -128,37 +156,37 @@ func fillRootfs(ctx context.Context, bundle, rootfs string, layers []Layer, opts
 	privileged := os.Geteuid() == 0 && !opts.Apply.Rootless
 	if opts.Cache == nil || !privileged {
 		if mode == ModeOverlay {
-			return res, errors.New("--mode overlay needs root and the layer cache (and no --rootless)")
+			return res, nil, errors.New("--mode overlay needs root and the layer cache (and no --rootless)")
 		}
 		res.Mode = ModeDirect
-		return res, ApplyLayers(ctx, rootfs, layers, opts.Apply, opts.Limits)
+		return res, nil, ApplyLayers(ctx, rootfs, layers, opts.Apply, opts.Limits)
 	}
 	if mode == ModeOverlay && !opts.Apply.IDs.Identity() {
-		return res, errors.New("--mode overlay cannot shift owners for --uid-map/--gid-map; use --mode copy")
+		return res, nil, errors.New("--mode overlay cannot shift owners for --uid-map/--gid-map; use --mode copy")
 	}
 	dirs, n, err := opts.Cache.Ensure(ctx, layers, opts.Limits, opts.Jobs)
 	if err != nil {
-		return res, err
+		return res, nil, err
 	}
 	res.Extracted = n
 	if mode == ModeOverlay || (mode == ModeAuto && opts.Apply.IDs.Identity()) {
 		err := overlayRootfs(bundle, rootfs, dirs)
 		if err == nil {
 			res.Mode = ModeOverlay
-			return res, nil
+			return res, dirs, nil
 		}
 		if mode == ModeOverlay {
-			return res, err
+			return res, nil, err
 		}
 		if opts.Apply.Note != nil {
 			opts.Apply.Note(fmt.Sprintf("overlay unavailable (%v); copying the layers instead", err))
 		}
 		if err := os.RemoveAll(filepath.Join(bundle, overlayDir)); err != nil {
-			return res, err
+			return res, nil, err
 		}
 	}
 	res.Mode = ModeCopy
-	return res, copyRootfs(ctx, rootfs, dirs, opts.Apply)
+	return res, nil, copyRootfs(ctx, rootfs, dirs, opts.Apply)
 }
 
 func overlayRootfs(bundle, rootfs string, lowers []string) error {

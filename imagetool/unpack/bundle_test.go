@@ -129,6 +129,12 @@ func TestBundleModesGiveTheSameRootfs(t *testing.T) {
 			t.Fatalf("%s: extracted %d layers (cache reuse broken)", mode, res.Extracted)
 		}
 		diffSnapshots(t, string(mode)+" rootfs vs direct", snapshot(t, filepath.Join(b, "rootfs")), want)
+		if res.Mode == ModeOverlay {
+			mounts, _ := os.ReadFile("/proc/self/mountinfo")
+			if !strings.Contains(string(mounts), " "+filepath.Join(b, "rootfs")+" ") || !strings.Contains(string(mounts), "upperdir="+filepath.Join(b, overlayDir, "upper")) {
+				t.Fatalf("%s: the overlay is not mounted at %s/rootfs with the bundle's upper dir", mode, b)
+			}
+		}
 		if _, err := specs.LoadBundle(b); err != nil {
 			t.Fatalf("%s: config.json: %v", mode, err)
 		}
