@@ -1,6 +1,7 @@
 package libcontainer
 
 import (
+	"os"
 	"strings"
 	"time"
 
@@ -55,10 +56,30 @@ func cgroupMountsFor(cg *cgroups.Manager) ([]rootfs.CgroupMount, string, error) 
 	if err != nil {
 		return nil, "", err
 	}
+	known := kernelControllers()
 	out := make([]rootfs.CgroupMount, 0, len(v1))
 	for _, m := range v1 {
-		ctrl := strings.Join(m.Subsystems, ",")
-		out = append(out, rootfs.CgroupMount{Controller: ctrl, Path: m.HostPath})
+		subs := make([]string, len(m.Subsystems))
+		for i, s := range m.Subsystems {
+			// A named hierarchy (name=systemd) is mounted by its name.
+			if !known[s] && !strings.HasPrefix(s, "name=") {
+				s = "name=" + s
+			}
+			subs[i] = s
+		}
+		out = append(out, rootfs.CgroupMount{Controller: strings.Join(subs, ","), Path: m.HostPath})
 	}
 	return out, paths[""], nil
+}
+
+// kernelControllers lists the controllers in /proc/cgroups.
+func kernelControllers() map[string]bool {
+	known := map[string]bool{}
+	b, _ := os.ReadFile("/proc/cgroups")
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && !strings.HasPrefix(f[0], "#") {
+			known[f[0]] = true
+		}
+	}
+	return known
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
 	"github.com/berthproject/berth/libcontainer/caps"
@@ -51,6 +52,7 @@ func Create(o *CreateOpts) (c *Container, err error) {
 	if err != nil {
 		return nil, err
 	}
+	logrus.Debugf("container %s: loaded %s", o.ID, filepath.Join(bundle, "config.json"))
 	if err := checkCreatable(spec, o); err != nil {
 		return nil, err
 	}
@@ -183,6 +185,11 @@ func (b *builder) build() error {
 	if err := unix.Mkfifo(fifo, 0o622); err != nil {
 		return fmt.Errorf("mkfifo %s: %w", fifo, err)
 	}
+	// Writable by any user, whatever the umask: the init opens it after
+	// switching to process.user (which may be unmapped on the host).
+	if err := unix.Chmod(fifo, 0o622); err != nil {
+		return err
+	}
 	fifoFile, err := os.OpenFile(fifo, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return err
@@ -222,7 +229,7 @@ func (b *builder) build() error {
 	syncFD := addFD(childEnd)
 	cfg := &initConfig{
 		Spec: spec, Rootfs: c.state.Rootfs, NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring,
-		FifoFD: addFD(fifoFile), ConsoleFD: -1,
+		FifoFD: addFD(fifoFile), ConsoleFD: -1, PreserveFDs: o.PreserveFDs,
 	}
 	if o.ConsoleSocket != "" {
 		sock, err := console.Dial(o.ConsoleSocket)
@@ -232,7 +239,7 @@ func (b *builder) build() error {
 		b.closers = append(b.closers, sock)
 		cfg.ConsoleFD = addFD(sock)
 	}
-	cmd.Env = []string{initSyncEnv + "=" + strconv.Itoa(syncFD)}
+	cmd.Env = initEnv(syncFD)
 	// If this process dies before the init is ready, the init dies too.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: unix.SIGKILL}
 
@@ -248,6 +255,9 @@ func (b *builder) build() error {
 			cmd.SysProcAttr.UidMappings = toSysMaps(spec.Linux.UIDMappings)
 			cmd.SysProcAttr.GidMappings = toSysMaps(spec.Linux.GIDMappings)
 			cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+			// Become the namespace's root before exec, or the init
+			// would start as the overflow uid without capabilities.
+			cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
 		}
 	} else {
 		cmd.Env = append(cmd.Env, nsp.plan.Env(syncFD)...)
@@ -277,6 +287,7 @@ func (b *builder) build() error {
 	if err := cg.Apply(b.initPid); err != nil {
 		return err
 	}
+	logrus.Debugf("container %s: init pid %d in cgroup %v", o.ID, b.initPid, c.state.CgroupPaths)
 	c.state.InitPid = b.initPid
 	if c.state.InitStart, _, err = procStat(b.initPid); err != nil {
 		return fmt.Errorf("reading the init's start time: %w", err)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strconv"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -80,7 +79,7 @@ func (c *Container) Exec(o *ExecOpts) (pid int, err error) {
 		return 2 + len(cmd.ExtraFiles)
 	}
 	syncFD := addFD(childEnd)
-	cfg := &initConfig{Exec: true, Spec: &spec, Rootfs: c.state.Rootfs, FifoFD: -1, ConsoleFD: -1,
+	cfg := &initConfig{Exec: true, Spec: &spec, Rootfs: c.state.Rootfs, FifoFD: -1, ConsoleFD: -1, PreserveFDs: o.PreserveFDs,
 		State: c.specState(c.Status())}
 	if o.ConsoleSocket != "" {
 		s, err := console.Dial(o.ConsoleSocket)
@@ -94,7 +93,7 @@ func (c *Container) Exec(o *ExecOpts) (pid int, err error) {
 	if err != nil {
 		return 0, err
 	}
-	cmd.Env = append([]string{initSyncEnv + "=" + strconv.Itoa(syncFD)}, nsp.plan.Env(syncFD)...)
+	cmd.Env = append(initEnv(syncFD), nsp.plan.Env(syncFD)...)
 	if o.Subreaper {
 		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 			return 0, fmt.Errorf("PR_SET_CHILD_SUBREAPER: %w", err)

@@ -21,6 +21,16 @@ import (
 // makes `berth init` an init rather than a user mistake.
 const initSyncEnv = "_BERTH_INITSYNC"
 
+// initEnv is the whole environment of a new init or exec process. The Go
+// runtime is told not to read cgroup CPU limits: that costs time on the
+// start path and leaves fds on cgroup files open in the init.
+func initEnv(syncFD int) []string {
+	return []string{
+		initSyncEnv + "=" + strconv.Itoa(syncFD),
+		"GODEBUG=containermaxprocs=0,updatemaxprocs=0",
+	}
+}
+
 // IsInit reports whether this process was started by the runtime as a
 // container init or exec process. The runtime's main calls it first.
 func IsInit() bool { return os.Getenv(initSyncEnv) != "" }
@@ -112,6 +122,11 @@ func initProcess(sock *syncSocket) error {
 	if err := switchUser(proc, capSet); err != nil {
 		return err
 	}
+	// The uid change made the process non-dumpable, which hides
+	// /proc/self/fd (needed for the exec fifo) from it; execve resets this.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("PR_SET_DUMPABLE: %w", err)
+	}
 	if err := chdir(proc.Cwd); err != nil {
 		return err
 	}
@@ -138,16 +153,14 @@ func initProcess(sock *syncSocket) error {
 	}
 	sock.f.Close()
 	if !cfg.Exec {
-		if err := waitForStart(cfg.FifoFD); err != nil {
+		if err := waitForStart(cfg); err != nil {
 			return err
 		}
-		if spec.Hooks != nil && len(spec.Hooks.StartContainer) > 0 {
-			st := cfg.State
-			st.Status = specs.StateRunning
-			if err := hooks.Run("startContainer", spec.Hooks.StartContainer, &st); err != nil {
-				return err
-			}
-		}
+	}
+	// No fd of the runtime's may reach the user program: everything past
+	// stdio and the preserved fds closes on exec.
+	if err := unix.CloseRange(uint(3+cfg.PreserveFDs), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return fmt.Errorf("close_range: %w", err)
 	}
 	if err := unix.Exec(argv0, proc.Args, withHome(proc)); err != nil {
 		return fmt.Errorf("exec %s: %w", proc.Args[0], err)
@@ -155,18 +168,37 @@ func initProcess(sock *syncSocket) error {
 	return nil
 }
 
-// waitForStart blocks until `berth start` opens the exec fifo for reading.
-func waitForStart(fifoFD int) error {
-	path := "/proc/self/fd/" + strconv.Itoa(fifoFD)
+// waitForStart blocks until `berth start` opens the exec fifo for reading,
+// runs the startContainer hooks, and tells start how they went: a zero
+// byte, or the error's text.
+func waitForStart(cfg *initConfig) error {
+	path := "/proc/self/fd/" + strconv.Itoa(cfg.FifoFD)
 	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open exec fifo: %w", err)
 	}
-	unix.Close(fifoFD)
-	if _, err := unix.Write(fd, []byte{0}); err != nil {
+	defer unix.Close(fd)
+	unix.Close(cfg.FifoFD)
+	reply := []byte{0}
+	var hookErr error
+	if h := cfg.Spec.Hooks; h != nil && len(h.StartContainer) > 0 {
+		if hookErr = hooks.Run("startContainer", h.StartContainer, hookState(cfg, specs.StateCreated)); hookErr != nil {
+			reply = []byte(hookErr.Error())
+		}
+	}
+	if _, err := unix.Write(fd, reply); err != nil {
 		return fmt.Errorf("write exec fifo: %w", err)
 	}
-	return unix.Close(fd)
+	return hookErr
+}
+
+// hookState is the state given to hooks the init runs. They run in the
+// container's namespaces, so the pid is the one seen there (as runc does).
+func hookState(cfg *initConfig, status specs.ContainerState) *specs.State {
+	st := cfg.State
+	st.Status = status
+	st.Pid = unix.Getpid()
+	return &st
 }
 
 func setupUTS(spec *specs.Spec) error {
@@ -193,6 +225,11 @@ func setupConsole(cfg *initConfig) error {
 	defer master.Close()
 	if err := console.SetSize(slave, cfg.Spec.Process.ConsoleSize); err != nil {
 		return err
+	}
+	if !cfg.Exec {
+		if err := console.MountAsConsole(slave); err != nil {
+			return err
+		}
 	}
 	if u := cfg.Spec.Process.User; u.UID != 0 {
 		// The user process must be able to reopen its own terminal.
@@ -249,9 +286,11 @@ func switchUser(proc *specs.Process, capSet *caps.Set) error {
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
 		return fmt.Errorf("PR_SET_KEEPCAPS: %w", err)
 	}
+	umask := 0o022 // runc's default when the config has none
 	if u.Umask != nil {
-		unix.Umask(int(*u.Umask))
+		umask = int(*u.Umask)
 	}
+	unix.Umask(umask)
 	return nil
 }
 

@@ -34,9 +34,7 @@ func setupFilesystem(cfg *initConfig, sock *syncSocket) error {
 		}
 	}
 	if spec.Hooks != nil && len(spec.Hooks.CreateContainer) > 0 {
-		st := cfg.State
-		st.Status = specs.StateCreating
-		if err := hooks.Run("createContainer", spec.Hooks.CreateContainer, &st); err != nil {
+		if err := hooks.Run("createContainer", spec.Hooks.CreateContainer, hookState(cfg, specs.StateCreating)); err != nil {
 			return err
 		}
 	}

@@ -34,6 +34,8 @@ type initConfig struct {
 	// RuntimeHooks is set when the runtime has prestart or createRuntime
 	// hooks to run after the mounts, so the init stops and waits for it.
 	RuntimeHooks bool `json:"runtime_hooks,omitempty"`
+	// PreserveFDs is how many fds after stdio the user program inherits.
+	PreserveFDs int `json:"preserve_fds,omitempty"`
 	// State is the container state handed to hooks the init runs.
 	State specs.State `json:"state"`
 }

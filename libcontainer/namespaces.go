@@ -66,6 +66,9 @@ func planNamespaces(spec *specs.Spec, addFD func(*os.File) int) (*nsPlan, error)
 	sort.SliceStable(joins, func(i, j int) bool { return joins[i].typ == specs.UserNamespace && joins[j].typ != specs.UserNamespace })
 	for _, j := range joins {
 		p.plan.Join(addFD(j.file))
+		if j.typ == specs.UserNamespace {
+			p.plan.BecomeRoot()
+		}
 		if j.typ == specs.PIDNamespace || j.typ == specs.TimeNamespace {
 			p.forks = true
 		}

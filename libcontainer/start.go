@@ -1,6 +1,7 @@
 package libcontainer
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -31,7 +32,9 @@ func (c *Container) Start() error {
 		return fmt.Errorf("open exec fifo: %w", err)
 	}
 	defer unix.Close(fd)
-	if err := c.awaitFifoByte(fd); err != nil {
+	if err := c.awaitStartReply(fd); err != nil {
+		c.killAll()
+		os.Remove(fifo)
 		return err
 	}
 	if err := os.Remove(fifo); err != nil {
@@ -44,23 +47,28 @@ func (c *Container) Start() error {
 	if h := c.state.Config.Hooks; h != nil && len(h.Poststart) > 0 {
 		st := c.specState(specs.StateRunning)
 		if err := hooks.Run("poststart", h.Poststart, &st); err != nil {
-			// The spec: a failing poststart hook is logged; the
-			// container keeps running.
-			return fmt.Errorf("container started, but %w", err)
+			// runtime-spec: a failing poststart hook is an error, and
+			// the container is stopped.
+			c.killAll()
+			return err
 		}
 	}
 	return nil
 }
 
-// awaitFifoByte waits until the init writes its byte, checking that it is
-// still alive so start fails rather than hangs if it died.
-func (c *Container) awaitFifoByte(fd int) error {
-	buf := make([]byte, 1)
+// awaitStartReply waits until the init answers on the fifo (a zero byte,
+// or why its startContainer hooks failed), checking that it is still alive
+// so start fails rather than hangs if it died.
+func (c *Container) awaitStartReply(fd int) error {
+	buf := make([]byte, 4096)
 	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 	for {
 		n, err := unix.Read(fd, buf)
-		if n == 1 {
+		if n == 1 && buf[0] == 0 {
 			return nil
+		}
+		if n > 0 {
+			return errors.New(string(buf[:n]))
 		}
 		if err != nil && err != unix.EAGAIN && err != unix.EINTR {
 			return fmt.Errorf("read exec fifo: %w", err)

@@ -24,8 +24,9 @@ func Open() (master, slave *os.File, err error) {
 	}
 	// TIOCGPTPEER opens the slave through the master, so no path lookup in
 	// the container's /dev/pts can be raced.
-	sfd, err := unix.IoctlRetInt(fd, unix.TIOCGPTPEER)
-	if err != nil {
+	r, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
+	sfd := int(r)
+	if errno != 0 {
 		n, perr := unix.IoctlGetInt(fd, unix.TIOCGPTN)
 		if perr != nil {
 			master.Close()
@@ -37,10 +38,24 @@ func Open() (master, slave *os.File, err error) {
 			master.Close()
 			return nil, nil, fmt.Errorf("open %s: %w", name, err)
 		}
-	} else {
-		unix.CloseOnExec(sfd)
 	}
 	return master, os.NewFile(uintptr(sfd), "pty-slave"), nil
+}
+
+// MountAsConsole bind-mounts the pty slave over /dev/console, as runc does,
+// creating the file if needed without following a link the image put there.
+func MountAsConsole(slave *os.File) error {
+	fd, err := unix.Open("/dev/console", unix.O_CREAT|unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("create /dev/console: %w", err)
+	}
+	defer unix.Close(fd)
+	src := fmt.Sprintf("/proc/self/fd/%d", slave.Fd())
+	dst := fmt.Sprintf("/proc/self/fd/%d", fd)
+	if err := unix.Mount(src, dst, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("bind-mount the terminal on /dev/console: %w", err)
+	}
+	return nil
 }
 
 // SetSize applies process.consoleSize to a terminal.

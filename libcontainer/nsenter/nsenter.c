@@ -11,6 +11,7 @@
 //   unshare:FLAGS  unshare(FLAGS) (decimal); with CLONE_NEWUSER the parent
 //                  is asked to write the id maps ("usermap" / "ok")
 //   timens:CLOCK:SEC:NSEC  an offset written after unshare(CLONE_NEWTIME)
+//   root           setresuid/setresgid to 0 (after joining a user namespace)
 //   fork           fork; the intermediate reports "pid N" and exits, so the
 //                  child is inside the pid and time namespaces
 // _BERTH_NSSYNC is the fd of the stream to the parent. Errors are reported
@@ -118,6 +119,11 @@ static void step(char *s)
 		if (write(fd, arg, strlen(arg)) < 0)
 			die("write timens_offsets", arg);
 		close(fd);
+	} else if (strcmp(s, "root") == 0) {
+		// After joining a user namespace: act as its root, so files
+		// created from now on belong to an id mapped in it.
+		if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+			die("become root in the joined user namespace", "");
 	} else if (strcmp(s, "fork") == 0) {
 		do_fork();
 	} else {

@@ -14,6 +14,9 @@ type Plan struct {
 // Join adds setns(fd) for a namespace file the child inherits as fd.
 func (p *Plan) Join(fd int) { p.steps = append(p.steps, "join:"+strconv.Itoa(fd)) }
 
+// BecomeRoot switches to uid and gid 0, after joining a user namespace.
+func (p *Plan) BecomeRoot() { p.steps = append(p.steps, "root") }
+
 // Unshare adds unshare(flags). With CLONE_NEWUSER the parent is asked to
 // write the id maps before the child goes on.
 func (p *Plan) Unshare(flags uintptr) {
