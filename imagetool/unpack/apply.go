@@ -99,7 +99,7 @@ func (a *applier) applyTar(tr *tar.Reader) error {
 		if err := a.budget.entry(hdr.Name, hdr.Linkname); err != nil {
 			return &EntryError{Entry: hdr.Name, Err: err}
 		}
-		if err := a.entry(hdr, tr); err != nil {
+		if err := a.entry(hdr, layerReader{tr}); err != nil {
 			return &EntryError{Entry: hdr.Name, Err: err}
 		}
 	}
@@ -268,6 +268,10 @@ func (a *applier) regular(pfd int, base string, hdr *tar.Header, r io.Reader) er
 	} else {
 		_, err = io.CopyBuffer(fileWriter{f}, io.LimitReader(r, hdr.Size), a.buf)
 	}
+	var re *readError
+	if errors.As(err, &re) {
+		return re
+	}
 	if err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
@@ -287,6 +291,29 @@ func copyFile(dst, src *os.File) error {
 	_, err := dst.ReadFrom(src)
 	return err
 }
+
+// layerReader marks errors reading an entry's content, so that they are
+// not reported as errors writing the file.
+type layerReader struct{ r io.Reader }
+
+func (l layerReader) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = &readError{err}
+	}
+	return n, err
+}
+
+type readError struct{ err error }
+
+func (e *readError) Error() string {
+	if e.err == io.ErrUnexpectedEOF {
+		return "reading the layer: unexpected end (truncated or corrupt layer)"
+	}
+	return "reading the layer: " + e.err.Error()
+}
+
+func (e *readError) Unwrap() error { return e.err }
 
 // fileWriter hides os.File's ReadFrom so that io.CopyBuffer uses our
 // large buffer instead of falling back to a small one.

@@ -51,7 +51,7 @@ func decompress(r io.Reader, mediaType string) (io.Reader, func(), error) {
 	case compressionGzip:
 		zr, err := gzip.NewReader(r)
 		if err != nil {
-			return nil, nil, fmt.Errorf("gzip: %w", err)
+			return nil, nil, err // already says "gzip: ..."
 		}
 		return zr, func() { zr.Close() }, nil
 	case compressionZstd:
