@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -103,6 +104,8 @@ func StartRegistry(dir string, cfg RegistryConfig) (*Registry, error) {
 		return nil, err
 	}
 	r.cmd = exec.Command(RegistryBinary, "serve", confPath)
+	// Do not outlive a test or benchmark that dies without cleaning up.
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	logf, err := os.Create(filepath.Join(dir, "registry.log"))
 	if err != nil {
 		return nil, err
