@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/berthproject/berth/libcontainer/cgroups"
 	"github.com/berthproject/berth/libcontainer/console"
 	"github.com/berthproject/berth/libcontainer/hooks"
+	"github.com/berthproject/berth/libcontainer/rootfs"
 	berthspecs "github.com/berthproject/berth/specs"
 )
 
@@ -249,6 +251,24 @@ func (b *builder) build() error {
 	}
 	cfg.NewCgroupNS = nsp.newCgroupNS
 	cfg.UserNS = nsp.userNS
+	if nsp.userNS {
+		// Idmapped mounts can only be made outside the container's user
+		// namespace: make them here, detached, and hand them over.
+		for i, m := range spec.Mounts {
+			if !slices.Contains(m.Options, "idmap") && !slices.Contains(m.Options, "ridmap") {
+				continue
+			}
+			f, err := rootfs.PrepareMountSource(spec, c.state.Bundle, i)
+			if err != nil {
+				return err
+			}
+			b.closers = append(b.closers, f)
+			if cfg.MountSources == nil {
+				cfg.MountSources = map[int]int{}
+			}
+			cfg.MountSources[i] = addFD(f)
+		}
+	}
 	if nsp.plan.Empty() {
 		cmd.SysProcAttr.Cloneflags = nsp.cloneFlags
 		if nsp.cloneFlags&unix.CLONE_NEWUSER != 0 {

@@ -18,6 +18,7 @@ func setupFilesystem(cfg *initConfig, sock *syncSocket) error {
 	rc := &rootfs.Config{
 		Spec: spec, Rootfs: cfg.Rootfs, Bundle: cfg.State.Bundle, NoPivot: cfg.NoPivot,
 		UserNS: cfg.UserNS, CgroupMounts: cfg.CgroupMounts, Cgroup2Path: cfg.Cgroup2Path,
+		MountSources: cfg.MountSources,
 	}
 	if !filepath.IsAbs(rc.Rootfs) {
 		rc.Rootfs = filepath.Join(rc.Bundle, rc.Rootfs)

@@ -27,6 +27,9 @@ type initConfig struct {
 	// under /sys/fs/cgroup on v1 hosts.
 	CgroupMounts []rootfs.CgroupMount `json:"cgroup_mounts,omitempty"`
 	Cgroup2Path  string               `json:"cgroup2_path,omitempty"`
+	// MountSources are detached idmapped mounts made by the runtime, by
+	// mount index (see rootfs.Config.MountSources).
+	MountSources map[int]int `json:"mount_sources,omitempty"`
 	// FifoFD is an O_PATH fd of <state>/exec.fifo; -1 for exec.
 	FifoFD int `json:"fifo_fd"`
 	// ConsoleFD is the console socket; -1 without a terminal.
