@@ -74,6 +74,13 @@ func (c *Container) awaitStartReply(fd int) error {
 			return fmt.Errorf("read exec fifo: %w", err)
 		}
 		if !c.initAlive() {
+			// It may have answered and exited (a quick program) between
+			// the read above and this check: read once more.
+			if n, _ := unix.Read(fd, buf); n == 1 && buf[0] == 0 {
+				return nil
+			} else if n > 0 {
+				return errors.New(string(buf[:n]))
+			}
 			return fmt.Errorf("container %q: the init exited before start", c.state.ID)
 		}
 		unix.Poll(fds, int((100 * time.Millisecond).Milliseconds()))
