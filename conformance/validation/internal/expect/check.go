@@ -22,6 +22,15 @@ type RunInfo struct {
 	TimedOut bool
 }
 
+// SilentOnPass lists the programs whose pass is printing nothing at all:
+// they expect the runtime to refuse the config and print runtimetest's
+// report (or an error and exit 1) only when it does not. For every other
+// program an empty stdout means nothing was checked, which is a failure.
+var SilentOnPass = map[string]bool{
+	"process_capabilities_fail": true,
+	"process_rlimits_fail":      true,
+}
+
 // Observe summarises one program run as a Program entry: its TAP assertions
 // plus the runner's own checks (exit status, timeout, TAP structure and
 // error diagnostics printed instead of assertions).
@@ -50,7 +59,10 @@ func Observe(name string, s *tap.Stream, run RunInfo) *Program {
 			fail(id, first)
 		}
 	}
-	if len(s.Problems()) > 0 {
+	switch {
+	case len(s.Documents) == 0 && !SilentOnPass[name]:
+		fail(IDTAP, "no TAP output")
+	case len(s.Problems()) > 0:
 		// The problem text carries counts; the description must stay stable.
 		fail(IDTAP, "TAP output is incomplete")
 	}

@@ -77,11 +77,14 @@ func TestObserve(t *testing.T) {
 		wantIDs      string
 	}{
 		{"clean", "TAP version 13\nok 1 - a\n1..1\n", RunInfo{}, ""},
-		{"no output, exit 0 (the *_fail programs)", "", RunInfo{}, ""},
+		{"no output, exit 0", "", RunInfo{}, "tap"},
 		{"non-zero exit", "TAP version 13\nok 1 - a\n1..1\n", RunInfo{ExitCode: 1}, "exit"},
 		{"timeout", "TAP version 13\nok 1 - a\n", RunInfo{TimedOut: true}, "tap,timeout"},
 		{"yaml error instead of assertions", "TAP version 13\n  ---\n  {\"error\": \"bad\\nRefer to: x\"}\n  ...\n1..0\n", RunInfo{}, "yaml"},
 		{"plan mismatch", "TAP version 13\n1..2\nok 1 - a\n", RunInfo{}, "tap"},
+	}
+	if p := observe(t, "process_rlimits_fail", "", RunInfo{}); p.Status != StatusPass {
+		t.Errorf("a silent-on-pass program with no output must pass: %+v", p)
 	}
 	for _, c := range checks {
 		p := observe(t, "x", c.stream, c.run)
@@ -128,8 +131,8 @@ program f fail ok=0 skip=0
 		{"stops early", "p", "ok 1 - a\n", RunInfo{ExitCode: 1}, 3, 1},                            // tap, exit, ok count drop; known 3 gone
 		{"description changed", "p", "ok 1 - a\nok 2 - b\nnot ok 3 - other\n1..3\n", RunInfo{}, 1, 1},
 		{"unlisted program", "new", "ok 1 - a\n1..1\n", RunInfo{}, 1, 0},
-		{"expected exit failure persists", "f", "", RunInfo{ExitCode: 1}, 0, 0},
-		{"expected exit failure fixed", "f", "", RunInfo{}, 0, 1},
+		{"expected exit failure persists", "f", "ok 1 - a\n1..1\n", RunInfo{ExitCode: 1}, 0, 1}, // one more ok than recorded
+		{"expected exit failure fixed", "f", "ok 1 - a\n1..1\n", RunInfo{}, 0, 2},
 	}
 	for _, c := range cases {
 		stream := c.stream
