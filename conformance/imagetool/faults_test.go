@@ -232,6 +232,7 @@ func TestConcurrentPullsShareStore(t *testing.T) {
 	for round := 0; round < 3; round++ {
 		st := t.TempDir()
 		var wg sync.WaitGroup
+		var fetched atomic.Int64
 		errs := make([]string, 4)
 		for i := range errs {
 			wg.Add(1)
@@ -241,9 +242,12 @@ func TestConcurrentPullsShareStore(t *testing.T) {
 				if i%2 == 1 {
 					ref = reg.Addr + "/b:1"
 				}
-				if r := runBin(t, nil, "--store", st, "pull", "-q", ref); r.err != nil {
+				r := runBin(t, nil, "--store", st, "pull", "-q", "--format", "json", ref)
+				var res struct{ FetchedBytes int64 }
+				if r.err != nil || json.Unmarshal([]byte(r.stdout), &res) != nil {
 					errs[i] = fmt.Sprintf("pull %s: %v: %s", ref, r.err, r.stderr)
 				}
+				fetched.Add(res.FetchedBytes)
 			}()
 		}
 		wg.Wait()
@@ -254,6 +258,19 @@ func TestConcurrentPullsShareStore(t *testing.T) {
 		}
 		if n := len(listJSON(t, st)); n != 2 {
 			t.Fatalf("round %d: %d images listed, want 2", round, n)
+		}
+		// Every config and layer was downloaded once, though two pulls
+		// wanted each and all four wanted the busybox layer.
+		var stored int64
+		for _, img := range listJSON(t, st) {
+			stored -= (blobSize(t, st, img["digest"].(string)))
+		}
+		ents, _ := os.ReadDir(filepath.Join(st, "blobs", "sha256"))
+		for _, e := range ents {
+			stored += (blobSize(t, st, "sha256:"+e.Name()))
+		}
+		if fetched.Load() != stored {
+			t.Fatalf("round %d: racing pulls downloaded %d bytes, the store holds %d bytes of configs and layers", round, fetched.Load(), stored)
 		}
 		checkStore(t, st)
 		if out := mustRun(t, nil, "--store", st, "gc"); !strings.Contains(out, "freed 0 item(s)") {
@@ -375,4 +392,14 @@ func TestPullFollowsRedirectWithoutLeakingCredentials(t *testing.T) {
 	if leaked.Load() != 0 {
 		t.Fatalf("%d requests to the redirect target carried the registry credentials", leaked.Load())
 	}
+}
+
+// blobSize is the size of blob d in the store at dir.
+func blobSize(t *testing.T, dir, d string) int64 {
+	t.Helper()
+	fi, err := os.Stat(filepath.Join(dir, "blobs", "sha256", strings.TrimPrefix(d, "sha256:")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
 }

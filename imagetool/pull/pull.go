@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/berthproject/berth/imagetool/platform"
 	"github.com/berthproject/berth/imagetool/progress"
@@ -235,7 +236,7 @@ func fetchBlobs(ctx context.Context, s *store.Store, repo *registry.Repo, blobs 
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opts.Jobs)
 	seen := map[digest.Digest]bool{}
-	sizes := make(chan int64, len(blobs))
+	var nFetched, nReused atomic.Int64
 	for i, b := range blobs {
 		if seen[b.Digest] {
 			continue
@@ -247,38 +248,49 @@ func fetchBlobs(ctx context.Context, s *store.Store, repo *registry.Repo, blobs 
 		}
 		opts.Progress.Start(b.Digest.String(), what, b.Size)
 		if s.Has(b.Digest, b.Size) {
-			reused += b.Size
+			nReused.Add(b.Size)
 			opts.Progress.Finish(b.Digest.String(), "exists")
 			continue
 		}
 		g.Go(func() error {
-			err := fetchBlob(gctx, s, repo, b, opts.Progress)
-			if err != nil {
+			got, err := fetchBlob(gctx, s, repo, b, opts.Progress)
+			switch {
+			case err != nil:
 				opts.Progress.Finish(b.Digest.String(), err.Error())
 				return err
+			case got:
+				nFetched.Add(b.Size)
+				opts.Progress.Finish(b.Digest.String(), "done")
+			default:
+				nReused.Add(b.Size)
+				opts.Progress.Finish(b.Digest.String(), "exists")
 			}
-			sizes <- b.Size
-			opts.Progress.Finish(b.Digest.String(), "done")
 			return nil
 		})
 	}
 	err = g.Wait()
-	close(sizes)
-	for n := range sizes {
-		fetched += n
-	}
-	return fetched, reused, err
+	return nFetched.Load(), nReused.Load(), err
 }
 
-func fetchBlob(ctx context.Context, s *store.Store, repo *registry.Repo, b ocispec.Descriptor, rep progress.Reporter) error {
+// fetchBlob downloads b unless another process did while we waited for the
+// blob's lock; fetched reports which.
+func fetchBlob(ctx context.Context, s *store.Store, repo *registry.Repo, b ocispec.Descriptor, rep progress.Reporter) (fetched bool, err error) {
+	unlock, err := s.LockBlob(ctx, b.Digest)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	if s.Has(b.Digest, b.Size) {
+		return false, nil
+	}
 	w, err := s.NewBlobWriter(b)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer w.Close()
 	id := b.Digest.String()
 	if err := repo.FetchBlob(ctx, b, w, func(n int64) { rep.Update(id, n) }); err != nil {
-		return err
+		return false, err
 	}
-	return w.Commit()
+	return true, w.Commit()
 }

@@ -164,6 +164,8 @@ func (s *Store) GC() ([]Freed, error) {
 	if n := s.cleanTemp(); n > 0 {
 		freed = append(freed, Freed{What: "abandoned temp files", Bytes: n})
 	}
+	// Nobody holds a blob lock while gc holds the store lock.
+	os.RemoveAll(s.path("locks"))
 	for _, h := range hooks() {
 		if h.GC == nil {
 			continue
