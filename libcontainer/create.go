@@ -4,12 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
-	"syscall"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -142,25 +140,15 @@ type builder struct {
 	spec *specs.Spec
 	res  *cgroups.Resources
 
-	cg       *cgroups.Manager
-	cmd      *exec.Cmd
-	initPid  int
-	sock     *syncSocket
-	closers  []*os.File
-	childEnd *os.File
+	cg *cgroups.Manager
+	sp *spawn
 }
 
 func (b *builder) abort() {
-	if b.initPid > 0 {
-		unix.Kill(b.initPid, unix.SIGKILL)
-	}
-	if b.cmd != nil && b.cmd.Process != nil {
-		b.cmd.Process.Kill()
-		b.cmd.Wait()
-	}
-	if b.initPid > 0 && b.initPid != b.cmdPid() {
-		// Reap it if we are its subreaper; otherwise init does.
-		unix.Wait4(b.initPid, nil, unix.WNOHANG, nil)
+	if b.sp != nil && b.sp.pid > 0 {
+		unix.Kill(b.sp.pid, unix.SIGKILL)
+		// Reap it if it is our child (or we are its subreaper).
+		unix.Wait4(b.sp.pid, nil, 0, nil)
 	}
 	if b.cg != nil {
 		destroyCgroup(b.cg)
@@ -168,36 +156,8 @@ func (b *builder) abort() {
 	os.RemoveAll(b.c.dir)
 }
 
-func (b *builder) cmdPid() int {
-	if b.cmd != nil && b.cmd.Process != nil {
-		return b.cmd.Process.Pid
-	}
-	return 0
-}
-
 func (b *builder) build() error {
-	defer func() {
-		for _, f := range b.closers {
-			f.Close()
-		}
-	}()
 	spec, o, c := b.spec, b.o, b.c
-
-	fifo := filepath.Join(c.dir, fifoName)
-	if err := unix.Mkfifo(fifo, 0o622); err != nil {
-		return fmt.Errorf("mkfifo %s: %w", fifo, err)
-	}
-	// Writable by any user, whatever the umask: the init opens it after
-	// switching to process.user (which may be unmapped on the host).
-	if err := unix.Chmod(fifo, 0o622); err != nil {
-		return err
-	}
-	fifoFile, err := os.OpenFile(fifo, unix.O_PATH|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	b.closers = append(b.closers, fifoFile)
-
 	cg, err := cgroups.New(cgroupOptions(o.ID, spec, b.res, o.SystemdCgroup))
 	if err != nil {
 		return err
@@ -210,106 +170,47 @@ func (b *builder) build() error {
 		return err
 	}
 
-	parentEnd, childEnd, err := newSyncPair()
+	sp, err := newSpawn(o.PreserveFDs)
 	if err != nil {
 		return err
 	}
-	b.sock = &syncSocket{f: parentEnd}
-	b.closers = append(b.closers, parentEnd, childEnd)
-
-	cmd := exec.Command("/proc/self/exe", "init")
-	cmd.Args[0] = "berth"
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	// Preserved fds keep their numbers: 3, 4, ... come first.
-	for i := 0; i < o.PreserveFDs; i++ {
-		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(3+i), "preserved"))
+	b.sp = sp
+	defer sp.close()
+	fifo, err := makeExecFifo(c.dir)
+	if err != nil {
+		return err
 	}
-	addFD := func(f *os.File) int {
-		cmd.ExtraFiles = append(cmd.ExtraFiles, f)
-		return 2 + len(cmd.ExtraFiles)
-	}
-	syncFD := addFD(childEnd)
 	cfg := &initConfig{
 		Spec: spec, Rootfs: c.state.Rootfs, NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring,
-		FifoFD: addFD(fifoFile), ConsoleFD: -1, PreserveFDs: o.PreserveFDs,
+		FifoFD: sp.addFD(fifo), ConsoleFD: -1, PreserveFDs: o.PreserveFDs,
 	}
 	if o.ConsoleSocket != "" {
 		sock, err := console.Dial(o.ConsoleSocket)
 		if err != nil {
 			return err
 		}
-		b.closers = append(b.closers, sock)
-		cfg.ConsoleFD = addFD(sock)
+		cfg.ConsoleFD = sp.addFD(sock)
 	}
-	cmd.Env = initEnv(syncFD)
 	// If this process dies before the init is ready, the init dies too.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: unix.SIGKILL}
-
-	nsp, err := planNamespaces(spec, func(f *os.File) int { b.closers = append(b.closers, f); return addFD(f) })
+	sp.sys.Pdeathsig = unix.SIGKILL
+	if err := sp.planNamespaces(spec); err != nil {
+		return err
+	}
+	cfg.NewCgroupNS = sp.ns.newCgroupNS
+	cfg.UserNS = sp.ns.userNS
+	if cfg.MountSources, err = idmappedSources(spec, c.state.Bundle, sp); err != nil {
+		return err
+	}
+	initPid, err := sp.start(o.Subreaper, func(pid int) error { return writeIDMaps(pid, spec.Linux) })
 	if err != nil {
 		return err
 	}
-	cfg.NewCgroupNS = nsp.newCgroupNS
-	cfg.UserNS = nsp.userNS
-	if nsp.userNS {
-		// Idmapped mounts can only be made outside the container's user
-		// namespace: make them here, detached, and hand them over.
-		for i, m := range spec.Mounts {
-			if !slices.Contains(m.Options, "idmap") && !slices.Contains(m.Options, "ridmap") {
-				continue
-			}
-			f, err := rootfs.PrepareMountSource(spec, c.state.Bundle, i)
-			if err != nil {
-				return err
-			}
-			b.closers = append(b.closers, f)
-			if cfg.MountSources == nil {
-				cfg.MountSources = map[int]int{}
-			}
-			cfg.MountSources[i] = addFD(f)
-		}
-	}
-	if nsp.plan.Empty() {
-		cmd.SysProcAttr.Cloneflags = nsp.cloneFlags
-		if nsp.cloneFlags&unix.CLONE_NEWUSER != 0 {
-			cmd.SysProcAttr.UidMappings = toSysMaps(spec.Linux.UIDMappings)
-			cmd.SysProcAttr.GidMappings = toSysMaps(spec.Linux.GIDMappings)
-			cmd.SysProcAttr.GidMappingsEnableSetgroups = true
-			// Become the namespace's root before exec, or the init
-			// would start as the overflow uid without capabilities.
-			cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
-		}
-	} else {
-		cmd.Env = append(cmd.Env, nsp.plan.Env(syncFD)...)
-	}
-	if o.Subreaper {
-		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-			return fmt.Errorf("PR_SET_CHILD_SUBREAPER: %w", err)
-		}
-	}
-	b.cmd = cmd
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting the container init: %w", err)
-	}
-	childEnd.Close()
-	b.initPid = cmd.Process.Pid
-	if nsp.forks || nsp.usermap {
-		pid, err := b.sock.nsenterStage(func() error { return writeIDMaps(cmd.Process.Pid, spec.Linux) }, nsp.forks)
-		if err != nil {
-			return err
-		}
-		if nsp.forks {
-			b.initPid = pid
-			// The intermediate exits once it has forked the init.
-			cmd.Wait()
-		}
-	}
-	if err := cg.Apply(b.initPid); err != nil {
+	if err := cg.Apply(initPid); err != nil {
 		return err
 	}
-	logrus.Debugf("container %s: init pid %d in cgroup %v", o.ID, b.initPid, c.state.CgroupPaths)
-	c.state.InitPid = b.initPid
-	if c.state.InitStart, _, err = procStat(b.initPid); err != nil {
+	logrus.Debugf("container %s: init pid %d in cgroup %v", o.ID, initPid, c.state.CgroupPaths)
+	c.state.InitPid = initPid
+	if c.state.InitStart, _, err = procStat(initPid); err != nil {
 		return fmt.Errorf("reading the init's start time: %w", err)
 	}
 	if err := saveState(c.dir, c.state); err != nil {
@@ -321,63 +222,98 @@ func (b *builder) build() error {
 	hk := spec.Hooks
 	cfg.RuntimeHooks = hk != nil && (len(hk.Prestart) > 0 || len(hk.CreateRuntime) > 0)
 	cfg.State = c.specState(specs.StateCreating)
-	if err := b.sock.send(&syncMsg{Type: syncConfig, Config: cfg}); err != nil {
-		// The init may have failed first (e.g. joining a namespace):
-		// its own message says why.
-		if _, _, rerr := b.sock.recv(); rerr != nil && !errors.Is(rerr, errEOF) {
-			return rerr
+	return serveChild(sp.sock, cfg, func() error {
+		st := c.specState(specs.StateCreating)
+		if err := hooks.Run("prestart", spec.Hooks.Prestart, &st); err != nil {
+			return err
 		}
-		return fmt.Errorf("sending the config to the init: %w", err)
-	}
-	return b.serveInit()
+		return hooks.Run("createRuntime", spec.Hooks.CreateRuntime, &st)
+	})
 }
 
-// serveInit answers the init until it reports ready.
-func (b *builder) serveInit() error {
-	spec, st := b.spec, b.c.specState(specs.StateCreating)
+// makeExecFifo makes the fifo the init waits on until start, and opens it
+// O_PATH for the init, which reopens it for writing.
+func makeExecFifo(dir string) (*os.File, error) {
+	path := filepath.Join(dir, fifoName)
+	if err := unix.Mkfifo(path, 0o622); err != nil {
+		return nil, fmt.Errorf("mkfifo %s: %w", path, err)
+	}
+	// Writable by any user, whatever the umask: the init opens it after
+	// switching to process.user (which may be unmapped on the host).
+	if err := unix.Chmod(path, 0o622); err != nil {
+		return nil, err
+	}
+	return os.OpenFile(path, unix.O_PATH|unix.O_CLOEXEC, 0)
+}
+
+// idmappedSources builds the idmapped mounts of a user-namespaced
+// container here, outside its user namespace (the only place they can be
+// made), and hands them to the child detached.
+func idmappedSources(spec *specs.Spec, bundle string, sp *spawn) (map[int]int, error) {
+	if !sp.ns.userNS {
+		return nil, nil
+	}
+	var sources map[int]int
+	for i, m := range spec.Mounts {
+		if !slices.Contains(m.Options, "idmap") && !slices.Contains(m.Options, "ridmap") {
+			continue
+		}
+		f, err := rootfs.PrepareMountSource(spec, bundle, i)
+		if err != nil {
+			return nil, err
+		}
+		if sources == nil {
+			sources = map[int]int{}
+		}
+		sources[i] = sp.addFD(f)
+	}
+	return sources, nil
+}
+
+// serveChild sends the config to an init or exec process and answers it
+// until it reports ready. onMounted runs the runtime's hooks between the
+// child's mounts and its pivot_root.
+func serveChild(sock *syncSocket, cfg *initConfig, onMounted func() error) error {
+	if err := sock.send(&syncMsg{Type: syncConfig, Config: cfg}); err != nil {
+		// The child may have failed first (e.g. joining a namespace):
+		// its own message says why.
+		if _, _, rerr := sock.recv(); rerr != nil && !errors.Is(rerr, errEOF) {
+			return rerr
+		}
+		return fmt.Errorf("sending the config to berth init: %w", err)
+	}
 	for {
-		m, fd, err := b.sock.recv()
+		m, fd, err := sock.recv()
 		if err != nil {
 			if errors.Is(err, errEOF) {
-				return errors.New("the container init exited during setup")
+				return errors.New("berth init exited during setup")
 			}
 			return err
 		}
 		switch m.Type {
 		case syncMounted:
-			if err := hooks.Run("prestart", spec.Hooks.Prestart, &st); err != nil {
+			if err := onMounted(); err != nil {
 				return err
 			}
-			if err := hooks.Run("createRuntime", spec.Hooks.CreateRuntime, &st); err != nil {
-				return err
-			}
-			if err := b.sock.send(&syncMsg{Type: syncHooksDone}); err != nil {
+			if err := sock.send(&syncMsg{Type: syncHooksDone}); err != nil {
 				return err
 			}
 		case syncSeccompFD:
 			if fd < 0 {
-				return errors.New("the init sent no seccomp listener fd")
+				return errors.New("berth init sent no seccomp listener fd")
 			}
-			if err := sendSeccompListener(spec, fd, st); err != nil {
+			if err := sendSeccompListener(cfg.Spec, fd, cfg.State); err != nil {
 				return err
 			}
-			if err := b.sock.send(&syncMsg{Type: syncSeccompAck}); err != nil {
+			if err := sock.send(&syncMsg{Type: syncSeccompAck}); err != nil {
 				return err
 			}
 		case syncReady:
 			return nil
 		default:
-			return fmt.Errorf("unexpected message %q from the init", m.Type)
+			return fmt.Errorf("unexpected message %q from berth init", m.Type)
 		}
 	}
-}
-
-func toSysMaps(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
-	out := make([]syscall.SysProcIDMap, len(m))
-	for i, e := range m {
-		out[i] = syscall.SysProcIDMap{ContainerID: int(e.ContainerID), HostID: int(e.HostID), Size: int(e.Size)}
-	}
-	return out
 }
 
 // writeIDMaps writes linux.uidMappings and gidMappings for pid.

@@ -3,8 +3,6 @@ package libcontainer
 import (
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -54,101 +52,41 @@ func (c *Container) Exec(o *ExecOpts) (pid int, err error) {
 	spec.Process = proc
 	spec.Linux = c.joinedLinux()
 
-	parentEnd, childEnd, err := newSyncPair()
+	sp, err := newSpawn(o.PreserveFDs)
 	if err != nil {
 		return 0, err
 	}
-	defer parentEnd.Close()
-	defer childEnd.Close()
-	sock := &syncSocket{f: parentEnd}
-
-	cmd := exec.Command("/proc/self/exe", "init")
-	cmd.Args[0] = "berth"
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	for i := 0; i < o.PreserveFDs; i++ {
-		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(3+i), "preserved"))
-	}
-	var closers []*os.File
-	defer func() {
-		for _, f := range closers {
-			f.Close()
-		}
-	}()
-	addFD := func(f *os.File) int {
-		cmd.ExtraFiles = append(cmd.ExtraFiles, f)
-		return 2 + len(cmd.ExtraFiles)
-	}
-	syncFD := addFD(childEnd)
-	cfg := &initConfig{Exec: true, Spec: &spec, Rootfs: c.state.Rootfs, FifoFD: -1, ConsoleFD: -1, PreserveFDs: o.PreserveFDs,
-		State: c.specState(c.Status())}
+	defer sp.close()
+	cfg := &initConfig{Exec: true, Spec: &spec, Rootfs: c.state.Rootfs, FifoFD: -1, ConsoleFD: -1,
+		PreserveFDs: o.PreserveFDs, State: c.specState(c.Status())}
 	if o.ConsoleSocket != "" {
 		s, err := console.Dial(o.ConsoleSocket)
 		if err != nil {
 			return 0, err
 		}
-		closers = append(closers, s)
-		cfg.ConsoleFD = addFD(s)
+		cfg.ConsoleFD = sp.addFD(s)
 	}
-	nsp, err := planNamespaces(&spec, func(f *os.File) int { closers = append(closers, f); return addFD(f) })
-	if err != nil {
+	if err := sp.planNamespaces(&spec); err != nil {
 		return 0, err
 	}
-	cmd.Env = append(initEnv(syncFD), nsp.plan.Env(syncFD)...)
-	if o.Subreaper {
-		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-			return 0, fmt.Errorf("PR_SET_CHILD_SUBREAPER: %w", err)
-		}
-	}
-	if err := cmd.Start(); err != nil {
-		return 0, fmt.Errorf("starting the exec process: %w", err)
-	}
-	childEnd.Close()
-	pid = cmd.Process.Pid
+	pid, err = sp.start(o.Subreaper, nil)
 	defer func() {
-		if err != nil {
-			unix.Kill(pid, unix.SIGKILL)
+		if err != nil && sp.pid > 0 {
+			unix.Kill(sp.pid, unix.SIGKILL)
 		}
 	}()
-	if nsp.forks {
-		if pid, err = sock.nsenterStage(nil, true); err != nil {
-			cmd.Wait()
-			return 0, err
-		}
-		cmd.Wait()
+	if err != nil {
+		return 0, err
 	}
 	if cg, err := c.cgroup(); err == nil {
 		if err := cg.AddPid(pid); err != nil {
 			return 0, err
 		}
 	}
-	if err := sock.send(&syncMsg{Type: syncConfig, Config: cfg}); err != nil {
-		if _, _, rerr := sock.recv(); rerr != nil && !errors.Is(rerr, errEOF) {
-			return 0, rerr
-		}
-		return 0, fmt.Errorf("sending the config to the exec process: %w", err)
+	if err := serveChild(sp.sock, cfg, func() error { return errors.New("exec: unexpected mount sync") }); err != nil {
+		return 0, err
 	}
-	for {
-		m, fd, err := sock.recv()
-		if err != nil {
-			if errors.Is(err, errEOF) {
-				return 0, errors.New("the exec process exited during setup")
-			}
-			return 0, err
-		}
-		switch m.Type {
-		case syncSeccompFD:
-			if err := sendSeccompListener(&spec, fd, cfg.State); err != nil {
-				return 0, err
-			}
-			if err := sock.send(&syncMsg{Type: syncSeccompAck}); err != nil {
-				return 0, err
-			}
-		case syncReady:
-			return pid, nil
-		default:
-			return 0, fmt.Errorf("unexpected message %q from the exec process", m.Type)
-		}
-	}
+	return pid, nil
 }
 
 // joinedLinux is the container's linux section with every namespace

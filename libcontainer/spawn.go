@@ -1,0 +1,133 @@
+package libcontainer
+
+import (
+	"fmt"
+	"os"
+	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// spawn is the one re-exec of berth as a container's init or exec process.
+// It uses syscall.ForkExec rather than os/exec: os/exec forks an extra
+// throw-away child on first use to probe pidfd support, which costs time
+// on the start path and buys nothing here.
+type spawn struct {
+	files []uintptr // the child's fds, from 0
+	keep  []*os.File
+	env   []string
+	sys   syscall.SysProcAttr
+	// pid is the process started; the init when no nsenter stage forks.
+	pid int
+	// sock is the runtime's end of the sync socket.
+	sock   *syncSocket
+	syncFD int // the child's fd of its end of sock
+	// ns is how the child gets its namespaces.
+	ns *nsPlan
+}
+
+// newSpawn prepares a child with stdio and the preserved fds 3..3+n-1.
+func newSpawn(preserveFDs int) (*spawn, error) {
+	s := &spawn{files: []uintptr{0, 1, 2}}
+	for i := 0; i < preserveFDs; i++ {
+		s.files = append(s.files, uintptr(3+i))
+	}
+	parentEnd, childEnd, err := newSyncPair()
+	if err != nil {
+		return nil, err
+	}
+	s.sock = &syncSocket{f: parentEnd}
+	s.syncFD = s.addFD(childEnd)
+	s.env = initEnv(s.syncFD)
+	return s, nil
+}
+
+// addFD passes f to the child and returns its number there. f is closed
+// by close once the child has started.
+func (s *spawn) addFD(f *os.File) int {
+	s.files = append(s.files, f.Fd())
+	s.keep = append(s.keep, f)
+	return len(s.files) - 1
+}
+
+// planNamespaces decides how the child gets the namespaces of spec.
+func (s *spawn) planNamespaces(spec *specs.Spec) error {
+	nsp, err := planNamespaces(spec, s.addFD)
+	if err != nil {
+		return err
+	}
+	s.ns = nsp
+	if !nsp.plan.Empty() {
+		s.env = append(s.env, nsp.plan.Env(s.syncFD)...)
+		return nil
+	}
+	s.sys.Cloneflags = nsp.cloneFlags
+	if nsp.cloneFlags&unix.CLONE_NEWUSER != 0 {
+		s.sys.UidMappings = toSysMaps(spec.Linux.UIDMappings)
+		s.sys.GidMappings = toSysMaps(spec.Linux.GIDMappings)
+		s.sys.GidMappingsEnableSetgroups = true
+		// Become the namespace's root before exec, or the init would
+		// start as the overflow uid without capabilities.
+		s.sys.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
+	}
+	return nil
+}
+
+// start forks and execs the child, then runs the nsenter stage's side of
+// the conversation; it returns the pid of the process that will run the
+// user program. writeMaps is used when the stage unshares a user namespace.
+func (s *spawn) start(subreaper bool, writeMaps func(pid int) error) (int, error) {
+	if subreaper {
+		// The nsenter stage may fork the final process; the caller
+		// waits for it, so it must become our child when orphaned.
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+			return 0, fmt.Errorf("PR_SET_CHILD_SUBREAPER: %w", err)
+		}
+	}
+	pid, err := syscall.ForkExec("/proc/self/exe", []string{"berth", "init"}, &syscall.ProcAttr{
+		Env: s.env, Files: s.files, Sys: &s.sys,
+	})
+	s.closeChildFiles()
+	if err != nil {
+		return 0, fmt.Errorf("starting berth init: %w", err)
+	}
+	s.pid = pid
+	if !s.ns.forks && !s.ns.usermap {
+		return pid, nil
+	}
+	final, err := s.sock.nsenterStage(func() error { return writeMaps(pid) }, s.ns.forks)
+	if err != nil {
+		return pid, err
+	}
+	if !s.ns.forks {
+		return pid, nil
+	}
+	// The intermediate exits once it has forked the final process.
+	var ws unix.WaitStatus
+	unix.Wait4(pid, &ws, 0, nil)
+	s.pid = final
+	return final, nil
+}
+
+// closeChildFiles closes the runtime's copies of what the child inherited.
+func (s *spawn) closeChildFiles() {
+	for _, f := range s.keep {
+		f.Close()
+	}
+	s.keep = nil
+}
+
+// close releases everything; call it when done with the child.
+func (s *spawn) close() {
+	s.closeChildFiles()
+	s.sock.f.Close()
+}
+
+func toSysMaps(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
+	out := make([]syscall.SysProcIDMap, len(m))
+	for i, e := range m {
+		out[i] = syscall.SysProcIDMap{ContainerID: int(e.ContainerID), HostID: int(e.HostID), Size: int(e.Size)}
+	}
+	return out
+}
