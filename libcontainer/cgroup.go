@@ -5,22 +5,20 @@ import (
 	"strings"
 	"time"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
-
 	"github.com/berthproject/berth/libcontainer/cgroups"
 	"github.com/berthproject/berth/libcontainer/rootfs"
 )
 
-func cgroupOptions(id string, spec *specs.Spec, res *cgroups.Resources, systemd bool) cgroups.Options {
+func cgroupOptions(st *State, res *cgroups.Resources) cgroups.Options {
 	return cgroups.Options{
-		CgroupsPath: spec.Linux.CgroupsPath, ContainerID: id, Resources: res,
-		Systemd: systemd, Rootless: false,
+		CgroupsPath: st.Config.Linux.CgroupsPath, ContainerID: st.ID, Resources: res,
+		Systemd: st.Systemd, Rootless: st.Rootless,
 	}
 }
 
 // cgroup reloads the container's cgroup manager from its saved paths.
 func (c *Container) cgroup() (*cgroups.Manager, error) {
-	return cgroups.Load(cgroupOptions(c.state.ID, c.state.Config, nil, c.state.Systemd), c.state.CgroupPaths)
+	return cgroups.Load(cgroupOptions(c.state, nil), c.state.CgroupPaths)
 }
 
 func (c *Container) paused() bool {

@@ -33,6 +33,9 @@ type CreateOpts struct {
 	// PreserveFDs passes fds 3 .. 3+PreserveFDs-1 into the container.
 	PreserveFDs   int
 	SystemdCgroup bool
+	// Rootless tolerates cgroup permission errors where no limit needs
+	// the cgroup (berth run by an unprivileged user).
+	Rootless bool
 	// Subreaper makes the caller reap the init when the nsenter stage
 	// forks it (for `run`, which waits for it).
 	Subreaper bool
@@ -87,6 +90,7 @@ func Create(o *CreateOpts) (c *Container, err error) {
 	c = &Container{root: o.Root, dir: dir, state: &State{
 		ID: o.ID, Bundle: bundle, Rootfs: rootfs, Created: time.Now(),
 		Owner: owner(), Annotations: spec.Annotations, Config: spec, Systemd: o.SystemdCgroup,
+		Rootless: o.Rootless,
 	}}
 	b := &builder{c: c, o: o, spec: spec, res: res}
 	defer func() {
@@ -158,7 +162,7 @@ func (b *builder) abort() {
 
 func (b *builder) build() error {
 	spec, o, c := b.spec, b.o, b.c
-	cg, err := cgroups.New(cgroupOptions(o.ID, spec, b.res, o.SystemdCgroup))
+	cg, err := cgroups.New(cgroupOptions(c.state, b.res))
 	if err != nil {
 		return err
 	}

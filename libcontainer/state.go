@@ -36,8 +36,9 @@ type State struct {
 	Config *specs.Spec `json:"config"`
 	// CgroupPaths are the container's cgroup dirs, for reloading the manager.
 	CgroupPaths map[string]string `json:"cgroup_paths,omitempty"`
-	// Systemd records the cgroup driver used at create.
-	Systemd bool `json:"systemd,omitempty"`
+	// Systemd and Rootless record how the cgroup was made at create.
+	Systemd  bool `json:"systemd,omitempty"`
+	Rootless bool `json:"rootless,omitempty"`
 	// Started is set by start once the user process has been released.
 	Started bool `json:"started,omitempty"`
 }

@@ -49,7 +49,7 @@ func (f *createFlags) opts(g *globals, id string) *libcontainer.CreateOpts {
 	return &libcontainer.CreateOpts{
 		Root: g.root, ID: id, Bundle: f.bundle, ConsoleSocket: f.consoleSocket,
 		NoPivot: f.noPivot, NoNewKeyring: f.noNewKeyring, PreserveFDs: f.preserveFDs,
-		SystemdCgroup: g.systemdCgroup,
+		SystemdCgroup: g.systemdCgroup, Rootless: g.isRootless(),
 	}
 }
 

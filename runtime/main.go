@@ -34,6 +34,17 @@ type globals struct {
 	rootless      string
 }
 
+// isRootless resolves --rootless: auto means "not running as root".
+func (g *globals) isRootless() bool {
+	switch g.rootless {
+	case "true":
+		return true
+	case "false":
+		return false
+	}
+	return os.Geteuid() != 0
+}
+
 type command struct {
 	usage string // "create [flags] ID"
 	short string
@@ -81,6 +92,10 @@ func runMain(args []string) int {
 			return 2
 		}
 		return 0
+	}
+	if g.rootless != "auto" && g.rootless != "true" && g.rootless != "false" {
+		fmt.Fprintf(os.Stderr, "berth: --rootless %q: must be auto, true or false\n", g.rootless)
+		return 2
 	}
 	if err := setupLog(g); err != nil {
 		fmt.Fprintf(os.Stderr, "berth: %v\n", err)
