@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/berthproject/berth/imagetool/platform"
 	"github.com/berthproject/berth/imagetool/progress"
@@ -80,10 +81,13 @@ func (g *Globals) PrintJSON(v any) error {
 	return enc.Encode(v)
 }
 
-// Debugf logs to stderr when --debug is set.
+// processStart dates debug lines.
+var processStart = time.Now()
+
+// Debugf logs to stderr when --debug is set, with the time since start.
 func (g *Globals) Debugf(format string, a ...any) {
 	if g.Debug {
-		fmt.Fprintf(g.Stderr, "debug: "+format+"\n", a...)
+		fmt.Fprintf(g.Stderr, "debug: +%s "+format+"\n", append([]any{time.Since(processStart).Round(time.Millisecond)}, a...)...)
 	}
 }
 
