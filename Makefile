@@ -64,7 +64,7 @@ bench: deps build
 
 demo: deps build
 	@sh .ci/need-root.sh
-	sh conformance/demo/demo.sh $(IMAGE)
+	$(GO) run ./conformance/demo $(IMAGE)
 
 clean:
 	rm -rf $(BIN)
