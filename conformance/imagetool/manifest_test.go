@@ -3,8 +3,10 @@ package imagetool
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/berthproject/berth/conformance/imagetool/harness"
@@ -107,4 +109,28 @@ func TestPullBadInput(t *testing.T) {
 		t.Fatalf("failed pulls left images: %v", list)
 	}
 	checkStore(t, st)
+}
+
+func TestDefaultStoreForNonRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("needs root to run berth-image as another user")
+	}
+	// The binary's directory must be reachable by the other user.
+	if err := os.Chmod(filepath.Dir(bin), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data := t.TempDir()
+	if err := os.Chmod(data, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(filepath.Dir(data), 0o755)
+	cmd := exec.Command(bin, "list")
+	cmd.Env = []string{"XDG_DATA_HOME=" + data, "HOME=" + data, "PATH=/usr/bin:/bin"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("list as nobody: %v: %s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(data, "berth", "images", "index.json")); err != nil {
+		t.Fatalf("no store under $XDG_DATA_HOME/berth/images: %v", err)
+	}
 }
