@@ -57,14 +57,23 @@ func (e Env) cleanup(tmp string) (leftovers []string, err error) {
 		errs = append(errs, cerr)
 	}
 
-	// Never RemoveAll across a mount point: a bind mount of a host
-	// directory under tmp would have its contents deleted.
-	if still, err := mountsUnder(tmp); err != nil || len(still) > 0 {
-		errs = append(errs, fmt.Errorf("not removing %s: still mounted below it: %v %v", tmp, still, err))
-	} else if err := os.RemoveAll(tmp); err != nil {
+	if err := removeUnlessMounted(tmp); err != nil {
 		errs = append(errs, err)
 	}
 	return leftovers, errors.Join(errs...)
+}
+
+// removeUnlessMounted removes dir, but never across a mount point: a bind
+// mount of a host directory below it would have its contents deleted.
+func removeUnlessMounted(dir string) error {
+	still, err := mountsUnder(dir)
+	if err != nil {
+		return fmt.Errorf("not removing %s: %w", dir, err)
+	}
+	if len(still) > 0 {
+		return fmt.Errorf("not removing %s: still mounted below it: %v", dir, still)
+	}
+	return os.RemoveAll(dir)
 }
 
 // containersIn asks the runtime (runc's "list --format json") for the
