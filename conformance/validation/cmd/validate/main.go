@@ -52,7 +52,7 @@ func main() {
 	flag.StringVar(&o.work, "work", "work", "work directory for binaries, rootfs, bundles and logs")
 	flag.StringVar(&o.busybox, "busybox", "/bin/busybox", "static busybox to build the rootfs from")
 	flag.StringVar(&runPattern, "run", "", "only run programs matching this regexp")
-	flag.DurationVar(&o.timeout, "timeout", 2*time.Minute, "timeout for each program")
+	flag.DurationVar(&o.timeout, "timeout", time.Minute, "timeout for each program (the slowest take about 15 s)")
 	flag.BoolVar(&o.record, "record", false, "write the expected-results file from this run (keeps existing reasons)")
 	flag.BoolVar(&o.verbose, "v", false, "print the TAP diagnostics of failing assertions")
 	flag.BoolVar(&table, "table", false, "print a markdown table comparing the expected files given as arguments, then exit")
