@@ -1,0 +1,219 @@
+// Command bundle benchmarks `berth-image bundle` against `skopeo copy` +
+// `umoci unpack` on a ~200 MB (uncompressed) Debian-like multi-layer image
+// made from this host's own Debian files, served by the distribution
+// registry on loopback, and prints a markdown section with the medians and
+// ratios:
+//
+//   - cold: an empty store, pull and unpack;
+//   - warm: a second bundle of the same image (store and layer cache kept;
+//     skopeo's OCI dir is kept too, umoci has no cache).
+//
+// Run as root from the repository root:
+//
+//	go run ./conformance/bench/bundle [-mb 200] [-runs 5]
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/berthproject/berth/conformance/imagetool/harness"
+)
+
+func main() {
+	mb := flag.Int("mb", 200, "approximate uncompressed image size in MB")
+	runs := flag.Int("runs", 5, "timed runs of each case (after one warm-up)")
+	serve := flag.Bool("serve", false, "only build and push the image, print its reference and layout dir, and serve it until interrupted (for profiling)")
+	flag.Parse()
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "bench/bundle: run as root (umoci and berth-image unpack with real owners)")
+		os.Exit(1)
+	}
+	if err := bench(*mb, *runs, *serve); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/bundle:", err)
+		os.Exit(1)
+	}
+}
+
+// timedCase is one thing measured; prepare runs untimed before each run.
+type timedCase struct {
+	name    string
+	prepare func(run int) error
+	steps   func(run int) [][]string
+}
+
+func bench(mb, runs int, serve bool) error {
+	work, err := os.MkdirTemp("", "berth-bench-bundle-")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		unmountUnder(work)
+		os.RemoveAll(work)
+	}()
+	bin := filepath.Join(work, "berth-image")
+	if out, err := exec.Command("go", "build", "-o", bin, "./imagetool").CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./imagetool (run from the repository root): %v\n%s", err, out)
+	}
+	fmt.Fprintf(os.Stderr, "building a ~%d MB image from this host's files...\n", mb)
+	layout := filepath.Join(work, "layout")
+	info, err := buildImage(layout, int64(mb)<<20)
+	if err != nil {
+		return err
+	}
+	reg, err := harness.StartRegistry(filepath.Join(work, "registry"), harness.RegistryConfig{})
+	if err != nil {
+		return err
+	}
+	defer reg.Close()
+	ref := reg.Addr + "/bench/debian:v1"
+	if out, err := exec.Command("skopeo", "copy", "--quiet", "--dest-tls-verify=false", "oci:"+layout+":v1", "docker://"+ref).CombinedOutput(); err != nil {
+		return fmt.Errorf("pushing with skopeo: %v\n%s", err, out)
+	}
+
+	if serve {
+		fmt.Println(ref, layout)
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+		<-sig
+		return nil
+	}
+
+	dir := func(kind string, run int) string { return filepath.Join(work, fmt.Sprintf("%s-%d", kind, run)) }
+	berth := func(args ...string) []string {
+		return append([]string{bin, "--insecure", "--quiet"}, args...)
+	}
+	warmStore := filepath.Join(work, "warm-store")
+	warmOCI := filepath.Join(work, "warm-oci")
+	cases := []timedCase{
+		{name: "berth-image bundle, cold", steps: func(run int) [][]string {
+			return [][]string{berth("--store", dir("store", run), "bundle", ref, dir("bundle", run))}
+		}},
+		{name: "skopeo copy + umoci unpack, cold", steps: func(run int) [][]string {
+			return [][]string{
+				{"skopeo", "copy", "--quiet", "--src-tls-verify=false", "docker://" + ref, "oci:" + dir("oci", run) + ":v1"},
+				{"umoci", "unpack", "--image", dir("oci", run) + ":v1", dir("umoci", run)},
+			}
+		}},
+		{name: "berth-image bundle, warm", prepare: once(func() error {
+			return runSteps([][]string{berth("--store", warmStore, "pull", ref)})
+		}), steps: func(run int) [][]string {
+			return [][]string{berth("--store", warmStore, "bundle", ref, dir("bundle", run))}
+		}},
+		{name: "berth-image bundle --mode copy, warm", prepare: once(func() error {
+			return runSteps([][]string{berth("--store", warmStore, "pull", ref)})
+		}), steps: func(run int) [][]string {
+			return [][]string{berth("--store", warmStore, "bundle", "--mode", "copy", ref, dir("bundle", run))}
+		}},
+		{name: "skopeo copy + umoci unpack, warm", prepare: once(func() error {
+			return runSteps([][]string{{"skopeo", "copy", "--quiet", "--src-tls-verify=false", "docker://" + ref, "oci:" + warmOCI + ":v1"}})
+		}), steps: func(run int) [][]string {
+			return [][]string{
+				{"skopeo", "copy", "--quiet", "--src-tls-verify=false", "docker://" + ref, "oci:" + warmOCI + ":v1"},
+				{"umoci", "unpack", "--image", warmOCI + ":v1", dir("umoci", run)},
+			}
+		}},
+	}
+	times := make([][]time.Duration, len(cases))
+	for run := -1; run < runs; run++ {
+		for i, c := range cases {
+			if c.prepare != nil {
+				if err := c.prepare(run); err != nil {
+					return fmt.Errorf("%s: %w", c.name, err)
+				}
+			}
+			start := time.Now()
+			if err := runSteps(c.steps(run + 1)); err != nil {
+				return fmt.Errorf("%s: %w", c.name, err)
+			}
+			d := time.Since(start)
+			// Clean up what the run made (not the warm store or OCI dir).
+			for _, kind := range []string{"store", "bundle", "oci", "umoci"} {
+				p := dir(kind, run+1)
+				unmountUnder(p)
+				os.RemoveAll(p)
+			}
+			syscall.Sync()
+			time.Sleep(200 * time.Millisecond)
+			if run >= 0 {
+				times[i] = append(times[i], d)
+			}
+			fmt.Fprintf(os.Stderr, "  %s: %.2fs\n", c.name, d.Seconds())
+		}
+	}
+
+	med := make([]time.Duration, len(cases))
+	for i := range cases {
+		med[i] = median(times[i])
+	}
+	umociVersion, _ := exec.Command("umoci", "--version").Output()
+	skopeoVersion, _ := exec.Command("skopeo", "--version").Output()
+	fmt.Printf("## Bundle: berth-image vs skopeo + umoci\n\n")
+	fmt.Printf("Image: %s. Served by the distribution registry on 127.0.0.1; "+
+		"median of %d runs after one warm-up; %d CPUs; %s; %s. "+
+		"Cold: empty store / OCI dir. Warm: a second bundle of the same image "+
+		"(berth-image keeps its store and layer cache; skopeo finds its blobs present, umoci unpacks again).\n\n",
+		info, runs, runtime.NumCPU(), strings.TrimSpace(string(skopeoVersion)), strings.TrimSpace(string(umociVersion)))
+	fmt.Printf("| case | median | runs |\n|---|---|---|\n")
+	for i, c := range cases {
+		var all []string
+		for _, d := range times[i] {
+			all = append(all, fmt.Sprintf("%.2fs", d.Seconds()))
+		}
+		fmt.Printf("| %s | %.2fs | %s |\n", c.name, med[i].Seconds(), strings.Join(all, " "))
+	}
+	fmt.Printf("\nCold: berth-image is **%.2fx** as fast as skopeo + umoci (target: at least 2x).\n", med[1].Seconds()/med[0].Seconds())
+	fmt.Printf("Warm: berth-image takes **%.2fs** (target: under 0.5 s; %.1fx as fast as skopeo + umoci); with --mode copy %.2fs.\n",
+		med[2].Seconds(), med[4].Seconds()/med[2].Seconds(), med[3].Seconds())
+	return nil
+}
+
+func once(f func() error) func(int) error {
+	done := false
+	return func(int) error {
+		if done {
+			return nil
+		}
+		done = true
+		return f()
+	}
+}
+
+func runSteps(steps [][]string) error {
+	for _, s := range steps {
+		if out, err := exec.Command(s[0], s[1:]...).CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: %v\n%s", strings.Join(s, " "), err, out)
+		}
+	}
+	return nil
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(a, b int) bool { return s[a] < s[b] })
+	return s[len(s)/2]
+}
+
+// unmountUnder unmounts the overlay rootfs of berth-image bundles under
+// dir (lazily: nothing uses them any more).
+func unmountUnder(dir string) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+			syscall.Unmount(f[4], syscall.MNT_DETACH)
+		}
+	}
+}
