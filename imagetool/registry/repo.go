@@ -142,12 +142,13 @@ type BlobSink interface {
 	Reset() error
 }
 
-// sinkError marks a failure of the sink (disk full, too much data), which
-// retrying the download cannot fix.
-type sinkError struct{ err error }
+// permanentError marks a failure that retrying the download cannot fix:
+// the sink failed (disk full, too much data) or the registry announces
+// the wrong size.
+type permanentError struct{ err error }
 
-func (e sinkError) Error() string { return e.err.Error() }
-func (e sinkError) Unwrap() error { return e.err }
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
 
 // blobAttempts bounds how often one blob download is started or resumed.
 const blobAttempts = 6
@@ -161,7 +162,7 @@ func (r *Repo) FetchBlob(ctx context.Context, desc ocispec.Descriptor, w BlobSin
 	delay := 200 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		err = r.fetchOnce(ctx, desc, w, progress)
-		var se sinkError
+		var se permanentError
 		if err == nil || errors.As(err, &se) || ctx.Err() != nil || attempt == blobAttempts || !retryable(err) {
 			break
 		}
@@ -213,7 +214,7 @@ func (r *Repo) fetchOnce(ctx context.Context, desc ocispec.Descriptor, w BlobSin
 	case http.StatusOK:
 		if offset > 0 { // Range ignored: start over
 			if err := w.Reset(); err != nil {
-				return sinkError{err}
+				return permanentError{err}
 			}
 			offset = 0
 		}
@@ -227,6 +228,9 @@ func (r *Repo) fetchOnce(ctx context.Context, desc ocispec.Descriptor, w BlobSin
 	default:
 		return transport.CheckError(resp, http.StatusOK)
 	}
+	if n := resp.ContentLength; n >= 0 && desc.Size >= 0 && offset+n != desc.Size {
+		return permanentError{fmt.Errorf("size mismatch: the registry sends %d bytes from byte %d, the manifest says %d in all", n, offset, desc.Size)}
+	}
 	if progress != nil {
 		progress(offset)
 	}
@@ -235,7 +239,7 @@ func (r *Repo) fetchOnce(ctx context.Context, desc ocispec.Descriptor, w BlobSin
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
 			if _, err := w.Write(buf[:n]); err != nil {
-				return sinkError{err}
+				return permanentError{err}
 			}
 			if progress != nil {
 				progress(w.Written())
