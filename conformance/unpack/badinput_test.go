@@ -172,7 +172,7 @@ func TestRmAndGCCleanTheLayerCache(t *testing.T) {
 	b := filepath.Join(base, "bundle")
 	mustBerthImage(t, store, "bundle", "--quiet", "--mode", "copy", ref, b)
 	cached := filepath.Join(store, "cache", "layers", "sha256", onlyLayer(t, store, ref).Encoded())
-	if _, err := os.Stat(filepath.Join(cached, "hello")); err != nil {
+	if _, err := os.Stat(filepath.Join(cached, "fs", "hello")); err != nil {
 		t.Fatalf("layer not cached at %s: %v", cached, err)
 	}
 	mustBerthImage(t, store, "gc")

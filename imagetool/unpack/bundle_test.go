@@ -268,3 +268,33 @@ func TestCopyModeShiftsOwners(t *testing.T) {
 		t.Fatal("overlay with an ID map accepted")
 	}
 }
+
+func TestCacheChecksDiffIDsOnEveryUse(t *testing.T) {
+	needRoot(t)
+	cache := testCache(t)
+	l := layerOf(t, file("a", "a"))
+	if _, n, err := cache.Ensure(context.Background(), []Layer{l}, DefaultLimits(), 1); err != nil || n != 1 {
+		t.Fatalf("Ensure: %d %v", n, err)
+	}
+	if got := readFile(t, filepath.Join(cache.Path(l.Digest), "diffid")); got != l.DiffID.String()+"\n" {
+		t.Fatalf("recorded diffid %q, want %s", got, l.DiffID)
+	}
+	// Another image config naming the same blob with another diff_id.
+	wrong := l
+	wrong.DiffID = layerOf(t, file("b", "b")).DiffID
+	_, _, err := cache.Ensure(context.Background(), []Layer{wrong}, DefaultLimits(), 1)
+	if err == nil || !strings.Contains(err.Error(), "not diff_id "+wrong.DiffID.String()) {
+		t.Fatalf("cached layer used with a wrong diff_id: %v", err)
+	}
+	// An entry left without its diffid (a crash between writes) is
+	// extracted again and replaced.
+	if err := os.Remove(filepath.Join(cache.Path(l.Digest), "diffid")); err != nil {
+		t.Fatal(err)
+	}
+	if _, n, err := cache.Ensure(context.Background(), []Layer{l}, DefaultLimits(), 1); err != nil || n != 1 || !cache.Has(l.Digest) {
+		t.Fatalf("incomplete entry: extracted %d, %v", n, err)
+	}
+	if readFile(t, filepath.Join(cache.Path(l.Digest), "fs", "a")) != "a" {
+		t.Fatal("re-extracted entry lacks its file")
+	}
+}

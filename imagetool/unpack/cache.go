@@ -8,55 +8,98 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	digest "github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 )
 
-// Cache keeps every layer extracted once, in the form overlayfs takes as a
-// lower directory (whiteouts as 0:0 character devices, opaque directories
-// marked trusted.overlay.opaque=y), at Dir/<alg>/<hex> of the layer's
-// (compressed) digest, the same digest the store's gc checks. Building it
-// needs root: it holds the layer's real owners and device nodes.
+// Cache keeps every layer extracted once, at Dir/<alg>/<hex> of the
+// layer's (compressed) digest, the digest the store's gc checks. An entry
+// holds:
+//
+//	fs/     the layer's files in overlayfs lower-dir form (whiteouts as 0:0
+//	        character devices, opaque directories trusted.overlay.opaque=y)
+//	diffid  the digest of the layer's uncompressed tar, as computed while
+//	        extracting, so that every later use is checked against the
+//	        image's rootfs.diff_ids as well
+//
+// Building it needs root: it holds the layers' real owners and devices.
 //
 // Entries appear atomically: a layer is extracted into a temporary
-// Dir/<alg>/.tmp-* directory, verified, and renamed into place. gc (under
-// the store's exclusive lock, which unpackers hold shared) removes
-// abandoned temporary directories along with unreferenced entries.
+// Dir/<alg>/.tmp-* directory and renamed into place once complete and
+// durable. gc (under the store's exclusive lock, which unpackers hold
+// shared) removes abandoned temporary directories with unreferenced
+// entries.
 type Cache struct {
 	Dir string
 }
 
-// Path is where layer d is (or would be) cached.
+const (
+	cacheFS     = "fs"
+	cacheDiffID = "diffid"
+)
+
+// Path is the entry of layer d (whether or not it exists).
 func (c *Cache) Path(d digest.Digest) string {
 	return filepath.Join(c.Dir, d.Algorithm().String(), d.Encoded())
 }
 
-// Has reports whether layer d is cached.
-func (c *Cache) Has(d digest.Digest) bool {
-	fi, err := os.Lstat(c.Path(d))
-	return err == nil && fi.IsDir()
+// lookup returns the diff_id recorded for layer d, or "" when d is not
+// (completely) cached.
+func (c *Cache) lookup(d digest.Digest) digest.Digest {
+	b, err := os.ReadFile(filepath.Join(c.Path(d), cacheDiffID))
+	if err != nil {
+		return ""
+	}
+	id, err := digest.Parse(strings.TrimSpace(string(b)))
+	if err != nil {
+		return ""
+	}
+	return id
 }
 
+// Has reports whether layer d is cached.
+func (c *Cache) Has(d digest.Digest) bool { return c.lookup(d) != "" }
+
 // Ensure extracts the layers not yet cached, up to jobs at a time, and
-// returns the cached directories in layer order and how many layers were
-// extracted now.
+// returns the layers' cached directories in order and how many layers were
+// extracted now. Every layer, cached before or now, must have the DiffID
+// the image says (when one is given).
 func (c *Cache) Ensure(ctx context.Context, layers []Layer, limits Limits, jobs int) ([]string, int, error) {
 	if jobs < 1 {
 		jobs = 1
 	}
 	dirs := make([]string, len(layers))
-	var missing []int
+	var missing []Layer
+	seen := map[digest.Digest]bool{}
 	for i, l := range layers {
 		if err := l.Digest.Validate(); err != nil {
 			return nil, 0, fmt.Errorf("layer digest %q: %w", l.Digest, err)
 		}
-		dirs[i] = c.Path(l.Digest)
-		if !c.Has(l.Digest) {
-			missing = append(missing, i)
+		dirs[i] = filepath.Join(c.Path(l.Digest), cacheFS)
+		if seen[l.Digest] {
+			continue // the same layer twice in one image
+		}
+		seen[l.Digest] = true
+		switch got := c.lookup(l.Digest); {
+		case got == "":
+			missing = append(missing, l)
+		case l.DiffID != "" && got != l.DiffID:
+			return nil, 0, fmt.Errorf("layer %s: uncompressed content has digest %s, not diff_id %s (wrong image config)", l.Digest, got, l.DiffID)
 		}
 	}
+	if err := c.extractAll(ctx, missing, limits, jobs); err != nil {
+		return nil, 0, err
+	}
+	return dirs, len(missing), nil
+}
+
+// extractAll extracts layers concurrently into temporary entries, makes
+// them durable with one syncfs, and publishes them; on any error none is
+// published.
+func (c *Cache) extractAll(ctx context.Context, layers []Layer, limits Limits, jobs int) error {
 	b := newBudget(limits)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -65,14 +108,9 @@ func (c *Cache) Ensure(ctx context.Context, layers []Layer, limits Limits, jobs 
 		mu       sync.Mutex
 		firstErr error
 		sem      = make(chan struct{}, jobs)
-		temps    = map[digest.Digest]string{}
+		temps    = make([]string, len(layers))
 	)
-	for _, i := range missing {
-		l := layers[i]
-		if _, dup := temps[l.Digest]; dup {
-			continue // the same layer twice in one image
-		}
-		temps[l.Digest] = ""
+	for i, l := range layers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -88,9 +126,7 @@ func (c *Cache) Ensure(ctx context.Context, layers []Layer, limits Limits, jobs 
 			tmp, err := c.extract(l, b)
 			mu.Lock()
 			defer mu.Unlock()
-			if tmp != "" {
-				temps[l.Digest] = tmp
-			}
+			temps[i] = tmp
 			if err != nil && firstErr == nil {
 				firstErr = err
 				cancel()
@@ -101,45 +137,49 @@ func (c *Cache) Ensure(ctx context.Context, layers []Layer, limits Limits, jobs 
 	if firstErr == nil {
 		firstErr = ctx.Err()
 	}
-	if firstErr == nil && len(temps) > 0 {
+	if firstErr == nil && len(layers) > 0 {
 		// One syncfs for all layers: entries must be durable before
 		// later bundles trust them, and one flush is far cheaper than
 		// an fsync per file.
 		firstErr = syncfs(c.Dir)
 	}
-	for d, tmp := range temps {
+	for i, tmp := range temps {
 		if tmp == "" {
 			continue
 		}
 		if firstErr != nil {
 			os.RemoveAll(tmp)
-		} else if err := publish(tmp, c.Path(d)); err != nil {
+		} else if err := c.publish(tmp, layers[i].Digest); err != nil {
 			firstErr = err
 		}
 	}
-	if firstErr != nil {
-		return nil, 0, firstErr
-	}
-	return dirs, len(temps), nil
+	return firstErr
 }
 
-// publish renames a finished temporary layer directory into place; losing
-// a race with another process extracting the same layer is fine (theirs
-// is kept).
-func publish(tmp, final string) error {
+// publish renames a finished temporary entry into place. Losing a race
+// with another process extracting the same layer is fine (theirs is
+// kept); an incomplete entry left by a crash is replaced.
+func (c *Cache) publish(tmp string, d digest.Digest) error {
+	final := c.Path(d)
 	err := os.Rename(tmp, final)
-	if err == nil {
-		return nil
-	}
-	os.RemoveAll(tmp)
 	if errors.Is(err, unix.EEXIST) || errors.Is(err, unix.ENOTEMPTY) {
-		return nil
+		if c.Has(d) {
+			os.RemoveAll(tmp)
+			return nil
+		}
+		if err = os.RemoveAll(final); err == nil {
+			err = os.Rename(tmp, final)
+		}
 	}
-	return fmt.Errorf("layer cache: %w", err)
+	if err != nil {
+		os.RemoveAll(tmp)
+		return fmt.Errorf("layer cache: %w", err)
+	}
+	return nil
 }
 
-// extract unpacks one layer into a new temporary directory next to its
-// final place and returns it; on error nothing is left.
+// extract unpacks one layer into a new temporary entry next to its final
+// place and returns it; on error nothing is left.
 func (c *Cache) extract(l Layer, b *budget) (string, error) {
 	parent := filepath.Dir(c.Path(l.Digest))
 	// 0700: cached layers hold setuid binaries and devices that other
@@ -148,20 +188,27 @@ func (c *Cache) extract(l Layer, b *budget) (string, error) {
 		return "", fmt.Errorf("layer cache: %w", err)
 	}
 	tmp := filepath.Join(parent, ".tmp-"+l.Digest.Encoded()+"-"+randomSuffix())
-	if err := os.Mkdir(tmp, 0o755); err != nil {
+	if err := os.Mkdir(tmp, 0o700); err != nil {
 		return "", fmt.Errorf("layer cache: %w", err)
 	}
-	if err := c.fill(tmp, l, b); err != nil {
+	diffID, err := c.fill(filepath.Join(tmp, cacheFS), l, b)
+	if err == nil {
+		err = os.WriteFile(filepath.Join(tmp, cacheDiffID), []byte(diffID.String()+"\n"), 0o600)
+	}
+	if err != nil {
 		os.RemoveAll(tmp)
 		return "", err
 	}
 	return tmp, nil
 }
 
-func (c *Cache) fill(dir string, l Layer, b *budget) error {
+func (c *Cache) fill(dir string, l Layer, b *budget) (digest.Digest, error) {
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return "", err
+	}
 	root, err := openRootDir(dir)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer root.Close()
 	return applyLayer(root, l, Options{overlay: true}, b)
