@@ -68,6 +68,11 @@ type applier struct {
 	// dirTimes are applied when the layer is done, since adding children
 	// changes a directory's mtime.
 	dirTimes []dirTime
+	// implicit holds the directories this layer has but does not list
+	// (made as parents of its entries), "." included when the layer has
+	// no "./" entry. Only tracked for the layer cache, where they must
+	// not override what lower layers say about those directories.
+	implicit map[string]bool
 }
 
 type dirTime struct {
@@ -76,7 +81,11 @@ type dirTime struct {
 }
 
 func newApplier(root *rootDir, opts Options, b *budget) *applier {
-	return &applier{root: root, opts: opts, budget: b, buf: make([]byte, 1<<20), written: map[string]struct{}{}}
+	a := &applier{root: root, opts: opts, budget: b, buf: make([]byte, 1<<20), written: map[string]struct{}{}}
+	if opts.overlay {
+		a.implicit = map[string]bool{".": true}
+	}
+	return a
 }
 
 func (a *applier) note(format string, args ...any) {
@@ -161,7 +170,7 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 		}
 		return a.rootDirMeta(hdr)
 	}
-	pfd, err := a.root.dir(dir, true, a.ownRoot)
+	pfd, err := a.root.dir(dir, true, a.newDir)
 	if err != nil {
 		return err
 	}
@@ -231,6 +240,7 @@ func (a *applier) mkdir(pfd int, base, name string, hdr *tar.Header) error {
 		return err
 	}
 	a.dirTimes = append(a.dirTimes, dirTime{name, hdr.AccessTime, hdr.ModTime})
+	delete(a.implicit, name)
 	return nil
 }
 
@@ -250,6 +260,7 @@ func (a *applier) rootDirMeta(hdr *tar.Header) error {
 		return err
 	}
 	a.dirTimes = append(a.dirTimes, dirTime{".", hdr.AccessTime, hdr.ModTime})
+	delete(a.implicit, ".")
 	return nil
 }
 
@@ -385,7 +396,7 @@ func (a *applier) whiteout(dir, base string) error {
 		return fmt.Errorf("whiteout of %q: %w", victim, errEscape)
 	}
 	if a.opts.overlay {
-		pfd, err := a.root.dir(dir, true, a.ownRoot)
+		pfd, err := a.root.dir(dir, true, a.newDir)
 		if err != nil {
 			return err
 		}
@@ -420,7 +431,7 @@ func (a *applier) whiteout(dir, base string) error {
 // opaque hides everything lower layers put in dir.
 func (a *applier) opaque(dir string) error {
 	if a.opts.overlay {
-		pfd, err := a.root.dir(dir, true, a.ownRoot)
+		pfd, err := a.root.dir(dir, true, a.newDir)
 		if err != nil {
 			return err
 		}

@@ -169,8 +169,24 @@ func fillRootfs(ctx context.Context, bundle, rootfs string, layers []Layer, opts
 		return res, nil, err
 	}
 	res.Extracted = n
-	if mode == ModeOverlay || (mode == ModeAuto && opts.Apply.IDs.Identity()) {
-		err := overlayRootfs(bundle, rootfs, dirs)
+	implicit := make([]map[string]bool, len(layers))
+	hidesLower := false // a layer has a directory it does not list
+	for i, l := range layers {
+		if implicit[i], err = opts.Cache.implicitDirs(l.Digest); err != nil {
+			return res, nil, err
+		}
+		hidesLower = hidesLower || len(implicit[i]) > 1 || len(implicit[i]) == 1 && !implicit[i]["."]
+	}
+	if mode == ModeAuto && hidesLower {
+		// overlayfs shows such a directory with the owner and mode of the
+		// topmost layer that has it, not of the topmost that lists it.
+		note(opts, "a layer does not list some of its parent directories; copying the layers so that they keep their owners and modes")
+	}
+	if mode == ModeOverlay || (mode == ModeAuto && opts.Apply.IDs.Identity() && !hidesLower) {
+		if mode == ModeOverlay && hidesLower {
+			note(opts, "a layer does not list some of its parent directories: in the overlay they show root:root 0755")
+		}
+		err := overlayRootfs(bundle, rootfs, dirs, implicit)
 		if err == nil {
 			res.Mode = ModeOverlay
 			return res, dirs, nil
@@ -178,18 +194,22 @@ func fillRootfs(ctx context.Context, bundle, rootfs string, layers []Layer, opts
 		if mode == ModeOverlay {
 			return res, nil, err
 		}
-		if opts.Apply.Note != nil {
-			opts.Apply.Note(fmt.Sprintf("overlay unavailable (%v); copying the layers instead", err))
-		}
+		note(opts, fmt.Sprintf("overlay unavailable (%v); copying the layers instead", err))
 		if err := os.RemoveAll(filepath.Join(bundle, overlayDir)); err != nil {
 			return res, nil, err
 		}
 	}
 	res.Mode = ModeCopy
-	return res, nil, copyRootfs(ctx, rootfs, dirs, opts.Apply)
+	return res, nil, copyRootfs(ctx, rootfs, dirs, implicit, opts.Apply)
 }
 
-func overlayRootfs(bundle, rootfs string, lowers []string) error {
+func note(opts BundleOptions, msg string) {
+	if opts.Apply.Note != nil {
+		opts.Apply.Note(msg)
+	}
+}
+
+func overlayRootfs(bundle, rootfs string, lowers []string, implicit []map[string]bool) error {
 	upper := filepath.Join(bundle, overlayDir, "upper")
 	work := filepath.Join(bundle, overlayDir, "work")
 	for _, d := range []string{upper, work} {
@@ -198,18 +218,26 @@ func overlayRootfs(bundle, rootfs string, lowers []string) error {
 		}
 	}
 	// The merged root directory takes the upper dir's owner and mode:
-	// give it the top layer's, as a copy would have.
-	if len(lowers) > 0 {
+	// give it those of the topmost layer that lists "./", as a copy
+	// would, or a fresh directory's.
+	var uid, gid int
+	mode := os.FileMode(0o755)
+	for i := len(lowers) - 1; i >= 0; i-- {
+		if implicit[i]["."] {
+			continue
+		}
 		var st unix.Stat_t
-		if err := unix.Lstat(lowers[len(lowers)-1], &st); err != nil {
+		if err := unix.Lstat(lowers[i], &st); err != nil {
 			return err
 		}
-		if err := os.Lchown(upper, int(st.Uid), int(st.Gid)); err != nil {
-			return err
-		}
-		if err := os.Chmod(upper, os.FileMode(st.Mode&0o777)|unixModeBits(st.Mode)); err != nil {
-			return err
-		}
+		uid, gid, mode = int(st.Uid), int(st.Gid), os.FileMode(st.Mode&0o777)|unixModeBits(st.Mode)
+		break
+	}
+	if err := os.Lchown(upper, uid, gid); err != nil {
+		return err
+	}
+	if err := os.Chmod(upper, mode); err != nil {
+		return err
 	}
 	return mountOverlay(rootfs, lowers, upper, work)
 }
@@ -230,18 +258,18 @@ func unixModeBits(m uint32) os.FileMode {
 }
 
 // copyRootfs applies the cached layer dirs onto rootfs in order.
-func copyRootfs(ctx context.Context, rootfs string, dirs []string, opts Options) error {
+func copyRootfs(ctx context.Context, rootfs string, dirs []string, implicit []map[string]bool, opts Options) error {
 	root, err := openRootDir(rootfs)
 	if err != nil {
 		return err
 	}
 	defer root.Close()
 	unlimited := newBudget(Limits{}) // the limits held when the cache was filled
-	for _, d := range dirs {
+	for i, d := range dirs {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := newApplier(root, opts, unlimited).applyDir(d); err != nil {
+		if err := newApplier(root, opts, unlimited).applyDir(d, implicit[i]); err != nil {
 			return fmt.Errorf("copying cached layer %s: %w", d, err)
 		}
 	}

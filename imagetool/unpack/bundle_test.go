@@ -298,3 +298,36 @@ func TestCacheChecksDiffIDsOnEveryUse(t *testing.T) {
 		t.Fatal("re-extracted entry lacks its file")
 	}
 }
+
+func TestUnlistedParentDirsKeepLowerAttributes(t *testing.T) {
+	needRoot(t)
+	layers := []Layer{
+		layerOf(t, ent{name: "./", typ: tar.TypeDir, mode: 0o751}, dir("home/"), ent{name: "home/app/", typ: tar.TypeDir, mode: 0o750, uid: 1000, gid: 1000}),
+		// No "./", "home/" or "home/app/" entries: they are only parents.
+		layerOf(t, ent{name: "home/app/.profile", typ: tar.TypeReg, mode: 0o644, uid: 1000, gid: 1000}),
+	}
+	base := t.TempDir()
+	direct := filepath.Join(base, "direct")
+	if _, err := CreateBundle(context.Background(), direct, layers, BundleOptions{Spec: defaultSpec}); err != nil {
+		t.Fatal(err)
+	}
+	want := snapshot(t, filepath.Join(direct, "rootfs"))
+	if !strings.HasPrefix(want["home/app"], "drwxr-x--- 1000:1000") || !strings.HasPrefix(want["."], "drwxr-x--x 0:0") {
+		t.Fatalf("direct: home/app %q, root %q", want["home/app"], want["."])
+	}
+	cache := testCache(t)
+	for _, mode := range []Mode{ModeAuto, ModeCopy} {
+		var notes []string
+		b := filepath.Join(base, string(mode))
+		unmountBundle(t, b)
+		res, err := CreateBundle(context.Background(), b, layers, BundleOptions{Mode: mode, Cache: cache, Spec: defaultSpec,
+			Apply: Options{Note: func(m string) { notes = append(notes, m) }}})
+		if err != nil || res.Mode != ModeCopy {
+			t.Fatalf("%s: made %s (%v)", mode, res.Mode, err)
+		}
+		if mode == ModeAuto && (len(notes) != 1 || !strings.Contains(notes[0], "does not list some of its parent directories")) {
+			t.Errorf("auto: notes %q", notes)
+		}
+		diffSnapshots(t, string(mode)+" rootfs vs direct", snapshot(t, filepath.Join(b, "rootfs")), want)
+	}
+}

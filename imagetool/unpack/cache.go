@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 
@@ -21,9 +22,12 @@ import (
 //
 //	fs/     the layer's files in overlayfs lower-dir form (whiteouts as 0:0
 //	        character devices, opaque directories trusted.overlay.opaque=y)
+//	implicit  the directories the layer has without listing them (parents
+//	        of its entries; "." when it has no "./" entry), one per line:
+//	        their owner and mode must come from lower layers
 //	diffid  the digest of the layer's uncompressed tar, as computed while
 //	        extracting, so that every later use is checked against the
-//	        image's rootfs.diff_ids as well
+//	        image's rootfs.diff_ids as well; written last
 //
 // Building it needs root: it holds the layers' real owners and devices.
 //
@@ -37,8 +41,9 @@ type Cache struct {
 }
 
 const (
-	cacheFS     = "fs"
-	cacheDiffID = "diffid"
+	cacheFS       = "fs"
+	cacheImplicit = "implicit"
+	cacheDiffID   = "diffid"
 )
 
 // Path is the entry of layer d (whether or not it exists).
@@ -58,6 +63,21 @@ func (c *Cache) lookup(d digest.Digest) digest.Digest {
 		return ""
 	}
 	return id
+}
+
+// implicitDirs reads the implicit directories of cached layer d.
+func (c *Cache) implicitDirs(d digest.Digest) (map[string]bool, error) {
+	b, err := os.ReadFile(filepath.Join(c.Path(d), cacheImplicit))
+	if err != nil {
+		return nil, fmt.Errorf("layer cache: %w", err)
+	}
+	set := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if line != "" {
+			set[line] = true
+		}
+	}
+	return set, nil
 }
 
 // Has reports whether layer d is cached.
@@ -191,9 +211,17 @@ func (c *Cache) extract(l Layer, b *budget) (string, error) {
 	if err := os.Mkdir(tmp, 0o700); err != nil {
 		return "", fmt.Errorf("layer cache: %w", err)
 	}
-	diffID, err := c.fill(filepath.Join(tmp, cacheFS), l, b)
+	res, err := c.fill(filepath.Join(tmp, cacheFS), l, b)
 	if err == nil {
-		err = os.WriteFile(filepath.Join(tmp, cacheDiffID), []byte(diffID.String()+"\n"), 0o600)
+		var dirs []string
+		for d := range res.implicit {
+			dirs = append(dirs, d+"\n")
+		}
+		sort.Strings(dirs)
+		err = os.WriteFile(filepath.Join(tmp, cacheImplicit), []byte(strings.Join(dirs, "")), 0o600)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(tmp, cacheDiffID), []byte(res.diffID.String()+"\n"), 0o600)
 	}
 	if err != nil {
 		os.RemoveAll(tmp)
@@ -202,13 +230,13 @@ func (c *Cache) extract(l Layer, b *budget) (string, error) {
 	return tmp, nil
 }
 
-func (c *Cache) fill(dir string, l Layer, b *budget) (digest.Digest, error) {
+func (c *Cache) fill(dir string, l Layer, b *budget) (applied, error) {
 	if err := os.Mkdir(dir, 0o755); err != nil {
-		return "", err
+		return applied{}, err
 	}
 	root, err := openRootDir(dir)
 	if err != nil {
-		return "", err
+		return applied{}, err
 	}
 	defer root.Close()
 	return applyLayer(root, l, Options{overlay: true}, b)

@@ -20,12 +20,16 @@ import (
 // ".wh.NAME" and opaque directories ".wh..wh..opq", so that the same
 // applier rules (type replacement, whiteouts, owners, ID maps) hold in
 // every mode.
-func (a *applier) applyDir(layerDir string) error {
+//
+// Directories in implicit (the layer has them only as parents of its
+// entries) are walked but not emitted, so that they keep what lower layers
+// made of them, as they would had the layer's tar been applied.
+func (a *applier) applyDir(layerDir string, implicit map[string]bool) error {
 	fd, err := unix.Open(layerDir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return &os.PathError{Op: "open", Path: layerDir, Err: err}
 	}
-	w := &dirWalker{a: a, links: map[uint64]string{}}
+	w := &dirWalker{a: a, links: map[uint64]string{}, implicit: implicit}
 	err = w.dir(fd, ".", "./")
 	unix.Close(fd)
 	if err != nil {
@@ -38,7 +42,8 @@ type dirWalker struct {
 	a *applier
 	// links maps an inode seen with nlink > 1 to its first name, so that
 	// later names become hardlinks as in the original tar.
-	links map[uint64]string
+	links    map[uint64]string
+	implicit map[string]bool
 }
 
 // dir emits directory fd (named name in the layer, header name hname) and
@@ -57,8 +62,10 @@ func (w *dirWalker) dir(fd int, name, hname string) error {
 	if err != nil {
 		return err
 	}
-	if err := w.emit(hdr, nil); err != nil {
-		return err
+	if !w.implicit[name] {
+		if err := w.emit(hdr, nil); err != nil {
+			return err
+		}
 	}
 	if opaque {
 		if err := w.emit(&tar.Header{Name: path.Join(name, whiteoutOpaque), Typeflag: tar.TypeReg}, nil); err != nil {

@@ -67,10 +67,14 @@ func (r *rootDir) resolve(rel string, flags uint64) (int, error) {
 	}
 }
 
+// newDirFunc is told of each directory mkdirAll creates (an fd of it and
+// its path), to give it an owner and take note of it.
+type newDirFunc func(fd int, rel string) error
+
 // dir returns a borrowed fd for directory rel, creating missing components
-// (mode 0755, owned by mkOwner) when create is set. The fd stays valid
-// until the next dir or invalidate call.
-func (r *rootDir) dir(rel string, create bool, mkOwner func(fd int) error) (int, error) {
+// (mode 0755, then passed to newDir) when create is set. The fd stays
+// valid until the next dir or invalidate call.
+func (r *rootDir) dir(rel string, create bool, newDir newDirFunc) (int, error) {
 	if rel == "." {
 		return r.fd, nil
 	}
@@ -79,7 +83,7 @@ func (r *rootDir) dir(rel string, create bool, mkOwner func(fd int) error) (int,
 	}
 	fd, err := r.resolve(rel, unix.O_DIRECTORY)
 	if err == unix.ENOENT && create {
-		fd, err = r.mkdirAll(rel, mkOwner)
+		fd, err = r.mkdirAll(rel, newDir)
 	}
 	if err != nil {
 		return -1, err
@@ -91,7 +95,7 @@ func (r *rootDir) dir(rel string, create bool, mkOwner func(fd int) error) (int,
 
 // mkdirAll creates the missing directories of rel one component at a
 // time, each one resolved inside the root before the next is made in it.
-func (r *rootDir) mkdirAll(rel string, mkOwner func(fd int) error) (int, error) {
+func (r *rootDir) mkdirAll(rel string, newDir newDirFunc) (int, error) {
 	parent, err := unix.Dup(r.fd)
 	if err != nil {
 		return -1, err
@@ -102,8 +106,8 @@ func (r *rootDir) mkdirAll(rel string, mkOwner func(fd int) error) (int, error) 
 		fd, err := r.resolve(prefix, unix.O_DIRECTORY)
 		if err == unix.ENOENT {
 			if err = unix.Mkdirat(parent, parts[i], 0o755); err == nil || err == unix.EEXIST {
-				if err == nil && mkOwner != nil {
-					if err = r.fixNewDir(parent, parts[i], mkOwner); err != nil {
+				if err == nil && newDir != nil {
+					if err = r.fixNewDir(parent, parts[i], prefix, newDir); err != nil {
 						unix.Close(parent)
 						return -1, err
 					}
@@ -120,13 +124,13 @@ func (r *rootDir) mkdirAll(rel string, mkOwner func(fd int) error) (int, error) 
 	return parent, nil
 }
 
-func (r *rootDir) fixNewDir(parent int, name string, mkOwner func(fd int) error) error {
+func (r *rootDir) fixNewDir(parent int, name, rel string, newDir newDirFunc) error {
 	fd, err := unix.Openat(parent, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(fd)
-	if err := mkOwner(fd); err != nil {
+	if err := newDir(fd, rel); err != nil {
 		return err
 	}
 	// mkdirat is subject to the umask; implicit parents are 0755 as in umoci.

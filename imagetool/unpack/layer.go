@@ -44,9 +44,15 @@ func ApplyLayers(ctx context.Context, rootfs string, layers []Layer, opts Option
 	return nil
 }
 
-// applyLayer decompresses and applies one layer and returns the digest of
-// its uncompressed tar, which must be l.DiffID when that is set.
-func applyLayer(root *rootDir, l Layer, opts Options, b *budget) (diffID digest.Digest, err error) {
+// applied is what applying a layer found out.
+type applied struct {
+	diffID   digest.Digest   // of the uncompressed tar
+	implicit map[string]bool // see applier.implicit
+}
+
+// applyLayer decompresses and applies one layer. The digest of its
+// uncompressed tar must be l.DiffID when that is set.
+func applyLayer(root *rootDir, l Layer, opts Options, b *budget) (res applied, err error) {
 	defer func() {
 		if e, ok := err.(*EntryError); ok {
 			e.Layer = l.Digest.String()
@@ -57,33 +63,34 @@ func applyLayer(root *rootDir, l Layer, opts Options, b *budget) (diffID digest.
 	alg := digest.Canonical
 	if l.DiffID != "" {
 		if err := l.DiffID.Validate(); err != nil {
-			return "", fmt.Errorf("diff_id %q: %w", l.DiffID, err)
+			return res, fmt.Errorf("diff_id %q: %w", l.DiffID, err)
 		}
 		alg = l.DiffID.Algorithm()
 	}
 	rc, err := l.Open()
 	if err != nil {
-		return "", err
+		return res, err
 	}
 	defer rc.Close()
 	dr, closeDecoder, err := decompress(rc, l.MediaType)
 	if err != nil {
-		return "", err
+		return res, err
 	}
 	defer closeDecoder()
 	digester := alg.Digester()
 	tarStream := io.TeeReader(b.reader(dr), digester.Hash())
-	if err := newApplier(root, opts, b).applyTar(tar.NewReader(tarStream)); err != nil {
-		return "", err
+	a := newApplier(root, opts, b)
+	if err := a.applyTar(tar.NewReader(tarStream)); err != nil {
+		return res, err
 	}
 	// The tar reader stops at the end-of-archive marker; the digest covers
 	// the whole stream, padding included.
 	if _, err := io.Copy(io.Discard, tarStream); err != nil {
-		return "", fmt.Errorf("reading past the tar end: %w", err)
+		return res, fmt.Errorf("reading past the tar end: %w", err)
 	}
-	diffID = digester.Digest()
-	if l.DiffID != "" && diffID != l.DiffID {
-		return "", fmt.Errorf("uncompressed content does not match diff_id %s (corrupt or wrong layer)", l.DiffID)
+	res = applied{diffID: digester.Digest(), implicit: a.implicit}
+	if l.DiffID != "" && res.diffID != l.DiffID {
+		return res, fmt.Errorf("uncompressed content does not match diff_id %s (corrupt or wrong layer)", l.DiffID)
 	}
-	return diffID, nil
+	return res, nil
 }

@@ -12,9 +12,13 @@ import (
 
 const paxXattr = "SCHILY.xattr."
 
-// ownRoot gives a directory created implicitly (a parent the layer did not
-// list) to the container's root, as if the layer had listed it 0:0.
-func (a *applier) ownRoot(fd int) error {
+// newDir gives a directory created implicitly (a parent the layer did not
+// list) to the container's root, as if the layer had listed it 0:0, and
+// notes it.
+func (a *applier) newDir(fd int, rel string) error {
+	if a.implicit != nil {
+		a.implicit[rel] = true
+	}
 	if a.opts.Rootless {
 		return nil
 	}
