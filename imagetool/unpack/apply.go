@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"strings"
 	"time"
@@ -123,7 +122,7 @@ func (a *applier) finish() error {
 		if err != nil {
 			return &EntryError{Entry: dt.name, Err: fmt.Errorf("set times: %w", err)}
 		}
-		err = setTimes(fd, dt.atime, dt.mtime)
+		err = setTimesOPath(fd, dt.atime, dt.mtime)
 		unix.Close(fd)
 		if err != nil {
 			return &EntryError{Entry: dt.name, Err: fmt.Errorf("set times: %w", err)}
@@ -182,10 +181,7 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 	case tar.TypeReg, tar.TypeRegA:
 		return a.regular(pfd, base, hdr, r)
 	case tar.TypeSymlink:
-		if err := a.replace(pfd, base); err != nil {
-			return err
-		}
-		if err := unix.Symlinkat(hdr.Linkname, pfd, base); err != nil {
+		if err := a.create(pfd, base, func() error { return unix.Symlinkat(hdr.Linkname, pfd, base) }); err != nil {
 			return fmt.Errorf("symlink: %w", err)
 		}
 		return a.metaAt(pfd, base, hdr, false)
@@ -215,20 +211,25 @@ func (a *applier) replace(pfd int, base string) error {
 }
 
 func (a *applier) mkdir(pfd int, base, name string, hdr *tar.Header) error {
-	st, ok, err := lstatAt(pfd, base)
+	created := uint32(0o700 &^ umask())
+	err := unix.Mkdirat(pfd, base, 0o700)
+	if err == unix.EEXIST {
+		created = noMode // an existing directory keeps its content, takes new metadata
+		st, ok, serr := lstatAt(pfd, base)
+		if serr != nil {
+			return serr
+		}
+		err = nil
+		if ok && st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			if err := a.root.removeAt(pfd, base, &st); err != nil {
+				return fmt.Errorf("replace existing: %w", err)
+			}
+			err = unix.Mkdirat(pfd, base, 0o700)
+			created = uint32(0o700 &^ umask())
+		}
+	}
 	if err != nil {
-		return err
-	}
-	if ok && st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		if err := a.root.removeAt(pfd, base, &st); err != nil {
-			return fmt.Errorf("replace existing: %w", err)
-		}
-		ok = false
-	}
-	if !ok {
-		if err := unix.Mkdirat(pfd, base, 0o700); err != nil {
-			return fmt.Errorf("mkdir: %w", err)
-		}
+		return fmt.Errorf("mkdir: %w", err)
 	}
 	// An existing directory keeps its content and takes the new metadata.
 	fd, err := unix.Openat(pfd, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
@@ -236,7 +237,7 @@ func (a *applier) mkdir(pfd int, base, name string, hdr *tar.Header) error {
 		return fmt.Errorf("open directory: %w", err)
 	}
 	defer unix.Close(fd)
-	if err := a.metaFd(fd, hdr, true); err != nil {
+	if err := a.metaFd(fd, hdr, true, created); err != nil {
 		return err
 	}
 	a.dirTimes = append(a.dirTimes, dirTime{name, hdr.AccessTime, hdr.ModTime})
@@ -256,7 +257,7 @@ func (a *applier) rootDirMeta(hdr *tar.Header) error {
 		return err
 	}
 	defer unix.Close(rfd)
-	if err := a.metaFd(rfd, hdr, true); err != nil {
+	if err := a.metaFd(rfd, hdr, true, noMode); err != nil {
 		return err
 	}
 	a.dirTimes = append(a.dirTimes, dirTime{".", hdr.AccessTime, hdr.ModTime})
@@ -265,19 +266,22 @@ func (a *applier) rootDirMeta(hdr *tar.Header) error {
 }
 
 func (a *applier) regular(pfd int, base string, hdr *tar.Header, r io.Reader) error {
-	if err := a.replace(pfd, base); err != nil {
+	mode := uint32(hdr.Mode & 0o7777)
+	var fd int
+	err := a.create(pfd, base, func() (err error) {
+		// Created with its final permissions (less the umask, in a
+		// directory only we can reach yet), to spare a chmod.
+		fd, err = unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, mode&0o777)
 		return err
-	}
-	fd, err := unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	})
 	if err != nil {
 		return fmt.Errorf("create: %w", err)
 	}
-	f := os.NewFile(uintptr(fd), base)
-	defer f.Close()
-	if src, ok := r.(*os.File); ok {
-		err = copyFile(f, src)
+	defer unix.Close(fd)
+	if src, ok := r.(*cacheFile); ok {
+		err = copyFile(fd, src.fd)
 	} else {
-		_, err = io.CopyBuffer(fileWriter{f}, io.LimitReader(r, hdr.Size), a.buf)
+		err = writeAll(fd, io.LimitReader(r, hdr.Size), a.buf)
 	}
 	var re *readError
 	if errors.As(err, &re) {
@@ -286,21 +290,80 @@ func (a *applier) regular(pfd int, base string, hdr *tar.Header, r io.Reader) er
 	if err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
-	if err := a.metaFd(fd, hdr, false); err != nil {
+	if err := a.metaFd(fd, hdr, false, mode&0o777&^umask()); err != nil {
 		return err
 	}
 	return setTimes(fd, hdr.AccessTime, hdr.ModTime)
 }
 
+// create runs mk, which makes base in pfd; when something is already
+// there, it is removed (see replace) and mk runs again. Trying first saves
+// a stat per entry: most entries are new.
+func (a *applier) create(pfd int, base string, mk func() error) error {
+	err := mk()
+	if err != unix.EEXIST {
+		return err
+	}
+	if err := a.replace(pfd, base); err != nil {
+		return err
+	}
+	return mk()
+}
+
+// writeAll copies r into fd with plain write(2) calls: an os.File would
+// try to register every file with the poller first.
+func writeAll(fd int, r io.Reader, buf []byte) error {
+	for {
+		n, err := r.Read(buf)
+		for p := buf[:n]; len(p) > 0; {
+			m, werr := unix.Write(fd, p)
+			if werr == unix.EINTR {
+				continue
+			}
+			if werr != nil {
+				return werr
+			}
+			p = p[m:]
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// cacheFile is a file of the layer cache being copied into a rootfs.
+type cacheFile struct{ fd int }
+
+func (c *cacheFile) Read(p []byte) (int, error) {
+	n, err := unix.Read(c.fd, p)
+	if n == 0 && err == nil {
+		return 0, io.EOF
+	}
+	return n, err
+}
+
 // copyFile copies a file of the layer cache: a reflink where the
-// filesystem shares extents (btrfs, xfs), else copy_file_range in the
-// kernel (os.File.ReadFrom).
-func copyFile(dst, src *os.File) error {
-	if err := unix.IoctlFileClone(int(dst.Fd()), int(src.Fd())); err == nil {
+// filesystem shares extents (btrfs, xfs), else copy_file_range, which
+// copies in the kernel.
+func copyFile(dst, src int) error {
+	if err := unix.IoctlFileClone(dst, src); err == nil {
 		return nil
 	}
-	_, err := dst.ReadFrom(src)
-	return err
+	for {
+		n, err := unix.CopyFileRange(src, nil, dst, nil, 1<<30, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EXDEV || err == unix.ENOSYS || err == unix.EINVAL || err == unix.EOPNOTSUPP {
+			return writeAll(dst, &cacheFile{src}, make([]byte, 1<<20))
+		}
+		if err != nil || n == 0 {
+			return err
+		}
+	}
 }
 
 // layerReader marks errors reading an entry's content, so that they are
@@ -326,12 +389,6 @@ func (e *readError) Error() string {
 
 func (e *readError) Unwrap() error { return e.err }
 
-// fileWriter hides os.File's ReadFrom so that io.CopyBuffer uses our
-// large buffer instead of falling back to a small one.
-type fileWriter struct{ f *os.File }
-
-func (w fileWriter) Write(p []byte) (int, error) { return w.f.Write(p) }
-
 func (a *applier) hardlink(pfd int, base, name string, hdr *tar.Header) error {
 	target, err := cleanName(hdr.Linkname)
 	if err != nil {
@@ -343,9 +400,6 @@ func (a *applier) hardlink(pfd int, base, name string, hdr *tar.Header) error {
 	if target == "." {
 		return fmt.Errorf("hardlink to the root")
 	}
-	if err := a.replace(pfd, base); err != nil {
-		return err
-	}
 	// The target's directory is resolved inside the root like any path;
 	// its last component is linked as is (a symlink stays a symlink).
 	tfd, err := a.root.resolve(path.Dir(target), unix.O_DIRECTORY)
@@ -353,7 +407,7 @@ func (a *applier) hardlink(pfd int, base, name string, hdr *tar.Header) error {
 		return fmt.Errorf("hardlink target %q: %w", hdr.Linkname, err)
 	}
 	defer unix.Close(tfd)
-	if err := unix.Linkat(tfd, path.Base(target), pfd, base, 0); err != nil {
+	if err := a.create(pfd, base, func() error { return unix.Linkat(tfd, path.Base(target), pfd, base, 0) }); err != nil {
 		return fmt.Errorf("hardlink to %q: %w", hdr.Linkname, err)
 	}
 	return nil
@@ -373,11 +427,8 @@ func (a *applier) node(pfd int, base string, hdr *tar.Header) error {
 		a.note("skipped device node %s (%d:%d): cannot mknod without privileges", hdr.Name, hdr.Devmajor, hdr.Devminor)
 		return nil
 	}
-	if err := a.replace(pfd, base); err != nil {
-		return err
-	}
 	dev := int(unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor)))
-	if err := unix.Mknodat(pfd, base, mode, dev); err != nil {
+	if err := a.create(pfd, base, func() error { return unix.Mknodat(pfd, base, mode, dev) }); err != nil {
 		return fmt.Errorf("mknod: %w", err)
 	}
 	return a.metaAt(pfd, base, hdr, true)

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"sort"
@@ -117,8 +118,7 @@ func (w *dirWalker) child(dirfd int, dir, base string) error {
 		if err != nil {
 			return fmt.Errorf("open %s: %w", name, err)
 		}
-		f := os.NewFile(uintptr(fd), name)
-		defer f.Close()
+		defer unix.Close(fd)
 		xattrs, err := fdXattrs(fd)
 		if err != nil {
 			return fmt.Errorf("xattrs of %s: %w", name, err)
@@ -127,7 +127,7 @@ func (w *dirWalker) child(dirfd int, dir, base string) error {
 		if err != nil {
 			return err
 		}
-		return w.emit(hdr, f)
+		return w.emit(hdr, &cacheFile{fd})
 	case unix.S_IFCHR:
 		if st.Rdev == 0 {
 			return w.emit(&tar.Header{Name: path.Join(dir, whiteoutPrefix+base), Typeflag: tar.TypeReg}, nil)
@@ -153,14 +153,12 @@ func (w *dirWalker) child(dirfd int, dir, base string) error {
 	return w.emit(hdr, nil)
 }
 
-func (w *dirWalker) emit(hdr *tar.Header, f *os.File) error {
-	var err error
-	if f != nil {
-		err = w.a.entry(hdr, f)
-	} else {
-		err = w.a.entry(hdr, bytes.NewReader(nil))
+func (w *dirWalker) emit(hdr *tar.Header, f *cacheFile) error {
+	var r io.Reader = f
+	if f == nil {
+		r = bytes.NewReader(nil)
 	}
-	if err != nil {
+	if err := w.a.entry(hdr, r); err != nil {
 		return &EntryError{Entry: hdr.Name, Err: err}
 	}
 	return nil

@@ -3,9 +3,12 @@ package unpack
 import (
 	"archive/tar"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -29,10 +32,14 @@ func (a *applier) newDir(fd int, rel string) error {
 	return unix.Fchown(fd, uid, gid)
 }
 
-// metaFd sets owner, mode and xattrs of an open regular file or directory.
-// The order matters: chown clears setuid/setgid and file capabilities, so
-// it comes before chmod and the xattrs.
-func (a *applier) metaFd(fd int, hdr *tar.Header, isDir bool) error {
+// noMode is a created mode metaFd cannot know, so it always chmods.
+const noMode = 0xFFFFFFFF
+
+// metaFd sets owner, mode and xattrs of an open regular file or directory
+// created with mode created. The order matters: chown clears
+// setuid/setgid and file capabilities, so it comes before chmod and the
+// xattrs.
+func (a *applier) metaFd(fd int, hdr *tar.Header, isDir bool, created uint32) error {
 	if err := a.chown(hdr, func(uid, gid int) error { return unix.Fchown(fd, uid, gid) }); err != nil {
 		return err
 	}
@@ -40,8 +47,10 @@ func (a *applier) metaFd(fd int, hdr *tar.Header, isDir bool) error {
 	if isDir && a.opts.Rootless {
 		mode |= 0o700 // we must still be able to write into it
 	}
-	if err := unix.Fchmod(fd, mode); err != nil {
-		return fmt.Errorf("chmod %o: %w", mode, err)
+	if mode != created {
+		if err := unix.Fchmod(fd, mode); err != nil {
+			return fmt.Errorf("chmod %o: %w", mode, err)
+		}
 	}
 	return a.xattrs(hdr, func(name string, value []byte) error { return unix.Fsetxattr(fd, name, value, 0) })
 }
@@ -127,10 +136,46 @@ func timespecs(atime, mtime time.Time) []unix.Timespec {
 	return []unix.Timespec{unix.NsecToTimespec(atime.UnixNano()), unix.NsecToTimespec(mtime.UnixNano())}
 }
 
-// setTimes sets the times of the file fd refers to (any kind of fd,
-// O_PATH included, through its /proc/self/fd link).
+// setTimes sets the times of the file open for writing as fd:
+// utimensat(fd, NULL), which is futimens.
 func setTimes(fd int, atime, mtime time.Time) error {
+	ts := timespecs(atime, mtime)
+	_, _, errno := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// setTimesOPath sets the times of the file an O_PATH fd refers to,
+// through its /proc/self/fd link (futimens refuses O_PATH fds).
+func setTimesOPath(fd int, atime, mtime time.Time) error {
 	return unix.UtimesNanoAt(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), timespecs(atime, mtime), 0)
+}
+
+var (
+	umaskOnce sync.Once
+	umaskBits uint32
+)
+
+// umask is the process's umask, read from /proc/self/status (setting it
+// to read it would race with other goroutines creating files).
+func umask() uint32 {
+	umaskOnce.Do(func() {
+		umaskBits = 0o777 // unknown: always chmod
+		b, err := os.ReadFile("/proc/self/status")
+		if err != nil {
+			return
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+				if n, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
+					umaskBits = uint32(n)
+				}
+			}
+		}
+	})
+	return umaskBits
 }
 
 func setTimesAt(pfd int, base string, atime, mtime time.Time) error {
