@@ -2,6 +2,7 @@ package unpack
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -187,5 +188,35 @@ func TestRmAndGCCleanTheLayerCache(t *testing.T) {
 	// The copied bundle does not depend on the cache.
 	if got, _ := os.ReadFile(filepath.Join(b, "rootfs/hello")); string(got) != "world" {
 		t.Fatalf("bundle after gc: rootfs/hello = %q", got)
+	}
+}
+
+func TestFullDiskFailsCleanly(t *testing.T) {
+	base := t.TempDir()
+	layout := filepath.Join(base, "layout")
+	writeLayout(t, layout, "v1", small(readProbe(t))) // the probe is a few MB
+	ref := push(t, layout, "v1", "unpack/full", "")
+	store := filepath.Join(base, "store")
+	mustBerthImage(t, store, "pull", "--quiet", ref)
+	// A 1 MB filesystem for the bundle: the rootfs does not fit.
+	small := filepath.Join(base, "small")
+	os.Mkdir(small, 0o755)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "berth-unpack-e2e-full", small).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", small).Run() })
+	for _, mode := range []string{"copy", "auto"} {
+		b := filepath.Join(small, "bundle-"+mode)
+		r := berthImage(store, "unpack", "--mode", mode, ref, b)
+		if mode == "auto" && r.err == nil {
+			// The overlay needs only its (empty) upper dir on the small
+			// filesystem; that is a success, not a failure to check.
+			exec.Command("umount", filepath.Join(b, "rootfs")).Run()
+			continue
+		}
+		failsCleanly(t, r, b, "no space left on device")
+		if names, _ := os.ReadDir(small); len(names) != 0 {
+			t.Fatalf("%s: the full filesystem still holds %v", mode, names)
+		}
 	}
 }

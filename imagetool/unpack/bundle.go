@@ -200,7 +200,7 @@ func fillRootfs(ctx context.Context, bundle, rootfs string, layers []Layer, opts
 		}
 	}
 	res.Mode = ModeCopy
-	return res, nil, copyRootfs(ctx, rootfs, dirs, implicit, opts.Apply)
+	return res, nil, copyRootfs(ctx, rootfs, layers, dirs, implicit, opts.Apply)
 }
 
 func note(opts BundleOptions, msg string) {
@@ -258,7 +258,7 @@ func unixModeBits(m uint32) os.FileMode {
 }
 
 // copyRootfs applies the cached layer dirs onto rootfs in order.
-func copyRootfs(ctx context.Context, rootfs string, dirs []string, implicit []map[string]bool, opts Options) error {
+func copyRootfs(ctx context.Context, rootfs string, layers []Layer, dirs []string, implicit []map[string]bool, opts Options) error {
 	root, err := openRootDir(rootfs)
 	if err != nil {
 		return err
@@ -270,7 +270,12 @@ func copyRootfs(ctx context.Context, rootfs string, dirs []string, implicit []ma
 			return err
 		}
 		if err := newApplier(root, opts, unlimited).applyDir(d, implicit[i]); err != nil {
-			return fmt.Errorf("copying cached layer %s: %w", d, err)
+			var ee *EntryError
+			if errors.As(err, &ee) {
+				ee.Layer = layers[i].Digest.String()
+				return fmt.Errorf("copying from the layer cache: %w", err)
+			}
+			return fmt.Errorf("copying layer %s from the layer cache: %w", layers[i].Digest, err)
 		}
 	}
 	return nil
