@@ -1,0 +1,208 @@
+package engines_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestPodmanRun: podman run --rm prints the command's output, propagates its
+// exit status and applies --env, --workdir and --user.
+func TestPodmanRun(t *testing.T) {
+	p := podman(t)
+	eachRuntime(t, func(t *testing.T, rt *runtimeUnderTest) {
+		t.Run("echo", func(t *testing.T) {
+			res, id := p.runOnce(t, rt, nil, "echo", "hi")
+			wantOutput(t, rt, id, res, 0, "hi\n")
+			rt.wantCall(t, id, "--log-format=json", "create", "--bundle", "--pid-file", id)
+			rt.wantCall(t, id, "start", id)
+			rt.wantCall(t, id, "delete", "--force", id)
+			assertNothingLeft(t, rt, id, p.places())
+		})
+		t.Run("exit-code", func(t *testing.T) {
+			res, id := p.runOnce(t, rt, nil, "sh", "-c", "echo out; echo err >&2; exit 3")
+			wantOutput(t, rt, id, res, 3, "out\n")
+			if !strings.Contains(res.stderr, "err\n") {
+				t.Errorf("the container's stderr did not reach podman's:\n%s", res)
+			}
+			assertNothingLeft(t, rt, id, p.places())
+		})
+		t.Run("env-workdir-user", func(t *testing.T) {
+			res, id := p.runOnce(t, rt, []string{"-e", "FOO=bar baz", "-w", "/tmp", "--user", testUID + ":" + testGID},
+				"sh", "-c", `echo "$FOO"; pwd; id -u; id -g; echo "$HOME"`)
+			wantOutput(t, rt, id, res, 0, "bar baz\n/tmp\n"+testUID+"\n"+testGID+"\n/tmp\n")
+			assertNothingLeft(t, rt, id, p.places())
+		})
+	})
+}
+
+// TestPodmanDetached: the long-running flow. run -d, exec (output, exit
+// status, flags), top, pause and unpause (seen by podman and in the freezer
+// cgroup), stop (SIGTERM, which a shell as pid 1 ignores, then SIGKILL) and
+// rm.
+func TestPodmanDetached(t *testing.T) {
+	p := podman(t)
+	eachRuntime(t, func(t *testing.T, rt *runtimeUnderTest) {
+		id := p.startDetached(t, rt, nil, "sleep", "1000")
+		rt.wantCall(t, id, "create", "--bundle", id)
+		if got := p.status(t, id); got != "running" {
+			t.Fatalf("status after run -d = %q, want running%s", got, rt.callReport(t, id))
+		}
+
+		res := p.run(t, rt, "exec", id, "sh", "-c", "echo in-exec; exit 4")
+		wantOutput(t, rt, id, res, 4, "in-exec\n")
+		rt.wantCall(t, id, "exec", "--process", "--detach", id)
+		res = p.run(t, rt, "exec", "-e", "X=y", "-w", "/tmp", "--user", testUID, id, "sh", "-c", `echo "$X" "$(pwd)" "$(id -u)"`)
+		wantOutput(t, rt, id, res, 0, "y /tmp "+testUID+"\n")
+
+		res = p.run(t, rt, "top", id, "pid", "args")
+		if res.exit != 0 || !strings.Contains(res.stdout, "sleep 1000") {
+			t.Errorf("podman top does not show the container's process:\n%s", res)
+		}
+
+		res = p.run(t, rt, "pause", id)
+		if res.exit != 0 {
+			t.Fatalf("podman pause failed:\n%s%s", res, rt.callReport(t, id))
+		}
+		rt.wantCall(t, id, "pause", id)
+		if got := p.status(t, id); got != "paused" {
+			t.Errorf("status after pause = %q, want paused", got)
+		}
+		if got := freezerState(t, p, id); got != "FROZEN" {
+			t.Errorf("freezer.state after pause = %q, want FROZEN", got)
+		}
+		res = p.run(t, rt, "unpause", id)
+		if res.exit != 0 {
+			t.Fatalf("podman unpause failed:\n%s%s", res, rt.callReport(t, id))
+		}
+		rt.wantCall(t, id, "resume", id)
+		if got := p.status(t, id); got != "running" {
+			t.Errorf("status after unpause = %q, want running", got)
+		}
+		if got := freezerState(t, p, id); got != "THAWED" {
+			t.Errorf("freezer.state after unpause = %q, want THAWED", got)
+		}
+		res = p.run(t, rt, "exec", id, "echo", "back")
+		wantOutput(t, rt, id, res, 0, "back\n")
+
+		start := time.Now()
+		res = p.run(t, rt, "stop", "-t", "1", id)
+		if res.exit != 0 || strings.TrimSpace(res.stdout) != id {
+			t.Errorf("podman stop failed:\n%s%s", res, rt.callReport(t, id))
+		}
+		rt.wantCall(t, id, "kill", id, "15")
+		rt.wantCall(t, id, "kill", id, "9")
+		if took := time.Since(start); took > 8*time.Second {
+			t.Errorf("podman stop -t 1 took %s", took)
+		}
+		if got := p.status(t, id); got != "exited" {
+			t.Errorf("status after stop = %q, want exited%s", got, rt.callReport(t, id))
+		}
+
+		res = p.run(t, rt, "rm", id)
+		if res.exit != 0 {
+			t.Errorf("podman rm failed:\n%s%s", res, rt.callReport(t, id))
+		}
+		assertNothingLeft(t, rt, id, p.places())
+	})
+}
+
+// freezerState reads the container's freezer cgroup on the host.
+func freezerState(t *testing.T, p *podmanEnv, id string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("/sys/fs/cgroup/freezer", p.cgroupParent, "libpod-"+id, "freezer.state"))
+	if err != nil {
+		t.Errorf("reading the container's freezer cgroup: %v", err)
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// TestPodmanTerminal: run -t and exec -t get a terminal through conmon's
+// console socket; output arrives with the terminal's CRLF line endings.
+func TestPodmanTerminal(t *testing.T) {
+	p := podman(t)
+	eachRuntime(t, func(t *testing.T, rt *runtimeUnderTest) {
+		t.Run("run", func(t *testing.T) {
+			res, id := p.runOnce(t, rt, []string{"-t"}, "sh", "-c", "tty; exit 2")
+			wantOutput(t, rt, id, res, 2, "/dev/pts/0\r\n")
+			rt.wantCall(t, id, "create", "--console-socket", id)
+			assertNothingLeft(t, rt, id, p.places())
+		})
+		t.Run("exec", func(t *testing.T) {
+			id := p.startDetached(t, rt, nil, "sleep", "1000")
+			res := p.run(t, rt, "exec", "-t", id, "sh", "-c", "tty >/dev/null && echo is-a-tty")
+			wantOutput(t, rt, id, res, 0, "is-a-tty\r\n")
+			rt.wantCall(t, id, "exec", "--tty", "--console-socket", id)
+			if res := p.run(t, rt, "rm", "-f", "-t", "0", id); res.exit != 0 {
+				t.Errorf("podman rm -f failed:\n%s%s", res, rt.callReport(t, id))
+			}
+			assertNothingLeft(t, rt, id, p.places())
+		})
+	})
+}
+
+// TestPodmanResources: --memory and --pids-limit are visible inside at
+// /sys/fs/cgroup/<controller> (the container's own cgroup, on cgroup v1),
+// and podman update changes them in the running container.
+func TestPodmanResources(t *testing.T) {
+	p := podman(t)
+	eachRuntime(t, func(t *testing.T, rt *runtimeUnderTest) {
+		t.Run("limits", func(t *testing.T) {
+			res, id := p.runOnce(t, rt, []string{"--memory", "64m", "--pids-limit", "50", "--cpu-shares", "256"},
+				"cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/pids/pids.max", "/sys/fs/cgroup/cpu/cpu.shares")
+			wantOutput(t, rt, id, res, 0, fmt.Sprintf("%d\n50\n256\n", 64<<20))
+			assertNothingLeft(t, rt, id, p.places())
+		})
+		t.Run("update", func(t *testing.T) {
+			id := p.startDetached(t, rt, []string{"--memory", "64m", "--cpu-shares", "256"}, "sleep", "1000")
+			res := p.run(t, rt, "update", "--memory", "128m", "--cpu-shares", "512", id)
+			if res.exit != 0 {
+				t.Fatalf("podman update failed:\n%s%s", res, rt.callReport(t, id))
+			}
+			rt.wantCall(t, id, "update", id)
+			res = p.run(t, rt, "exec", id, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/cpu/cpu.shares")
+			wantOutput(t, rt, id, res, 0, fmt.Sprintf("%d\n512\n", 128<<20))
+			if res := p.run(t, rt, "rm", "-f", "-t", "0", id); res.exit != 0 {
+				t.Errorf("podman rm -f failed:\n%s%s", res, rt.callReport(t, id))
+			}
+			assertNothingLeft(t, rt, id, p.places())
+		})
+	})
+}
+
+// TestPodmanUlimits: --ulimit reaches the container; one that cannot be
+// granted fails with an error naming the rlimit and leaves nothing behind.
+func TestPodmanUlimits(t *testing.T) {
+	p := podman(t)
+	eachRuntime(t, func(t *testing.T, rt *runtimeUnderTest) {
+		t.Run("applied", func(t *testing.T) {
+			res, id := p.runOnce(t, rt, []string{"--ulimit", "nofile=1000:2000", "--ulimit", "nproc=300:400"},
+				"sh", "-c", "ulimit -Sn; ulimit -Hn; ulimit -Su; ulimit -Hu")
+			wantOutput(t, rt, id, res, 0, "1000\n2000\n300\n400\n")
+			assertNothingLeft(t, rt, id, p.places())
+		})
+		t.Run("above-hard-limit", func(t *testing.T) {
+			// Above fs.nr_open no process may set RLIMIT_NOFILE, with or
+			// without CAP_SYS_RESOURCE.
+			nrOpen, err := os.ReadFile("/proc/sys/fs/nr_open")
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := strconv.Atoi(strings.TrimSpace(string(nrOpen)))
+			if err != nil {
+				t.Fatalf("fs.nr_open %q: %v", nrOpen, err)
+			}
+			above := strconv.Itoa(n + 1)
+			res, id := p.runOnce(t, rt, []string{"--ulimit", "nofile=" + above + ":" + above, "--ulimit", "nproc=300:400"}, "true")
+			if res.exit == 0 || !strings.Contains(strings.ToLower(res.stderr), "rlimit") {
+				t.Errorf("want a failure naming the rlimit, got:\n%s%s", res, rt.callReport(t, id))
+			}
+			assertNothingLeft(t, rt, id, p.places())
+		})
+	})
+}

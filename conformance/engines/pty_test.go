@@ -1,0 +1,104 @@
+package engines_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// openPty allocates a pseudo-terminal and returns its master and the path of
+// its slave. The master stays non-blocking (it is never passed to Fd()), so
+// reads honour deadlines.
+func openPty() (*os.File, string, error) {
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		return nil, "", err
+	}
+	raw, err := master.SyscallConn()
+	if err != nil {
+		master.Close()
+		return nil, "", err
+	}
+	var n int
+	var ioctlErr error
+	if err := raw.Control(func(fd uintptr) {
+		if ioctlErr = unix.IoctlSetPointerInt(int(fd), unix.TIOCSPTLCK, 0); ioctlErr == nil {
+			n, ioctlErr = unix.IoctlGetInt(int(fd), unix.TIOCGPTN)
+		}
+	}); err != nil {
+		ioctlErr = err
+	}
+	if ioctlErr != nil {
+		master.Close()
+		return nil, "", fmt.Errorf("setting up the pty: %w", ioctlErr)
+	}
+	return master, fmt.Sprintf("/dev/pts/%d", n), nil
+}
+
+// runInPty runs cmd with a terminal as its stdin, stdout and stderr (and as
+// its controlling terminal), as a person at a shell would, and returns what
+// it wrote there.
+func runInPty(t *testing.T, cmd *exec.Cmd, timeout time.Duration) command {
+	t.Helper()
+	master, slavePath, err := openPty()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer master.Close()
+	slave, err := os.OpenFile(slavePath, os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	err = cmd.Start()
+	slave.Close()
+	if err != nil {
+		t.Fatalf("starting %s: %v", cmd, err)
+	}
+	var out bytes.Buffer
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			out.Write(buf[:n])
+			if err != nil { // EIO once every holder of the slave has closed it
+				return
+			}
+		}
+	}()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var waitErr error
+	select {
+	case waitErr = <-done:
+	case <-time.After(timeout):
+		_ = cmd.Process.Kill()
+		<-done
+		master.SetReadDeadline(time.Now())
+		<-read
+		t.Fatalf("%s did not finish within %s; its terminal showed %q", cmd, timeout, out.String())
+	}
+	// Whatever the command wrote is in the master's buffer by now; a child
+	// it left holding the terminal must not stall the test.
+	master.SetReadDeadline(time.Now().Add(2 * time.Second))
+	<-read
+	res := command{line: strings.Join(cmd.Args, " "), stdout: out.String()}
+	if waitErr != nil {
+		exitErr, ok := waitErr.(*exec.ExitError)
+		if !ok {
+			t.Fatalf("%s: %v", cmd, waitErr)
+		}
+		res.exit = exitErr.ExitCode()
+	}
+	return res
+}
