@@ -337,3 +337,21 @@ func TestVersionAndHelp(t *testing.T) {
 		t.Errorf("an unknown command succeeded")
 	}
 }
+
+// TestGlobalFlagForms: global flags work before the command as --flag=value
+// and as --flag value (conmon and the containerd shim use one each).
+func TestGlobalFlagForms(t *testing.T) {
+	t.Parallel()
+	c := newContainer(t, "/bin/sleep", "1000")
+	c.mustCreate()
+	for _, args := range [][]string{
+		{"--root=" + c.Root, "state", c.ID},
+		{"--root", c.Root, "state", c.ID},
+		{"--log-format=text", "--root", c.Root, "state", c.ID},
+		{"--debug", "--root=" + c.Root, "--log", filepath.Join(t.TempDir(), "log"), "state", c.ID},
+	} {
+		if r := runRuntime(t, args, nil, nil); r.Code != 0 || !strings.Contains(r.Stdout, c.ID) {
+			t.Errorf("%s", r.describe())
+		}
+	}
+}

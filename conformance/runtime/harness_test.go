@@ -28,7 +28,7 @@ const cgroupParent = "berth-cf"
 
 // commandTimeout bounds every runtime invocation, so a hung runtime fails the
 // test instead of the whole suite.
-const commandTimeout = 30 * time.Second
+const commandTimeout = 15 * time.Second
 
 // container is one container under test: its bundle, its private --root and
 // its id. The Spec is written to config.json before create/run.
@@ -229,6 +229,10 @@ func runRuntime(t *testing.T, args []string, out *os.File, extra []*os.File) res
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, runtimeBin, args...)
+	// On timeout kill the whole process group: a hung runtime's children
+	// (its init, a hook) must not outlive the test.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.Dir = t.TempDir()
 	var err error
 	if out == nil {
