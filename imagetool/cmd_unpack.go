@@ -120,11 +120,12 @@ func runUnpack(ctx context.Context, g *Globals, f *unpackFlags, image, bundle st
 	if err != nil {
 		return err
 	}
-	return unpackImage(ctx, g, f, s, image, desc, bundle)
+	return unpackImage(ctx, g, f, s, image, desc, bundle, 0)
 }
 
-// unpackImage makes bundle from the image manifest desc of s.
-func unpackImage(ctx context.Context, g *Globals, f *unpackFlags, s *store.Store, name string, desc ocispec.Descriptor, bundle string) error {
+// unpackImage makes bundle from the image manifest desc of s; prefetched
+// layers were put in the cache while the image was pulled.
+func unpackImage(ctx context.Context, g *Globals, f *unpackFlags, s *store.Store, name string, desc ocispec.Descriptor, bundle string, prefetched int) error {
 	mode, err := unpack.ParseMode(f.mode)
 	if err != nil {
 		return err
@@ -177,10 +178,7 @@ func unpackImage(ctx context.Context, g *Globals, f *unpackFlags, s *store.Store
 			})
 		},
 	}
-	if os.Geteuid() == 0 && !rootless {
-		// The same place store.LayerCacheDir names, which gc sweeps.
-		opts.Cache = &unpack.Cache{Dir: filepath.Join(s.Root(), "cache", "layers")}
-	}
+	opts.Cache = layerCache(s, rootless)
 	res, err := unpack.CreateBundle(ctx, bundle, layers, opts)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
@@ -190,16 +188,31 @@ func unpackImage(ctx context.Context, g *Globals, f *unpackFlags, s *store.Store
 			Bundle string `json:"bundle"`
 			Image  string `json:"image"`
 			unpack.BundleResult
-		}{bundle, desc.Digest.String(), res})
+			Prefetched int `json:"extractedWhileDownloading"`
+		}{bundle, desc.Digest.String(), res, prefetched})
 	}
 	if !g.Quiet {
-		fmt.Fprintf(g.Stdout, "%s: %d layers (%d extracted, %d from the cache), rootfs by %s\n",
-			bundle, res.Layers, res.Extracted, res.Layers-res.Extracted, res.Mode)
+		cached := res.Layers - res.Extracted - prefetched
+		if res.Mode == unpack.ModeDirect {
+			cached = 0
+		}
+		fmt.Fprintf(g.Stdout, "%s: %d layers (%d extracted while downloading, %d after, %d from the cache), rootfs by %s\n",
+			bundle, res.Layers, prefetched, res.Extracted, cached, res.Mode)
 		if res.Mode == unpack.ModeOverlay {
 			fmt.Fprintf(g.Stdout, "%s/rootfs is an overlay mount: umount it before removing the bundle\n", bundle)
 		}
 	}
 	return nil
+}
+
+// layerCache is the store's layer cache, or nil when it cannot be used:
+// it needs root, since it keeps real owners and device nodes.
+func layerCache(s *store.Store, rootless bool) *unpack.Cache {
+	if os.Geteuid() != 0 || rootless {
+		return nil
+	}
+	// The same place store.LayerCacheDir names, which gc sweeps.
+	return &unpack.Cache{Dir: filepath.Join(s.Root(), "cache", "layers")}
 }
 
 // imageLayers lists the layers of m with their diff_ids from img.

@@ -153,12 +153,16 @@ func TestRichImageMatchesUmociAndRuns(t *testing.T) {
 		cleanupBundle(t, b)
 		bundles[mode] = b
 		var out string
+		wantOut := "3 layers (3 extracted while downloading, 0 after, 0 from the cache), rootfs by overlay"
 		if mode == "auto" {
-			out = mustBerthImage(t, store, "bundle", "--quiet", ref, b)
+			out = mustBerthImage(t, store, "bundle", ref, b)
 		} else {
 			out = mustBerthImage(t, store, "unpack", "--mode", "copy", ref, b)
+			wantOut = "3 layers (0 extracted while downloading, 0 after, 3 from the cache), rootfs by copy"
 		}
-		t.Logf("%s: %s", mode, strings.TrimSpace(out))
+		if !strings.Contains(out, wantOut) {
+			t.Errorf("%s: output %q lacks %q", mode, out, wantOut)
+		}
 		sameTree(t, "berth-image "+mode+" rootfs vs umoci unpack", snapshot(t, filepath.Join(b, "rootfs")), want)
 	}
 

@@ -59,7 +59,7 @@ var errEscape = errors.New("path escapes the rootfs")
 type applier struct {
 	root   *rootDir
 	opts   Options
-	budget *budget
+	budget *Budget
 	buf    []byte
 	// written holds every path this layer made: a whiteout applies only to
 	// lower layers, never to entries of its own layer (layer.md).
@@ -79,7 +79,7 @@ type dirTime struct {
 	atime, mtime time.Time
 }
 
-func newApplier(root *rootDir, opts Options, b *budget) *applier {
+func newApplier(root *rootDir, opts Options, b *Budget) *applier {
 	a := &applier{root: root, opts: opts, budget: b, buf: make([]byte, 1<<20), written: map[string]struct{}{}}
 	if opts.overlay {
 		a.implicit = map[string]bool{".": true}

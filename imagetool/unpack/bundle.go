@@ -264,7 +264,7 @@ func copyRootfs(ctx context.Context, rootfs string, layers []Layer, dirs []strin
 		return err
 	}
 	defer root.Close()
-	unlimited := newBudget(Limits{}) // the limits held when the cache was filled
+	unlimited := NewBudget(Limits{}) // the limits held when the cache was filled
 	for i, d := range dirs {
 		if err := ctx.Err(); err != nil {
 			return err

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	digest "github.com/opencontainers/go-digest"
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -283,7 +284,7 @@ func TestCacheChecksDiffIDsOnEveryUse(t *testing.T) {
 	wrong := l
 	wrong.DiffID = layerOf(t, file("b", "b")).DiffID
 	_, _, err := cache.Ensure(context.Background(), []Layer{wrong}, DefaultLimits(), 1)
-	if err == nil || !strings.Contains(err.Error(), "not diff_id "+wrong.DiffID.String()) {
+	if err == nil || !strings.Contains(err.Error(), "does not match diff_id "+wrong.DiffID.String()) {
 		t.Fatalf("cached layer used with a wrong diff_id: %v", err)
 	}
 	// An entry left without its diffid (a crash between writes) is
@@ -329,5 +330,25 @@ func TestUnlistedParentDirsKeepLowerAttributes(t *testing.T) {
 			t.Errorf("auto: notes %q", notes)
 		}
 		diffSnapshots(t, string(mode)+" rootfs vs direct", snapshot(t, filepath.Join(b, "rootfs")), want)
+	}
+}
+
+func TestCacheExtractsLayersNotDescribedYet(t *testing.T) {
+	needRoot(t)
+	raw := tarOf(t, file("f", "content"))
+	diffID := digest.FromBytes(raw)
+	for mt, blob := range map[string][]byte{MediaTypeTar: raw, MediaTypeTarGzip: gzipOf(t, raw), MediaTypeTarZstd: zstdOf(t, raw)} {
+		cache := testCache(t)
+		bare := blobLayer("", blob, "")
+		if _, n, err := cache.Ensure(context.Background(), []Layer{bare}, DefaultLimits(), 1); err != nil || n != 1 {
+			t.Fatalf("%s without media type and diff_id: %d %v", mt, n, err)
+		}
+		dirs, n, err := cache.Ensure(context.Background(), []Layer{blobLayer(mt, blob, diffID)}, DefaultLimits(), 1)
+		if err != nil || n != 0 || readFile(t, filepath.Join(dirs[0], "f")) != "content" {
+			t.Fatalf("%s described later: %d %v", mt, n, err)
+		}
+		if _, _, err := cache.Ensure(context.Background(), []Layer{blobLayer(mt, blob, digest.FromString("x"))}, DefaultLimits(), 1); err == nil {
+			t.Fatalf("%s: a wrong diff_id passed on a layer extracted undescribed", mt)
+		}
 	}
 }

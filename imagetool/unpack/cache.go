@@ -86,7 +86,10 @@ func (c *Cache) Has(d digest.Digest) bool { return c.lookup(d) != "" }
 // Ensure extracts the layers not yet cached, up to jobs at a time, and
 // returns the layers' cached directories in order and how many layers were
 // extracted now. Every layer, cached before or now, must have the DiffID
-// the image says (when one is given).
+// the image says. A layer may come without DiffID and MediaType, to be
+// extracted before its image's manifest and config are known (while they
+// are pulled): its compression is then told from its content and its
+// diff_id recorded, to be checked by the Ensure that uses it.
 func (c *Cache) Ensure(ctx context.Context, layers []Layer, limits Limits, jobs int) ([]string, int, error) {
 	if jobs < 1 {
 		jobs = 1
@@ -107,20 +110,32 @@ func (c *Cache) Ensure(ctx context.Context, layers []Layer, limits Limits, jobs 
 		case got == "":
 			missing = append(missing, l)
 		case l.DiffID != "" && got != l.DiffID:
-			return nil, 0, fmt.Errorf("layer %s: uncompressed content has digest %s, not diff_id %s (wrong image config)", l.Digest, got, l.DiffID)
+			return nil, 0, fmt.Errorf("layer %s: %w", l.Digest, diffIDMismatch(got, l.DiffID))
 		}
 	}
-	if err := c.extractAll(ctx, missing, limits, jobs); err != nil {
+	if err := c.extractAll(ctx, missing, NewBudget(limits), jobs); err != nil {
 		return nil, 0, err
 	}
 	return dirs, len(missing), nil
 }
 
+// Prefetch extracts one layer (which may lack DiffID and MediaType, see
+// Ensure) unless it is cached, counting it against b, which the other
+// layers of the image share; extracted says whether it did.
+func (c *Cache) Prefetch(ctx context.Context, l Layer, b *Budget) (extracted bool, err error) {
+	if err := l.Digest.Validate(); err != nil {
+		return false, fmt.Errorf("layer digest %q: %w", l.Digest, err)
+	}
+	if c.Has(l.Digest) {
+		return false, nil
+	}
+	return true, c.extractAll(ctx, []Layer{l}, b, 1)
+}
+
 // extractAll extracts layers concurrently into temporary entries, makes
 // them durable with one syncfs, and publishes them; on any error none is
 // published.
-func (c *Cache) extractAll(ctx context.Context, layers []Layer, limits Limits, jobs int) error {
-	b := newBudget(limits)
+func (c *Cache) extractAll(ctx context.Context, layers []Layer, b *Budget, jobs int) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -200,7 +215,7 @@ func (c *Cache) publish(tmp string, d digest.Digest) error {
 
 // extract unpacks one layer into a new temporary entry next to its final
 // place and returns it; on error nothing is left.
-func (c *Cache) extract(l Layer, b *budget) (string, error) {
+func (c *Cache) extract(l Layer, b *Budget) (string, error) {
 	parent := filepath.Dir(c.Path(l.Digest))
 	// 0700: cached layers hold setuid binaries and devices that other
 	// users must not reach.
@@ -230,7 +245,7 @@ func (c *Cache) extract(l Layer, b *budget) (string, error) {
 	return tmp, nil
 }
 
-func (c *Cache) fill(dir string, l Layer, b *budget) (applied, error) {
+func (c *Cache) fill(dir string, l Layer, b *Budget) (applied, error) {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return applied{}, err
 	}

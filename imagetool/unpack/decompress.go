@@ -1,6 +1,8 @@
 package unpack
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 
@@ -40,12 +42,32 @@ func compressionOf(mediaType string) (compression, error) {
 	return 0, fmt.Errorf("unsupported layer media type %q", mediaType)
 }
 
-// decompress wraps r in the decoder for mediaType. The returned close
-// releases the decoder's resources (zstd keeps goroutines).
+// sniff tells the compression from the first bytes, for a layer whose
+// media type is not known yet (extracted while the manifest is fetched).
+func sniff(br *bufio.Reader) compression {
+	magic, _ := br.Peek(4)
+	switch {
+	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
+		return compressionGzip
+	case bytes.Equal(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		return compressionZstd
+	}
+	return compressionNone
+}
+
+// decompress wraps r in the decoder for mediaType ("": by the content).
+// The returned close releases the decoder's resources (zstd keeps
+// goroutines).
 func decompress(r io.Reader, mediaType string) (io.Reader, func(), error) {
-	c, err := compressionOf(mediaType)
-	if err != nil {
-		return nil, nil, err
+	var c compression
+	if mediaType == "" {
+		br := bufio.NewReaderSize(r, 64<<10)
+		r, c = br, sniff(br)
+	} else {
+		var err error
+		if c, err = compressionOf(mediaType); err != nil {
+			return nil, nil, err
+		}
 	}
 	switch c {
 	case compressionGzip:

@@ -12,7 +12,7 @@ import (
 // Layer is one layer of an image as its manifest and config describe it.
 type Layer struct {
 	Digest    digest.Digest // of the blob as stored (compressed)
-	MediaType string
+	MediaType string        // "": told from the content (for Cache.Ensure only)
 	DiffID    digest.Digest // of the uncompressed tar, from rootfs.diff_ids ("": not checked, only computed)
 	// Open returns the blob's content.
 	Open func() (io.ReadCloser, error)
@@ -29,13 +29,13 @@ func ApplyLayers(ctx context.Context, rootfs string, layers []Layer, opts Option
 		return err
 	}
 	defer root.Close()
-	b := newBudget(limits)
+	b := NewBudget(limits)
 	for _, l := range layers {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if l.DiffID == "" {
-			return fmt.Errorf("layer %s: no diff_id to check it against", l.Digest)
+		if l.DiffID == "" || l.MediaType == "" {
+			return fmt.Errorf("layer %s: no diff_id or media type", l.Digest)
 		}
 		if _, err := applyLayer(root, l, opts, b); err != nil {
 			return err
@@ -52,7 +52,7 @@ type applied struct {
 
 // applyLayer decompresses and applies one layer. The digest of its
 // uncompressed tar must be l.DiffID when that is set.
-func applyLayer(root *rootDir, l Layer, opts Options, b *budget) (res applied, err error) {
+func applyLayer(root *rootDir, l Layer, opts Options, b *Budget) (res applied, err error) {
 	defer func() {
 		if e, ok := err.(*EntryError); ok {
 			e.Layer = l.Digest.String()
@@ -90,7 +90,11 @@ func applyLayer(root *rootDir, l Layer, opts Options, b *budget) (res applied, e
 	}
 	res = applied{diffID: digester.Digest(), implicit: a.implicit}
 	if l.DiffID != "" && res.diffID != l.DiffID {
-		return res, fmt.Errorf("uncompressed content does not match diff_id %s (corrupt or wrong layer)", l.DiffID)
+		return res, diffIDMismatch(res.diffID, l.DiffID)
 	}
 	return res, nil
+}
+
+func diffIDMismatch(got, want digest.Digest) error {
+	return fmt.Errorf("uncompressed content (%s) does not match diff_id %s: corrupt layer or wrong image config", got, want)
 }

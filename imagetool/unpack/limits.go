@@ -20,16 +20,17 @@ func DefaultLimits() Limits {
 	return Limits{MaxBytes: 64 << 30, MaxEntries: 5_000_000, MaxNameLen: 4096}
 }
 
-// budget is the part of Limits shared by layers unpacked concurrently.
-type budget struct {
+// Budget is what is left of Limits for one image, shared by its layers
+// as they are extracted, concurrently or one by one.
+type Budget struct {
 	limits  Limits
 	bytes   atomic.Int64
 	entries atomic.Int64
 }
 
-func newBudget(l Limits) *budget { return &budget{limits: l} }
+func NewBudget(l Limits) *Budget { return &Budget{limits: l} }
 
-func (b *budget) entry(name, link string) error {
+func (b *Budget) entry(name, link string) error {
 	if n := b.entries.Add(1); b.limits.MaxEntries > 0 && n > b.limits.MaxEntries {
 		return fmt.Errorf("more than %d entries in the image (limit, see --max-entries)", b.limits.MaxEntries)
 	}
@@ -40,11 +41,11 @@ func (b *budget) entry(name, link string) error {
 }
 
 // reader counts the uncompressed bytes read through it against MaxBytes.
-func (b *budget) reader(r io.Reader) io.Reader { return &budgetReader{r: r, b: b} }
+func (b *Budget) reader(r io.Reader) io.Reader { return &budgetReader{r: r, b: b} }
 
 type budgetReader struct {
 	r io.Reader
-	b *budget
+	b *Budget
 }
 
 func (br *budgetReader) Read(p []byte) (int, error) {
