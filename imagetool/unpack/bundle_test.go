@@ -352,3 +352,28 @@ func TestCacheExtractsLayersNotDescribedYet(t *testing.T) {
 		}
 	}
 }
+
+func TestOverlayWithMoreLayersThanFitInMountOptions(t *testing.T) {
+	needRoot(t)
+	var layers []Layer
+	for i := range 60 {
+		layers = append(layers, layerOf(t, file(fmt.Sprintf("f%02d", i), fmt.Sprint(i)), file("top", fmt.Sprint(i))))
+	}
+	cache := testCache(t)
+	dirs, _, err := cache.Ensure(context.Background(), layers, DefaultLimits(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len("lowerdir="+joinLowers(dirs)) < os.Getpagesize() {
+		t.Fatalf("the test needs lower dirs longer than a page")
+	}
+	b := filepath.Join(t.TempDir(), "b")
+	unmountBundle(t, b)
+	res, err := CreateBundle(context.Background(), b, layers, BundleOptions{Mode: ModeOverlay, Cache: cache, Spec: defaultSpec})
+	if err != nil || res.Mode != ModeOverlay {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if readFile(t, filepath.Join(b, "rootfs/f00")) != "0" || readFile(t, filepath.Join(b, "rootfs/top")) != "59" {
+		t.Fatal("merged view wrong: the lowest file or the topmost version is missing")
+	}
+}
