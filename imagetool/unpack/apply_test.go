@@ -439,3 +439,24 @@ func TestRootlessRecordsOwnersAndSkipsDevices(t *testing.T) {
 		t.Errorf("notes %q", notes)
 	}
 }
+
+func TestUnsettableXattrIsANamedError(t *testing.T) {
+	rootfs, _ := sandbox(t)
+	bad := file("f", "x")
+	bad.xattrs = map[string]string{"bogus.name": "v"}
+	l := layerOf(t, bad)
+	err := apply(t, rootfs, l)
+	var ee *EntryError
+	if !errors.As(err, &ee) || ee.Entry != "f" || !strings.Contains(err.Error(), "xattr bogus.name") || !strings.Contains(err.Error(), l.Digest.String()) {
+		t.Fatalf("want an error naming layer, entry and xattr, got %v", err)
+	}
+	// Rootless unpacks skip what they cannot set, with a note.
+	rootfs2, _ := sandbox(t)
+	var notes []string
+	if err := ApplyLayers(context.Background(), rootfs2, []Layer{l}, Options{Rootless: true, Note: func(m string) { notes = append(notes, m) }}, DefaultLimits()); err != nil {
+		t.Fatal(err)
+	}
+	if len(notes) != 1 || !strings.Contains(notes[0], "skipped xattr bogus.name on f") {
+		t.Fatalf("notes %q", notes)
+	}
+}
