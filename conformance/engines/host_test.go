@@ -36,7 +36,7 @@ func buildBusyboxRootfs(dir string) (string, error) {
 			return "", err
 		}
 	}
-	if err := os.Chmod(filepath.Join(dir, "tmp"), 0o1777); err != nil {
+	if err := os.Chmod(filepath.Join(dir, "tmp"), 0o777|os.ModeSticky); err != nil {
 		return "", err
 	}
 	bin, err := os.ReadFile(src)

@@ -66,7 +66,10 @@ tmp_dir = "%[1]s/tmp"
 # Engines pass --log-format=json --log only to runtimes listed here.
 runtime_supports_json = ["crun", "runc", "berth"]
 
-# Later commands (cleanup, rm) find a container's runtime by name.
+# Commands without --runtime (cleanup, rm) find a container's runtime by
+# name; the default is the reference.
+runtime = "runc"
+
 [engine.runtimes]
 %[3]s
 `, dir, hardNofile, runtimeTable())
@@ -160,9 +163,20 @@ func (p *podmanEnv) startDetached(t *testing.T, rt *runtimeUnderTest, flags []st
 // and the container's id (from --cidfile).
 func (p *podmanEnv) runOnce(t *testing.T, rt *runtimeUnderTest, flags []string, args ...string) (command, string) {
 	t.Helper()
+	return p.runOnceStdin(t, rt, "", flags, args...)
+}
+
+// runOnceStdin is runOnce with stdin given to podman (and, with -i, to the
+// container).
+func (p *podmanEnv) runOnceStdin(t *testing.T, rt *runtimeUnderTest, stdin string, flags []string, args ...string) (command, string) {
+	t.Helper()
 	cidfile := filepath.Join(t.TempDir(), "cid")
 	full := append(append(append([]string{"run", "--rm", "--cidfile", cidfile}, p.runFlags()...), flags...), podmanImage)
-	res := p.run(t, rt, append(full, args...)...)
+	cmd := p.command(rt, append(full, args...)...)
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	res := runCommand(t, cmd, 60*time.Second)
 	id, err := os.ReadFile(cidfile)
 	if err != nil {
 		t.Fatalf("podman wrote no --cidfile: %v\n%s", err, res)

@@ -161,3 +161,16 @@ func hasSubsequence(words, want []string) bool {
 	}
 	return i == len(want)
 }
+
+// wantCallsSucceeded fails t if any runtime call for id exited non-zero: in
+// a flow that works, an engine's calls all succeed (a failing one is the
+// runtime bug that broke it, even if the engine papered over it).
+func (rt *runtimeUnderTest) wantCallsSucceeded(t *testing.T, id string) {
+	t.Helper()
+	for _, c := range rt.calls(t, id) {
+		if c.exit != 0 {
+			t.Errorf("%s failed a call:\n    %s%s", rt.name, c, rt.callReport(t, id))
+			return
+		}
+	}
+}

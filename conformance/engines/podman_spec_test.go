@@ -1,0 +1,68 @@
+package engines_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestPodmanSpec: podman's config.json for common flags (its default
+// seccomp profile and capabilities, --privileged, --cap-*, no-new-privileges,
+// --read-only, --tmpfs, -v, --device, --uidmap, --hostname, --sysctl,
+// --pid/--ipc host, -i, CPU and memory limits) has the same effect inside
+// the container on berth as on runc.
+func TestPodmanSpec(t *testing.T) {
+	p := podman(t)
+	run := func(flags []string, args ...string) func(t *testing.T, rt *runtimeUnderTest) (command, string) {
+		return func(t *testing.T, rt *runtimeUnderTest) (command, string) {
+			return p.runOnce(t, rt, flags, args...)
+		}
+	}
+	data := t.TempDir()
+	if err := os.WriteFile(filepath.Join(data, "f"), []byte("from-host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runScenarios(t, []scenario{
+		{name: "default-security", run: run(nil, "sh", "-c", securityStatus),
+			check: wantLines("Seccomp:\t2", "NoNewPrivs:\t0")},
+		{name: "privileged", run: run([]string{"--privileged"}, "sh", "-c", securityStatus+"; ls /dev"),
+			check: wantLines("Seccomp:\t0", "kmsg")},
+		{name: "caps-no-new-privileges",
+			run: run([]string{"--cap-drop", "all", "--cap-add", "chown,net_raw", "--security-opt", "no-new-privileges"},
+				"sh", "-c", securityStatus),
+			check: wantLines("CapEff:\t0000000000002001", "CapBnd:\t0000000000002001", "NoNewPrivs:\t1")},
+		{name: "mount-table", run: run([]string{"--read-only", "--tmpfs", "/scratch:size=1m", "-v", data + ":/data", "-v", data + ":/ro:ro"},
+			"sh", "-c", mountTable+` | grep -E '^(/|/proc|/sys|/sys/fs/cgroup/memory|/dev|/dev/pts|/dev/shm|/dev/mqueue|/run|/tmp|/var/tmp|/etc/hosts|/etc/hostname|/data|/ro|/scratch) ' | sort;
+				touch /x 2>&1; touch /scratch/x && echo scratch-ok; cat /data/f; touch /ro/x 2>&1;
+				ls /sys/firmware | wc -l; echo x 2>&1 >/proc/sys/kernel/domainname`),
+			check: func(res command) error {
+				return wantLines("scratch-ok", "from-host", "0", "touch: /ro/x: Read-only file system")(command{stdout: res.stdout})
+			}},
+		// A tmpfs keeps the mode of the directory it covers (/tmp is 1777
+		// in the image) or, on a directory the runtime creates, the tmpfs
+		// default 1777: any user may write there, none may delete another's
+		// files.
+		{name: "tmpfs-modes", run: run([]string{"--read-only", "--tmpfs", "/scratch", "--user", testUID},
+			"sh", "-c", "stat -c '%n %a' /tmp /run /var/tmp /scratch; for d in /tmp /run /var/tmp /scratch; do touch $d/x && echo $d writable; done"),
+			check: wantLines("/tmp 1777", "/run 1777", "/var/tmp 1777", "/scratch 1777",
+				"/tmp writable", "/run writable", "/var/tmp writable", "/scratch writable")},
+		{name: "user-namespace", run: run([]string{"--uidmap", "0:100000:65536", "--gidmap", "0:100000:65536"},
+			"sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map; id -u; touch /tmp/x && echo write-ok"),
+			check: wantLines("0", "write-ok")},
+		{name: "hostname-sysctl", run: run([]string{"--hostname", "berth-test", "--sysctl", "kernel.msgmax=65536"},
+			"sh", "-c", "hostname; cat /proc/sys/kernel/msgmax"),
+			check: wantLines("berth-test", "65536")},
+		{name: "host-pid-ipc", run: run([]string{"--pid=host", "--ipc=host"}, "sh", "-c", "readlink /proc/self/ns/pid; readlink /proc/self/ns/ipc"),
+			check: wantLines(hostNamespace(t, "pid"), hostNamespace(t, "ipc"))},
+		{name: "stdin", run: func(t *testing.T, rt *runtimeUnderTest) (command, string) {
+			return p.runOnceStdin(t, rt, "line 1\nline 2\n", []string{"-i"}, "sh", "-c", "cat; echo done")
+		}, check: wantLines("line 1", "line 2", "done")},
+		{name: "device", run: run([]string{"--device", "/dev/null:/dev/xnull"},
+			"sh", "-c", "ls -l /dev/xnull | awk '{print $1, $5, $6}'; echo x >/dev/xnull && echo write-ok"),
+			check: wantLines("crw-rw-rw- 1, 3", "write-ok")},
+		{name: "cpu-memory", run: run([]string{"--cpus", "0.5", "--cpuset-cpus", "0", "--memory", "64m", "--memory-reservation", "32m"},
+			"cat", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us",
+			"/sys/fs/cgroup/cpuset/cpuset.cpus", "/sys/fs/cgroup/memory/memory.soft_limit_in_bytes"),
+			check: wantLines("50000", "100000", "0", "33554432")},
+	}, func(*runtimeUnderTest) leftoverPlaces { return p.places() })
+}

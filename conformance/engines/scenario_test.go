@@ -1,0 +1,100 @@
+package engines_test
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+)
+
+// scenario is one engine command that runs a container to completion. It
+// runs on each runtime: the reference's result must pass check, and the
+// runtime under test must reproduce the reference's exit status and output
+// exactly. Comparing with runc, rather than with literals, keeps host
+// details (capability sets, device lists, mount options) out of the test.
+type scenario struct {
+	name  string
+	run   func(t *testing.T, rt *runtimeUnderTest) (res command, id string)
+	check func(res command) error // what the reference must show (nil: exit 0)
+}
+
+// runScenarios runs each scenario as TestX/<scenario>/<runtime>, checking
+// afterwards that every runtime call succeeded and nothing was left.
+func runScenarios(t *testing.T, scenarios []scenario, places func(rt *runtimeUnderTest) leftoverPlaces) {
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			var reference *command
+			eachRuntime(t, func(t *testing.T, rt *runtimeUnderTest) {
+				res, id := sc.run(t, rt)
+				check := sc.check
+				if check == nil {
+					check = exitZero
+				}
+				if err := check(res); err != nil {
+					t.Errorf("%v:\n%s%s", err, res, rt.callReport(t, id))
+				}
+				if rt.bin == referenceRunc {
+					reference = &res
+				} else if reference != nil && (res.exit != reference.exit || res.stdout != reference.stdout) {
+					t.Errorf("%s differs from runc:\n  runc:  exit %d, stdout %q\n  %s: exit %d, stdout %q\n%s%s",
+						rt.name, reference.exit, reference.stdout, rt.name, res.exit, res.stdout, res, rt.callReport(t, id))
+				}
+				rt.wantCallsSucceeded(t, id)
+				assertNothingLeft(t, rt, id, places(rt))
+			})
+		})
+	}
+}
+
+func exitZero(res command) error {
+	if res.exit != 0 {
+		return fmt.Errorf("exit %d, want 0", res.exit)
+	}
+	return nil
+}
+
+// wantLines is a check: exit 0 and every line of want in the output.
+func wantLines(want ...string) func(command) error {
+	return func(res command) error {
+		if err := exitZero(res); err != nil {
+			return err
+		}
+		lines := strings.Split(res.stdout, "\n")
+		for _, w := range want {
+			found := false
+			for _, l := range lines {
+				if l == w {
+					found = true
+					break
+				}
+			}
+			if !found {
+				return fmt.Errorf("no line %q in the output", w)
+			}
+		}
+		return nil
+	}
+}
+
+// hostNamespace is the host's namespace link of the given type
+// ("net:[4026531840]"), as a process joined to it reads it.
+func hostNamespace(t *testing.T, typ string) string {
+	t.Helper()
+	link, err := os.Readlink("/proc/self/ns/" + typ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return link
+}
+
+// securityStatus is a shell command printing a process's capability sets,
+// no_new_privs and seccomp mode.
+const securityStatus = `grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs|Seccomp):' /proc/self/status`
+
+// mountTable prints the container's mount table without what differs from
+// one container to the next (ids, sources, overlay layer paths, order,
+// which tmpcopyup changes): mount point, per-mount options, file system type
+// and, except for overlay, the super block options. A tmpfs's mode= is left
+// out: runtimes may pass it at mount time or chmod afterwards (see the
+// tmpfs-modes scenario for the resulting modes).
+const mountTable = `awk '{ for (i = 7; $i != "-"; i++) ; s = $(i+1) == "overlay" ? "" : $(i+3); if ($(i+1) == "tmpfs") gsub(/,mode=[0-7]+/, "", s); print $5, $6, $(i+1), s }' /proc/self/mountinfo`
