@@ -39,6 +39,7 @@ func bindSource(t *testing.T) string {
 	src := t.TempDir()
 	must(t, os.Chmod(src, 0o755))
 	must(t, os.WriteFile(filepath.Join(src, "hello"), []byte("from the host"), 0o644))
+	must(t, os.Symlink("hello", filepath.Join(src, "link")))
 	hostMount(t, "tmpfs", filepath.Join(src, "sub"), "tmpfs", 0, "size=1m")
 	must(t, os.WriteFile(filepath.Join(src, "sub", "inner"), []byte("submount"), 0o644))
 	return src
@@ -83,26 +84,33 @@ func TestBindMounts(t *testing.T) {
 	}
 }
 
-// TestRecursiveMountAttributes: rro, rnosuid, rnodev, rnoexec, rnoatime
-// apply to submounts too (mount_setattr with AT_RECURSIVE).
+// TestRecursiveMountAttributes: rro, rnosuid, rnodev, rnoexec, rnoatime,
+// rnosymfollow apply to submounts too (mount_setattr with AT_RECURSIVE).
 func TestRecursiveMountAttributes(t *testing.T) {
 	t.Parallel()
 	src := bindSource(t)
 	c := newContainer(t)
 	c.Spec.Mounts = append(c.Spec.Mounts,
 		specs.Mount{Destination: "/rro", Type: "bind", Source: src, Options: []string{"rbind", "rro"}},
-		specs.Mount{Destination: "/rattrs", Type: "bind", Source: src, Options: []string{"rbind", "rnosuid", "rnodev", "rnoexec", "rnoatime"}},
+		specs.Mount{Destination: "/rattrs", Type: "bind", Source: src, Options: []string{"rbind", "rnosuid", "rnodev", "rnoexec", "rnoatime", "rnosymfollow"}},
+		specs.Mount{Destination: "/follow", Type: "bind", Source: src, Options: []string{"rbind"}},
 	)
-	rep := c.probe("--write", "/rro/x", "--write", "/rro/sub/x")
+	rep := c.probe("--write", "/rro/x", "--write", "/rro/sub/x", "--read", "/rattrs/link", "--read", "/follow/link")
 	for _, p := range []string{"/rro/x", "/rro/sub/x"} {
 		if e := rep.Writes[p].Error; e != "EROFS" {
 			t.Errorf("write to %s under rro: %q, want EROFS", p, e)
 		}
 	}
 	for _, mp := range []string{"/rattrs", "/rattrs/sub"} {
-		if m := findMount(t, rep, mp); !hasAll(m.Options, "nosuid", "nodev", "noexec", "noatime") {
-			t.Errorf("%s options %v, want nosuid,nodev,noexec,noatime", mp, m.Options)
+		if m := findMount(t, rep, mp); !hasAll(m.Options, "nosuid", "nodev", "noexec", "noatime", "nosymfollow") {
+			t.Errorf("%s options %v, want nosuid,nodev,noexec,noatime,nosymfollow", mp, m.Options)
 		}
+	}
+	if got := rep.Files["/rattrs/link"]; got.Error != "ELOOP" {
+		t.Errorf("following a symlink on an rnosymfollow mount: %+v, want ELOOP", got)
+	}
+	if got := rep.Files["/follow/link"]; got.Content != "from the host" {
+		t.Errorf("following a symlink on a plain bind mount: %+v", got)
 	}
 }
 
