@@ -1,0 +1,76 @@
+package engines_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestContainerdSpec: containerd's config.json for ctr's flags (its default
+// capabilities, --seccomp, --privileged, --cap-add/--cap-drop, --read-only,
+// --mount, --net-host, --with-ns) has the same effect inside the container on
+// berth as on runc.
+func TestContainerdSpec(t *testing.T) {
+	data := t.TempDir()
+	if err := os.WriteFile(filepath.Join(data, "f"), []byte("from-host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	netns := namespaceHolder(t, "--net")
+	run := func(name string, flags []string, args ...string) func(t *testing.T, rt *runtimeUnderTest) (command, string) {
+		return func(t *testing.T, rt *runtimeUnderTest) (command, string) {
+			c := containerd(t, rt)
+			id := ctrID(rt, name)
+			c.removeAfter(t, id)
+			full := append(append(append([]string{"run", "--rm"}, c.runFlags()...), flags...), containerdImage, id)
+			return c.ctr(t, append(full, args...)...), id
+		}
+	}
+	runScenarios(t, []scenario{
+		{name: "default-security", run: run("sec", nil, "sh", "-c", securityStatus),
+			check: wantLines("Seccomp:\t0", "NoNewPrivs:\t1")},
+		{name: "seccomp", run: run("seccomp", []string{"--seccomp"}, "sh", "-c", securityStatus),
+			check: wantLines("Seccomp:\t2")},
+		{name: "privileged", run: run("priv", []string{"--privileged"}, "sh", "-c", securityStatus+"; ls /dev"),
+			check: wantLines("Seccomp:\t0", "kmsg")},
+		// containerd's default set without NET_RAW, with SYS_ADMIN.
+		{name: "caps", run: run("caps", []string{"--cap-drop", "CAP_NET_RAW", "--cap-add", "CAP_SYS_ADMIN"}, "sh", "-c", securityStatus),
+			check: wantLines("CapEff:\t00000000a82405fb", "CapBnd:\t00000000a82405fb")},
+		{name: "mount-table", run: run("mounts", []string{"--read-only", "--mount", "type=bind,src=" + data + ",dst=/data,options=rbind:ro"},
+			"sh", "-c", mountTable+"; touch /x 2>&1; cat /data/f; touch /data/x 2>&1; "+maskedDirs),
+			check: wantLines("from-host", "touch: /x: Read-only file system", "touch: /data/x: Read-only file system",
+				"0", "touch: /sys/firmware/x: Read-only file system")},
+		{name: "net-host", run: run("nethost", []string{"--net-host"}, "readlink", "/proc/self/ns/net"),
+			check: wantLines(hostNamespace(t, "net"))},
+		{name: "with-ns", run: run("withns", []string{"--with-ns", "network:" + netns.path}, "readlink", "/proc/self/ns/net"),
+			check: wantLines(netns.link)},
+	}, func(rt *runtimeUnderTest) leftoverPlaces { return containerd(t, rt).places() })
+}
+
+// heldNamespace is a namespace kept alive by a sleeping process.
+type heldNamespace struct {
+	path string // /proc/<pid>/ns/<type>
+	link string // what readlink shows for it, e.g. net:[4026532000]
+}
+
+// namespaceHolder starts `unshare <flag> sleep` and returns its namespace;
+// the process is killed when the test ends.
+func namespaceHolder(t *testing.T, flag string) heldNamespace {
+	t.Helper()
+	typ := map[string]string{"--net": "net", "--ipc": "ipc", "--uts": "uts"}[flag]
+	cmd := exec.Command("unshare", flag, "sleep", "600")
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("unshare %s: %v", flag, err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	path := fmt.Sprintf("/proc/%d/ns/%s", cmd.Process.Pid, typ)
+	own := hostNamespace(t, typ)
+	var link string
+	// unshare execs sleep once the namespace exists.
+	if !waitFor(5*time.Second, func() bool { link, _ = os.Readlink(path); return link != "" && link != own }) {
+		t.Fatalf("unshare %s made no new namespace (%s)", flag, link)
+	}
+	return heldNamespace{path: path, link: link}
+}
