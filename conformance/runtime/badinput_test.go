@@ -131,8 +131,9 @@ func checkOneLineError(t *testing.T, r result, want []string) {
 	}
 }
 
-// TestKilledDuringCreate: a runtime killed in the middle of create leaves
-// only what delete --force cleans up.
+// TestKilledDuringCreate: while create is under way the status is
+// "creating"; a runtime killed in the middle of create leaves only what
+// delete --force cleans up.
 func TestKilledDuringCreate(t *testing.T) {
 	t.Parallel()
 	runcGap(t, "runc 1.1.5 has no state yet at that point; delete --force leaves the cgroups")
@@ -156,6 +157,10 @@ func TestKilledDuringCreate(t *testing.T) {
 		cmd.Process.Kill()
 		cmd.Wait()
 		t.Fatalf("the createRuntime hook never ran")
+	}
+	// Meanwhile state reports the container as creating.
+	if r := c.rt("state", c.ID); r.Code != 0 || !strings.Contains(r.Stdout, `"creating"`) {
+		t.Errorf("state during create: %s", r.describe())
 	}
 	must(t, cmd.Process.Kill())
 	cmd.Wait()

@@ -2,6 +2,7 @@ package runtime_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"net"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthproject/berth/conformance/probe/report"
 	"golang.org/x/sys/unix"
 )
 
@@ -94,19 +96,21 @@ func (cs *consoleSocket) waitMaster(t *testing.T) *os.File {
 	}
 }
 
-// waitOutput waits until the terminal output contains want.
-func (cs *consoleSocket) waitOutput(t *testing.T, want string) string {
+// waitReport waits until a whole probe report has arrived on the terminal
+// (the pty may deliver it in several reads) and decodes it.
+func (cs *consoleSocket) waitReport(t *testing.T) report.Report {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		cs.mu.Lock()
 		out := cs.out.String()
 		cs.mu.Unlock()
-		if strings.Contains(out, want) {
-			return out
+		var rep report.Report
+		if i := strings.Index(out, "{"); i >= 0 && json.Unmarshal([]byte(strings.TrimSpace(out[i:])), &rep) == nil {
+			return rep
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("terminal output never contained %q; got %q", want, out)
+			t.Fatalf("no whole probe report arrived on the terminal; got %q", out)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -76,7 +76,7 @@ func TestTerminal(t *testing.T) {
 	c.mustCreate("--console-socket", cs.Path)
 	cs.waitMaster(t)
 	c.start()
-	rep := parseReport(t, cs.waitOutput(t, "}"))
+	rep := cs.waitReport(t)
 	for fd, tty := range rep.TTY {
 		if !tty.IsTTY {
 			t.Errorf("fd %d is not a terminal", fd)
@@ -124,7 +124,7 @@ func TestExecTerminal(t *testing.T) {
 			continue
 		}
 		cs.waitMaster(t)
-		rep := parseReport(t, cs.waitOutput(t, "}"))
+		rep := cs.waitReport(t)
 		if !rep.TTY[0].IsTTY || !rep.TTY[1].IsTTY {
 			t.Errorf("%s: exec'd process stdio is not a terminal: %+v", name, rep.TTY)
 		}
