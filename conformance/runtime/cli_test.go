@@ -348,6 +348,8 @@ func TestGlobalFlagForms(t *testing.T) {
 		{"--root=" + c.Root, "state", c.ID},
 		{"--root", c.Root, "state", c.ID},
 		{"--log-format=text", "--root", c.Root, "state", c.ID},
+		{"--rootless=false", "--root", c.Root, "state", c.ID},
+		{"--rootless", "auto", "--root", c.Root, "state", c.ID},
 		{"--debug", "--root=" + c.Root, "--log", filepath.Join(t.TempDir(), "log"), "state", c.ID},
 	} {
 		if r := runRuntime(t, args, nil, nil); r.Code != 0 || !strings.Contains(r.Stdout, c.ID) {

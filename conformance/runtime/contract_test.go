@@ -173,3 +173,52 @@ func containsInt(have []int, want int) bool {
 	}
 	return false
 }
+
+// TestExec: exec runs a process in the container's namespaces, with the
+// process JSON's user, env and cwd; in the foreground its exit status is
+// exec's; a stopped container refuses exec.
+func TestExec(t *testing.T) {
+	t.Parallel()
+	c := newContainer(t, "/bin/sleep", "1000")
+	c.mustCreate()
+	c.start()
+	initPid := c.state().Pid
+
+	// runc's short form: exec ID ARGS...
+	r := c.rt("exec", c.ID, "/bin/sh", "-c", "echo short-form; exit 3")
+	if r.Code != 3 || !strings.Contains(r.Stdout, "short-form") {
+		t.Errorf("exec ID sh -c 'exit 3': %s", r.describe())
+	}
+
+	p := specs.Process{
+		Args: []string{"/probe"}, Cwd: "/tmp", Env: []string{"PATH=/bin", "EXEC_VAR=1"},
+		User: specs.User{UID: 1000, GID: 1000, AdditionalGids: []uint32{2000}}, NoNewPrivileges: true,
+	}
+	b, err := json.Marshal(p)
+	must(t, err)
+	proc := filepath.Join(t.TempDir(), "process.json")
+	must(t, os.WriteFile(proc, b, 0o644))
+	r = c.rt("exec", "--process", proc, c.ID)
+	if r.Code != 0 {
+		t.Fatalf("%s", r.describe())
+	}
+	rep := parseReport(t, r.Stdout)
+	if rep.UID != 1000 || rep.GID != 1000 || len(rep.Groups) != 1 || rep.Groups[0] != 2000 || rep.Cwd != "/tmp" ||
+		!contains(rep.Env, "EXEC_VAR=1") || rep.NoNewPrivs != 1 {
+		t.Errorf("exec'd process: uid %d gid %d groups %v cwd %q env %v nnp %d", rep.UID, rep.GID, rep.Groups, rep.Cwd, rep.Env, rep.NoNewPrivs)
+	}
+	for _, ns := range []string{"pid", "net", "ipc", "uts", "mnt"} {
+		if want := nsInode(t, "/proc/"+strconv.Itoa(initPid)+"/ns/"+ns); rep.Namespaces[ns] != want {
+			t.Errorf("exec'd process %s namespace %d, want the container's %d", ns, rep.Namespaces[ns], want)
+		}
+	}
+	if len(rep.FDs) != 3 {
+		t.Errorf("exec'd process has fds %v, want only 0, 1, 2", rep.FDs)
+	}
+
+	c.mustRT("kill", c.ID, "KILL")
+	c.waitStatus(specs.StateStopped)
+	if r := c.rt("exec", c.ID, "/bin/true"); r.Code == 0 {
+		t.Errorf("exec into a stopped container succeeded")
+	}
+}
