@@ -34,13 +34,13 @@ func TestContainerdRun(t *testing.T) {
 			rt.wantCall(t, id, "--root", "--log", "--log-format", "json", "create", "--bundle", "--pid-file", id)
 			rt.wantCall(t, id, "start", id)
 			rt.wantCall(t, id, "delete", id)
-			assertNothingLeft(t, rt, id, c.places())
+			assertCleanFlow(t, rt, id, c.places())
 		})
 		t.Run("exit-code", func(t *testing.T) {
 			id := ctrID(rt, "exit")
 			res := run(t, id, nil, "sh", "-c", "echo out; exit 3")
 			wantOutput(t, rt, id, res, 3, "out\n")
-			assertNothingLeft(t, rt, id, c.places())
+			assertCleanFlow(t, rt, id, c.places())
 		})
 		t.Run("env-cwd-cgroup", func(t *testing.T) {
 			id := ctrID(rt, "env")
@@ -50,7 +50,7 @@ func TestContainerdRun(t *testing.T) {
 			res := run(t, id, []string{"--env", "FOO=bar baz", "--cwd", "/tmp"},
 				"sh", "-c", `echo "$FOO"; pwd; sed -n 's/^[0-9]*:memory://p' /proc/self/cgroup`)
 			wantOutput(t, rt, id, res, 0, fmt.Sprintf("bar baz\n/tmp\n/%s/%s\n", c.namespace, id))
-			assertNothingLeft(t, rt, id, c.places())
+			assertCleanFlow(t, rt, id, c.places())
 		})
 	})
 }
@@ -145,7 +145,7 @@ func TestContainerdTask(t *testing.T) {
 		if res := c.ctr(t, "container", "delete", id); res.exit != 0 {
 			t.Errorf("ctr container delete failed:\n%s", res)
 		}
-		assertNothingLeft(t, rt, id, c.places())
+		assertCleanFlow(t, rt, id, c.places())
 	})
 }
 
@@ -171,7 +171,7 @@ func TestContainerdTerminal(t *testing.T) {
 			res := runInPty(t, c.ctrCommand(args...), 60*time.Second)
 			wantTerminalLines(t, rt, id, res, 2, "/dev/pts/0")
 			rt.wantCall(t, id, "create", "--console-socket", id)
-			assertNothingLeft(t, rt, id, c.places())
+			assertCleanFlow(t, rt, id, c.places())
 		})
 		t.Run("exec", func(t *testing.T) {
 			id := ctrID(rt, "ttyexec")
@@ -193,7 +193,7 @@ func TestContainerdTerminal(t *testing.T) {
 				t.Errorf("ctr task delete failed:\n%s%s", res, rt.callReport(t, id))
 			}
 			c.ctr(t, "container", "delete", id)
-			assertNothingLeft(t, rt, id, c.places())
+			assertCleanFlow(t, rt, id, c.places())
 		})
 	})
 }

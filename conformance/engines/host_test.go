@@ -113,6 +113,14 @@ type leftoverPlaces struct {
 	stateRoots []string // directories where <root>/<id> is the state dir
 }
 
+// assertCleanFlow checks the end of a flow that worked: every runtime call
+// for id succeeded and nothing of it is left.
+func assertCleanFlow(t *testing.T, rt *runtimeUnderTest, id string, where leftoverPlaces) {
+	t.Helper()
+	rt.wantCallsSucceeded(t, id)
+	assertNothingLeft(t, rt, id, where)
+}
+
 // assertNothingLeft waits briefly (engines clean up asynchronously) and then
 // fails t if anything of container id remains: a state dir, a cgroup, a
 // mount or a process mentioning it.

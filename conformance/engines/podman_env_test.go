@@ -139,17 +139,26 @@ func (p *podmanEnv) run(t *testing.T, rt *runtimeUnderTest, args ...string) comm
 	return runCommand(t, p.command(rt, args...), 60*time.Second)
 }
 
-// runFlags are the flags every container gets: no network (the suite is
-// offline and tests the runtime, not netavark) and the suite's cgroup parent.
-func (p *podmanEnv) runFlags() []string {
-	return []string{"--network=none", "--cgroup-parent=/" + p.cgroupParent}
+// runFlags are flags plus what every container gets: the suite's cgroup
+// parent and no network (the suite is offline and tests the runtime, not
+// netavark), unless it joins a pod's.
+func (p *podmanEnv) runFlags(flags []string) []string {
+	full := []string{"--cgroup-parent=/" + p.cgroupParent}
+	joinsPod := false
+	for _, f := range flags {
+		joinsPod = joinsPod || f == "--pod"
+	}
+	if !joinsPod {
+		full = append(full, "--network=none")
+	}
+	return append(full, flags...)
 }
 
 // startDetached runs a long-lived container and returns its id; it is
 // removed when the test ends, whatever happened.
 func (p *podmanEnv) startDetached(t *testing.T, rt *runtimeUnderTest, flags []string, args ...string) string {
 	t.Helper()
-	full := append(append(append([]string{"run", "-d"}, p.runFlags()...), flags...), podmanImage)
+	full := append(append([]string{"run", "-d"}, p.runFlags(flags)...), podmanImage)
 	res := p.run(t, rt, append(full, args...)...)
 	id := strings.TrimSpace(res.stdout)
 	if res.exit != 0 || len(id) != 64 {
@@ -171,7 +180,7 @@ func (p *podmanEnv) runOnce(t *testing.T, rt *runtimeUnderTest, flags []string, 
 func (p *podmanEnv) runOnceStdin(t *testing.T, rt *runtimeUnderTest, stdin string, flags []string, args ...string) (command, string) {
 	t.Helper()
 	cidfile := filepath.Join(t.TempDir(), "cid")
-	full := append(append(append([]string{"run", "--rm", "--cidfile", cidfile}, p.runFlags()...), flags...), podmanImage)
+	full := append(append([]string{"run", "--rm", "--cidfile", cidfile}, p.runFlags(flags)...), podmanImage)
 	cmd := p.command(rt, append(full, args...)...)
 	if stdin != "" {
 		cmd.Stdin = strings.NewReader(stdin)

@@ -21,7 +21,7 @@ func TestPodmanRun(t *testing.T) {
 			rt.wantCall(t, id, "--log-format=json", "create", "--bundle", "--pid-file", id)
 			rt.wantCall(t, id, "start", id)
 			rt.wantCall(t, id, "delete", "--force", id)
-			assertNothingLeft(t, rt, id, p.places())
+			assertCleanFlow(t, rt, id, p.places())
 		})
 		t.Run("exit-code", func(t *testing.T) {
 			res, id := p.runOnce(t, rt, nil, "sh", "-c", "echo out; echo err >&2; exit 3")
@@ -29,13 +29,13 @@ func TestPodmanRun(t *testing.T) {
 			if !strings.Contains(res.stderr, "err\n") {
 				t.Errorf("the container's stderr did not reach podman's:\n%s", res)
 			}
-			assertNothingLeft(t, rt, id, p.places())
+			assertCleanFlow(t, rt, id, p.places())
 		})
 		t.Run("env-workdir-user", func(t *testing.T) {
 			res, id := p.runOnce(t, rt, []string{"-e", "FOO=bar baz", "-w", "/tmp", "--user", testUID + ":" + testGID},
 				"sh", "-c", `echo "$FOO"; pwd; id -u; id -g; echo "$HOME"`)
 			wantOutput(t, rt, id, res, 0, "bar baz\n/tmp\n"+testUID+"\n"+testGID+"\n/tmp\n")
-			assertNothingLeft(t, rt, id, p.places())
+			assertCleanFlow(t, rt, id, p.places())
 		})
 	})
 }
@@ -107,7 +107,7 @@ func TestPodmanDetached(t *testing.T) {
 		if res.exit != 0 {
 			t.Errorf("podman rm failed:\n%s%s", res, rt.callReport(t, id))
 		}
-		assertNothingLeft(t, rt, id, p.places())
+		assertCleanFlow(t, rt, id, p.places())
 	})
 }
 
@@ -131,7 +131,7 @@ func TestPodmanTerminal(t *testing.T) {
 			res, id := p.runOnce(t, rt, []string{"-t"}, "sh", "-c", "tty; exit 2")
 			wantOutput(t, rt, id, res, 2, "/dev/pts/0\r\n")
 			rt.wantCall(t, id, "create", "--console-socket", id)
-			assertNothingLeft(t, rt, id, p.places())
+			assertCleanFlow(t, rt, id, p.places())
 		})
 		t.Run("exec", func(t *testing.T) {
 			id := p.startDetached(t, rt, nil, "sleep", "1000")
@@ -141,7 +141,7 @@ func TestPodmanTerminal(t *testing.T) {
 			if res := p.run(t, rt, "rm", "-f", "-t", "0", id); res.exit != 0 {
 				t.Errorf("podman rm -f failed:\n%s%s", res, rt.callReport(t, id))
 			}
-			assertNothingLeft(t, rt, id, p.places())
+			assertCleanFlow(t, rt, id, p.places())
 		})
 	})
 }
@@ -156,7 +156,7 @@ func TestPodmanResources(t *testing.T) {
 			res, id := p.runOnce(t, rt, []string{"--memory", "64m", "--pids-limit", "50", "--cpu-shares", "256"},
 				"cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/pids/pids.max", "/sys/fs/cgroup/cpu/cpu.shares")
 			wantOutput(t, rt, id, res, 0, fmt.Sprintf("%d\n50\n256\n", 64<<20))
-			assertNothingLeft(t, rt, id, p.places())
+			assertCleanFlow(t, rt, id, p.places())
 		})
 		t.Run("update", func(t *testing.T) {
 			id := p.startDetached(t, rt, []string{"--memory", "64m", "--cpu-shares", "256"}, "sleep", "1000")
@@ -170,7 +170,7 @@ func TestPodmanResources(t *testing.T) {
 			if res := p.run(t, rt, "rm", "-f", "-t", "0", id); res.exit != 0 {
 				t.Errorf("podman rm -f failed:\n%s%s", res, rt.callReport(t, id))
 			}
-			assertNothingLeft(t, rt, id, p.places())
+			assertCleanFlow(t, rt, id, p.places())
 		})
 	})
 }
@@ -184,7 +184,7 @@ func TestPodmanUlimits(t *testing.T) {
 			res, id := p.runOnce(t, rt, []string{"--ulimit", "nofile=1000:2000", "--ulimit", "nproc=300:400"},
 				"sh", "-c", "ulimit -Sn; ulimit -Hn; ulimit -Su; ulimit -Hu")
 			wantOutput(t, rt, id, res, 0, "1000\n2000\n300\n400\n")
-			assertNothingLeft(t, rt, id, p.places())
+			assertCleanFlow(t, rt, id, p.places())
 		})
 		t.Run("above-hard-limit", func(t *testing.T) {
 			// Above fs.nr_open no process may set RLIMIT_NOFILE, with or
@@ -204,5 +204,100 @@ func TestPodmanUlimits(t *testing.T) {
 			}
 			assertNothingLeft(t, rt, id, p.places())
 		})
+	})
+}
+
+// usr1Catcher is a pid 1 that records SIGUSR1 and otherwise waits.
+var usr1Catcher = []string{"sh", "-c", `trap 'echo got-usr1 >>/tmp/usr1' USR1; echo ready >>/tmp/ready; while :; do sleep 0.1; done`}
+
+// TestPodmanKillRestart: podman kill -s USR1 reaches the container's pid 1
+// (the runtime gets the signal as a number); podman restart makes the
+// runtime delete the container and create it again under the same id.
+func TestPodmanKillRestart(t *testing.T) {
+	p := podman(t)
+	eachRuntime(t, func(t *testing.T, rt *runtimeUnderTest) {
+		id := p.startDetached(t, rt, nil, usr1Catcher...)
+		catUntil := func(file, want string) {
+			t.Helper()
+			var res command
+			if !waitFor(5*time.Second, func() bool {
+				res = p.run(t, rt, "exec", id, "cat", file)
+				return strings.Contains(res.stdout, want)
+			}) {
+				t.Errorf("%s in the container never showed %q; last:\n%s%s", file, want, res, rt.callReport(t, id))
+			}
+		}
+		catUntil("/tmp/ready", "ready")
+		if res := p.run(t, rt, "kill", "--signal", "USR1", id); res.exit != 0 {
+			t.Fatalf("podman kill -s USR1 failed:\n%s%s", res, rt.callReport(t, id))
+		}
+		rt.wantCall(t, id, "kill", id, "10")
+		catUntil("/tmp/usr1", "got-usr1")
+
+		creates := len(callsLike(rt.calls(t, id), "create"))
+		if res := p.run(t, rt, "restart", "-t", "0", id); res.exit != 0 {
+			t.Fatalf("podman restart failed:\n%s%s", res, rt.callReport(t, id))
+		}
+		if got := len(callsLike(rt.calls(t, id), "create")); got != creates+1 {
+			t.Errorf("podman restart made %d create calls, want 1%s", got-creates, rt.callReport(t, id))
+		}
+		if got := p.status(t, id); got != "running" {
+			t.Errorf("status after restart = %q, want running%s", got, rt.callReport(t, id))
+		}
+		// A fresh pid 1, in the same container file system, appends again.
+		catUntil("/tmp/ready", "ready\nready")
+		if res := p.run(t, rt, "rm", "-f", "-t", "0", id); res.exit != 0 {
+			t.Errorf("podman rm -f failed:\n%s%s", res, rt.callReport(t, id))
+		}
+		assertCleanFlow(t, rt, id, p.places())
+	})
+}
+
+// callsLike keeps the calls whose argv has the given words in order.
+func callsLike(calls []runtimeCall, words ...string) []runtimeCall {
+	var out []runtimeCall
+	for _, c := range calls {
+		if hasSubsequence(strings.Fields(c.args), words) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// TestPodmanPod: containers of a pod join the infra container's
+// namespaces by path (linux.namespaces[].path); pod rm removes them all.
+func TestPodmanPod(t *testing.T) {
+	p := podman(t)
+	eachRuntime(t, func(t *testing.T, rt *runtimeUnderTest) {
+		pod := fmt.Sprintf("berth-pod-%s-%d", rt.name, os.Getpid())
+		res := p.run(t, rt, "pod", "create", "--name", pod, "--network", "none", "--cgroup-parent", "/"+p.cgroupParent)
+		if res.exit != 0 {
+			t.Fatalf("podman pod create failed:\n%s", res)
+		}
+		t.Cleanup(func() { p.command(rt, "pod", "rm", "-f", "-t", "0", pod).Run() })
+		id := p.startDetached(t, rt, []string{"--pod", pod}, "sleep", "1000")
+		infra := strings.TrimSpace(p.run(t, rt, "pod", "inspect", "--format", "{{.InfraContainerID}}", pod).stdout)
+		pid := strings.TrimSpace(p.run(t, rt, "inspect", "--format", "{{.State.Pid}}", infra).stdout)
+		rt.wantCall(t, infra, "create", "--bundle", infra)
+		var want []string
+		for _, ns := range []string{"ipc", "uts", "net"} {
+			link, err := os.Readlink("/proc/" + pid + "/ns/" + ns)
+			if err != nil {
+				t.Fatalf("infra container %s (pid %q): %v", infra, pid, err)
+			}
+			want = append(want, link)
+		}
+		script := "readlink /proc/self/ns/ipc; readlink /proc/self/ns/uts; readlink /proc/self/ns/net"
+		res = p.run(t, rt, "exec", id, "sh", "-c", script)
+		wantOutput(t, rt, id, res, 0, strings.Join(want, "\n")+"\n")
+		res, once := p.runOnce(t, rt, []string{"--pod", pod}, "sh", "-c", script)
+		wantOutput(t, rt, once, res, 0, strings.Join(want, "\n")+"\n")
+		assertCleanFlow(t, rt, once, p.places())
+
+		if res := p.run(t, rt, "pod", "rm", "-f", "-t", "0", pod); res.exit != 0 {
+			t.Errorf("podman pod rm -f failed:\n%s%s%s", res, rt.callReport(t, id), rt.callReport(t, infra))
+		}
+		assertCleanFlow(t, rt, id, p.places())
+		assertCleanFlow(t, rt, infra, p.places())
 	})
 }

@@ -39,8 +39,7 @@ func runScenarios(t *testing.T, scenarios []scenario, places func(rt *runtimeUnd
 					t.Errorf("%s differs from runc:\n  runc:  exit %d, stdout %q\n  %s: exit %d, stdout %q\n%s%s",
 						rt.name, reference.exit, reference.stdout, rt.name, res.exit, res.stdout, res, rt.callReport(t, id))
 				}
-				rt.wantCallsSucceeded(t, id)
-				assertNothingLeft(t, rt, id, places(rt))
+				assertCleanFlow(t, rt, id, places(rt))
 			})
 		})
 	}
