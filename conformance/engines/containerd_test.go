@@ -213,3 +213,83 @@ func wantTerminalLines(t *testing.T, rt *runtimeUnderTest, id string, res comman
 		t.Errorf("want exit %d and terminal lines %q, got:\n%s%s", code, want, res, rt.callReport(t, id))
 	}
 }
+
+// TestContainerdSignals: ctr task kill -s SIGUSR1 reaches pid 1 (the shim
+// sends the number); exec into a paused task fails promptly instead of
+// hanging in the frozen cgroup; kill --all on a task whose process has
+// already exited succeeds (the shim sends it on every kill -a).
+func TestContainerdSignals(t *testing.T) {
+	eachRuntime(t, func(t *testing.T, rt *runtimeUnderTest) {
+		c := containerd(t, rt)
+		fifo := filepath.Join(c.dir, "fifo")
+		t.Run("usr1-and-paused-exec", func(t *testing.T) {
+			id := ctrID(rt, "usr1")
+			c.removeAfter(t, id)
+			args := append(append([]string{"run", "-d", "--null-io"}, c.runFlags()...), containerdImage, id)
+			if res := c.ctr(t, append(args, usr1Catcher...)...); res.exit != 0 {
+				t.Fatalf("ctr run -d failed:\n%s%s", res, rt.callReport(t, id))
+			}
+			n := 0
+			catUntil := func(file, want string) {
+				t.Helper()
+				var res command
+				if !waitFor(5*time.Second, func() bool {
+					n++
+					res = c.ctr(t, "task", "exec", "--fifo-dir", fifo, "--exec-id", fmt.Sprintf("cat%d", n), id, "cat", file)
+					return strings.Contains(res.stdout, want)
+				}) {
+					t.Errorf("%s in the container never showed %q; last:\n%s%s", file, want, res, rt.callReport(t, id))
+				}
+			}
+			catUntil("/tmp/ready", "ready")
+			if res := c.ctr(t, "task", "kill", "--signal", "SIGUSR1", id); res.exit != 0 {
+				t.Fatalf("ctr task kill -s SIGUSR1 failed:\n%s%s", res, rt.callReport(t, id))
+			}
+			rt.wantCall(t, id, "kill", id, "10")
+			catUntil("/tmp/usr1", "got-usr1")
+
+			if res := c.ctr(t, "task", "pause", id); res.exit != 0 {
+				t.Fatalf("ctr task pause failed:\n%s%s", res, rt.callReport(t, id))
+			}
+			res := runCommand(t, c.ctrCommand("task", "exec", "--fifo-dir", fifo, "--exec-id", "paused", id, "echo", "ran"), 20*time.Second)
+			if res.exit == 0 {
+				t.Errorf("exec into a paused task succeeded:\n%s%s", res, rt.callReport(t, id))
+			}
+			if res := c.ctr(t, "task", "resume", id); res.exit != 0 {
+				t.Fatalf("ctr task resume failed:\n%s%s", res, rt.callReport(t, id))
+			}
+			res = c.ctr(t, "task", "exec", "--fifo-dir", fifo, "--exec-id", "resumed", id, "echo", "ran")
+			wantOutput(t, rt, id, res, 0, "ran\n")
+			if res := c.ctr(t, "task", "kill", "--all", "--signal", "SIGKILL", id); res.exit != 0 {
+				t.Errorf("ctr task kill --all failed:\n%s%s", res, rt.callReport(t, id))
+			}
+			waitFor(5*time.Second, func() bool { return c.taskStatus(t, id) == "STOPPED" })
+			if res := c.ctr(t, "task", "delete", id); res.exit != 0 {
+				t.Errorf("ctr task delete failed:\n%s%s", res, rt.callReport(t, id))
+			}
+			c.ctr(t, "container", "delete", id)
+			assertNothingLeft(t, rt, id, c.places())
+		})
+		t.Run("kill-all-exited", func(t *testing.T) {
+			id := ctrID(rt, "exited")
+			c.removeAfter(t, id)
+			args := append(append([]string{"run", "-d", "--null-io"}, c.runFlags()...), containerdImage, id, "true")
+			if res := c.ctr(t, args...); res.exit != 0 {
+				t.Fatalf("ctr run -d failed:\n%s%s", res, rt.callReport(t, id))
+			}
+			if !waitFor(5*time.Second, func() bool { return c.taskStatus(t, id) == "STOPPED" }) {
+				t.Fatalf("task of `true` not STOPPED after 5s: %q%s", c.taskStatus(t, id), rt.callReport(t, id))
+			}
+			res := c.ctr(t, "task", "kill", "--all", "--signal", "SIGKILL", id)
+			rt.wantCall(t, id, "kill", "--all", id, "9")
+			if res.exit != 0 {
+				t.Errorf("ctr task kill --all of an exited task failed:\n%s%s", res, rt.callReport(t, id))
+			}
+			if res := c.ctr(t, "task", "delete", id); res.exit != 0 {
+				t.Errorf("ctr task delete failed:\n%s%s", res, rt.callReport(t, id))
+			}
+			c.ctr(t, "container", "delete", id)
+			assertCleanFlow(t, rt, id, c.places())
+		})
+	})
+}
