@@ -1,6 +1,7 @@
 package engines_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -63,5 +64,26 @@ func TestPodmanSpec(t *testing.T) {
 			"cat", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us",
 			"/sys/fs/cgroup/cpuset/cpuset.cpus", "/sys/fs/cgroup/memory/memory.soft_limit_in_bytes"),
 			check: wantLines("50000", "100000", "0", "33554432")},
+		{name: "init", run: run([]string{"--init"}, "sh", "-c", `tr '\0' ' ' </proc/1/cmdline; echo`),
+			check: wantLines("/run/podman-init -- sh -c tr '\\0' ' ' </proc/1/cmdline; echo ")},
+		{name: "cgroupns-private", run: run([]string{"--cgroupns=private", "--memory", "32m"},
+			"sh", "-c", "grep -E ':(memory|pids):' /proc/self/cgroup; cat /sys/fs/cgroup/memory/memory.limit_in_bytes"),
+			check: wantLines(fmt.Sprint(32 << 20))},
+		{name: "oom-group-umask", run: run([]string{"--oom-score-adj", "500", "--group-add", "65534", "--umask", "0077", "--user", testUID + ":" + testGID},
+			"sh", "-c", "cat /proc/self/oom_score_adj; id -G; umask"),
+			check: wantLines("500", testGID+" 65534", "0077")},
+		{name: "uts-host", run: run([]string{"--uts=host"}, "readlink", "/proc/self/ns/uts"),
+			check: wantLines(hostNamespace(t, "uts"))},
+		{name: "propagation", run: run([]string{"--mount", "type=bind,src=" + data + ",dst=/shared,bind-propagation=rshared",
+			"--mount", "type=bind,src=" + data + ",dst=/slave,bind-propagation=rslave"},
+			"sh", "-c", `awk '$5 == "/shared" || $5 == "/slave" { print $5, $7 }' /proc/self/mountinfo | sed 's/:[0-9]*//g'`),
+			check: wantLines("/shared shared", "/slave master")},
+		{name: "device-cgroup-rule", run: run([]string{"--device-cgroup-rule", "c 1:3 rwm"},
+			"sh", "-c", "mknod /tmp/null c 1 3 && echo x >/tmp/null && echo mknod-ok; mknod /tmp/zero c 1 5 && echo x >/tmp/zero 2>&1; true"),
+			check: wantLines("mknod-ok")},
+		{name: "net-sysctl", run: run([]string{"--sysctl", "net.ipv4.ping_group_range=0 1000"}, "cat", "/proc/sys/net/ipv4/ping_group_range"),
+			check: wantLines("0\t1000")},
+		{name: "personality", run: run([]string{"--personality", "LINUX32"}, "uname", "-m"),
+			check: wantLines("i686"), runcGap: "linux.personality is ignored before runc 1.2"},
 	}, func(*runtimeUnderTest) leftoverPlaces { return p.places() })
 }

@@ -16,6 +16,10 @@ type scenario struct {
 	name  string
 	run   func(t *testing.T, rt *runtimeUnderTest) (res command, id string)
 	check func(res command) error // what the reference must show (nil: exit 0)
+	// runcGap, if set, says why runc 1.1.5 cannot pass check (a feature it
+	// predates): its result is then only logged, and the runtime under test
+	// is held to check alone.
+	runcGap string
 }
 
 // runScenarios runs each scenario as TestX/<scenario>/<runtime>, checking
@@ -30,11 +34,18 @@ func runScenarios(t *testing.T, scenarios []scenario, places func(rt *runtimeUnd
 				if check == nil {
 					check = exitZero
 				}
-				if err := check(res); err != nil {
+				err := check(res)
+				isReference := rt.bin == referenceRunc
+				switch {
+				case err != nil && isReference && sc.runcGap != "":
+					t.Logf("runc 1.1.5 fails this as expected (%s): %v", sc.runcGap, err)
+				case err != nil:
 					t.Errorf("%v:\n%s%s", err, res, rt.callReport(t, id))
 				}
-				if rt.bin == referenceRunc {
-					reference = &res
+				if isReference {
+					if sc.runcGap == "" {
+						reference = &res
+					}
 				} else if reference != nil && (res.exit != reference.exit || res.stdout != reference.stdout) {
 					t.Errorf("%s differs from runc:\n  runc:  exit %d, stdout %q\n  %s: exit %d, stdout %q\n%s%s",
 						rt.name, reference.exit, reference.stdout, rt.name, res.exit, res.stdout, res, rt.callReport(t, id))
