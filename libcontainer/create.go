@@ -60,8 +60,10 @@ func Create(o *CreateOpts) (c *Container, err error) {
 		return nil, err
 	}
 	// Everything that can be refused is refused before anything exists.
-	if _, err := caps.Resolve(spec.Process.Capabilities); err != nil {
+	if cs, err := caps.Resolve(spec.Process.Capabilities); err != nil {
 		return nil, err
+	} else if bad := cs.UnraisableAmbient(); len(bad) > 0 {
+		logrus.Warnf("config.json: process.capabilities.ambient: capabilities %v are not both permitted and inheritable; they are not raised", bad)
 	}
 	if f, err := compileSeccomp(spec); err != nil {
 		return nil, err
@@ -217,22 +219,25 @@ func (b *builder) build() error {
 	if c.state.InitStart, _, err = procStat(initPid); err != nil {
 		return fmt.Errorf("reading the init's start time: %w", err)
 	}
-	if err := saveState(c.dir, c.state); err != nil {
-		return err
-	}
 	if cfg.CgroupMounts, cfg.Cgroup2Path, err = cgroupMountsFor(cg); err != nil {
 		return err
 	}
 	hk := spec.Hooks
 	cfg.RuntimeHooks = hk != nil && (len(hk.Prestart) > 0 || len(hk.CreateRuntime) > 0)
 	cfg.State = c.specState(specs.StateCreating)
-	return serveChild(sp.sock, cfg, func() error {
+	err = serveChild(sp.sock, cfg, func() error {
 		st := c.specState(specs.StateCreating)
 		if err := hooks.Run("prestart", spec.Hooks.Prestart, &st); err != nil {
 			return err
 		}
 		return hooks.Run("createRuntime", spec.Hooks.CreateRuntime, &st)
 	})
+	if err != nil {
+		return err
+	}
+	// Until this write the saved state has no init pid, which is what
+	// makes the status "creating" (and a killed create recognisable).
+	return saveState(c.dir, c.state)
 }
 
 // makeExecFifo makes the fifo the init waits on until start, and opens it

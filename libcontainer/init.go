@@ -28,6 +28,9 @@ func initEnv(syncFD int) []string {
 	return []string{
 		initSyncEnv + "=" + strconv.Itoa(syncFD),
 		"GODEBUG=containermaxprocs=0,updatemaxprocs=0",
+		// One P keeps the init to few threads: it runs inside the
+		// container's cgroup, where a small pids.max counts them.
+		"GOMAXPROCS=1",
 	}
 }
 
@@ -47,8 +50,9 @@ func Init() {
 	os.Unsetenv(initSyncEnv)
 	sock := &syncSocket{f: os.NewFile(uintptr(fd), "sync")}
 	if err := initProcess(sock); err != nil {
-		// The runtime may already be gone; then stderr is all we have.
-		if sock.send(&syncMsg{Type: syncError, Error: err.Error()}) != nil {
+		// When the runtime hung up, it failed first and reports why.
+		if !errors.Is(err, errEOF) && sock.send(&syncMsg{Type: syncError, Error: err.Error()}) != nil {
+			// The runtime is gone (after ready): stderr is all we have.
 			fmt.Fprintln(os.Stderr, "berth init:", err)
 		}
 		os.Exit(1)

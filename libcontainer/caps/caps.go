@@ -69,6 +69,19 @@ func LastCap() int {
 	return lastCap
 }
 
+// UnraisableAmbient lists the ambient capabilities that are not also
+// permitted and inheritable: the kernel refuses to raise those, so Apply
+// leaves them out (runc warns about them too).
+func (s *Set) UnraisableAmbient() []int {
+	var out []int
+	for c := 0; c <= LastCap(); c++ {
+		if s.Ambient&(1<<uint(c)) != 0 && s.Permitted&s.Inheritable&(1<<uint(c)) == 0 {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // DropBounding removes every capability not in s.Bounding from the
 // bounding set. It needs CAP_SETPCAP, so it runs before the user switch.
 func (s *Set) DropBounding() error {
@@ -98,7 +111,7 @@ func (s *Set) Apply() error {
 		return fmt.Errorf("clearing ambient capabilities: %w", err)
 	}
 	for c := 0; c <= LastCap(); c++ {
-		if s.Ambient&(1<<uint(c)) == 0 {
+		if s.Ambient&s.Permitted&s.Inheritable&(1<<uint(c)) == 0 {
 			continue
 		}
 		if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(c), 0, 0); err != nil {

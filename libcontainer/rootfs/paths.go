@@ -5,7 +5,9 @@ import (
 	"os"
 	"path"
 	"strconv"
+	"strings"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"golang.org/x/sys/unix"
 )
@@ -54,6 +56,18 @@ func dirInRoot(root *os.File, unsafePath string) (f *os.File, existed bool, err 
 		return f, false, nil
 	}
 	f, err = pathrs.MkdirAllHandle(root, unsafePath, 0o755)
+	if errors.Is(err, unix.ENOTDIR) {
+		// A dangling symlink on the way (an image's /var/run -> /run
+		// before /run exists, or a link to a host path): create its
+		// target inside the rootfs, as runc does. SecureJoin expands
+		// the links within root; MkdirAllHandle then guards the
+		// creation itself against races.
+		var resolved string
+		if resolved, err = securejoin.SecureJoin(root.Name(), unsafePath); err == nil {
+			rel := strings.TrimPrefix(resolved, root.Name())
+			f, err = pathrs.MkdirAllHandle(root, rel, 0o755)
+		}
+	}
 	return f, false, err
 }
 
