@@ -11,8 +11,9 @@ import (
 
 // TestContainerdSpec: containerd's config.json for ctr's flags (its default
 // capabilities, --seccomp, --privileged, --cap-add/--cap-drop, --read-only,
-// --mount, --net-host, --with-ns) has the same effect inside the container on
-// berth as on runc.
+// --mount, --net-host, --with-ns, --device, --rootfs) and the shim's
+// `create --no-pivot` have the same effect inside the container on berth as
+// on runc.
 func TestContainerdSpec(t *testing.T) {
 	data := t.TempDir()
 	if err := os.WriteFile(filepath.Join(data, "f"), []byte("from-host\n"), 0o644); err != nil {
@@ -46,6 +47,23 @@ func TestContainerdSpec(t *testing.T) {
 			check: wantLines(hostNamespace(t, "net"))},
 		{name: "with-ns", run: run("withns", []string{"--with-ns", "network:" + netns.path}, "readlink", "/proc/self/ns/net"),
 			check: wantLines(netns.link)},
+		{name: "no-pivot", run: run("nopivot", []string{"--no-pivot"}, "sh", "-c", "cat /data/f 2>/dev/null; ls /bin/busybox"),
+			check: wantLines("/bin/busybox")},
+		{name: "device", run: run("device", []string{"--device", "/dev/kmsg"},
+			"sh", "-c", "ls -l /dev/kmsg | awk '{print $1, $5, $6}'; : >/dev/kmsg && echo openable"),
+			check: wantLines("crw-r--r-- 1, 11", "openable")},
+		{name: "host-rootfs", run: func(t *testing.T, rt *runtimeUnderTest) (command, string) {
+			c := containerd(t, rt)
+			id := ctrID(rt, "rootfs")
+			c.removeAfter(t, id)
+			dir, err := buildBusyboxRootfs(filepath.Join(t.TempDir(), "rootfs"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// No image config, so no PATH: the program is named by path.
+			args := append(append([]string{"run", "--rm"}, c.runFlags()...), "--rootfs", dir, id, "/bin/sh", "-c", "echo in-rootfs; ls /")
+			return c.ctr(t, args...), id
+		}, check: wantLines("in-rootfs", "bin", "etc")},
 	}, func(rt *runtimeUnderTest) leftoverPlaces { return containerd(t, rt).places() })
 }
 

@@ -40,6 +40,7 @@ var requiredTools = []struct{ name, pkg string }{
 	{"ctr", "containerd"},
 	{"containerd-shim-runc-v2", "containerd"},
 	{"tar", "tar"},
+	{"unshare", "util-linux"},
 	{"busybox", "busybox-static"},
 	{referenceRunc, "runc"},
 }

@@ -9,9 +9,11 @@ import (
 
 // TestPodmanSpec: podman's config.json for common flags (its default
 // seccomp profile and capabilities, --privileged, --cap-*, no-new-privileges,
-// --read-only, --tmpfs, -v, --device, --uidmap, --hostname, --sysctl,
-// --pid/--ipc host, -i, CPU and memory limits) has the same effect inside
-// the container on berth as on runc.
+// --read-only, --tmpfs, -v, --mount propagation, --device and device rules,
+// --uidmap, --hostname, --sysctl, --pid/--ipc/--uts host, --cgroupns, -i,
+// --init, --oom-score-adj, --group-add, --umask, --personality, CPU and
+// memory limits) has the same effect inside the container on berth as on
+// runc.
 func TestPodmanSpec(t *testing.T) {
 	p := podman(t)
 	run := func(flags []string, args ...string) func(t *testing.T, rt *runtimeUnderTest) (command, string) {
