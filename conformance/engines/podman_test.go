@@ -301,3 +301,82 @@ func TestPodmanPod(t *testing.T) {
 		assertCleanFlow(t, rt, infra, p.places())
 	})
 }
+
+// TestPodmanErrors: podman turns the runtime's error text into its exit
+// status (127: no such program, 126: not executable), so the error must name
+// the cause as runc does, and be in the --log file conmon reads it from.
+// Nothing may be left behind.
+func TestPodmanErrors(t *testing.T) {
+	p := podman(t)
+	eachRuntime(t, func(t *testing.T, rt *runtimeUnderTest) {
+		for _, tc := range []struct {
+			name, program string
+			exit          int
+		}{
+			{"no-such-program", "/no/such/program", 127},
+			{"not-executable", "/etc/passwd", 126},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				res, id := p.runOnce(t, rt, nil, tc.program)
+				if res.exit != tc.exit || !strings.Contains(res.stderr, tc.program) {
+					t.Errorf("want exit %d and an error naming %s, got:\n%s%s", tc.exit, tc.program, res, rt.callReport(t, id))
+				}
+				wantLoggedError(t, rt, id, tc.program)
+				assertNothingLeft(t, rt, id, p.places())
+			})
+		}
+		t.Run("exec-no-such-program", func(t *testing.T) {
+			id := p.startDetached(t, rt, nil, "sleep", "1000")
+			res := p.run(t, rt, "exec", id, "/no/such/program")
+			if res.exit != 127 || !strings.Contains(res.stderr, "/no/such/program") {
+				t.Errorf("want exit 127 and an error naming /no/such/program, got:\n%s%s", res, rt.callReport(t, id))
+			}
+			if res := p.run(t, rt, "exec", id, "true"); res.exit != 0 {
+				t.Errorf("exec after a failed exec:\n%s%s", res, rt.callReport(t, id))
+			}
+			if res := p.run(t, rt, "rm", "-f", "-t", "0", id); res.exit != 0 {
+				t.Errorf("podman rm -f failed:\n%s%s", res, rt.callReport(t, id))
+			}
+			assertNothingLeft(t, rt, id, p.places())
+		})
+	})
+}
+
+// wantLoggedError fails t unless a failed runtime call for id wrote an
+// error mentioning what to the --log file the engine passed.
+func wantLoggedError(t *testing.T, rt *runtimeUnderTest, id, what string) {
+	t.Helper()
+	for _, c := range rt.calls(t, id) {
+		if c.exit != 0 && strings.Contains(strings.Join(c.log, "\n"), what) {
+			return
+		}
+	}
+	t.Errorf("no failed call of %s wrote an error naming %s to its --log file%s", rt.name, what, rt.callReport(t, id))
+}
+
+// TestPodmanOOM: a container over its memory limit is killed by the kernel
+// in its own cgroup, and podman sees exit 137. (Conmon 2.1.6 does not notice
+// OOM kills on cgroup v1 with either runtime, so .State.OOMKilled is not
+// checked.)
+func TestPodmanOOM(t *testing.T) {
+	p := podman(t)
+	eachRuntime(t, func(t *testing.T, rt *runtimeUnderTest) {
+		cidfile := filepath.Join(t.TempDir(), "cid")
+		args := append(append([]string{"run", "--cidfile", cidfile}, p.runFlags([]string{"--memory", "16m", "--memory-swap", "16m"})...),
+			podmanImage, "sh", "-c", `a=$(head -c 100000000 /dev/zero | tr '\0' x); echo survived`)
+		res := p.run(t, rt, args...)
+		b, err := os.ReadFile(cidfile)
+		if err != nil {
+			t.Fatalf("no --cidfile: %v\n%s", err, res)
+		}
+		id := strings.TrimSpace(string(b))
+		t.Cleanup(func() { p.command(rt, "rm", "-f", "-t", "0", id).Run() })
+		if res.exit != 137 || strings.Contains(res.stdout, "survived") {
+			t.Errorf("want exit 137 (SIGKILL by the OOM killer), got:\n%s%s", res, rt.callReport(t, id))
+		}
+		if res := p.run(t, rt, "rm", id); res.exit != 0 {
+			t.Errorf("podman rm failed:\n%s%s", res, rt.callReport(t, id))
+		}
+		assertCleanFlow(t, rt, id, p.places())
+	})
+}
