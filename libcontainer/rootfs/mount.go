@@ -344,7 +344,7 @@ func (m *mounter) fsMount(i int, sm specs.Mount, opts *mountOptions) error {
 		return m.cgroupMount(target, sm, opts)
 	case "tmpfs":
 		if opts.tmpcopyup {
-			return m.tmpcopyup(target, sm, opts)
+			return m.tmpcopyup(target, existed, sm, opts)
 		}
 		if existed && !opts.hasData("mode") {
 			// Keep the mode of the directory it covers (e.g. /tmp's 1777).

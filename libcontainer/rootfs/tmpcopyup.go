@@ -15,14 +15,16 @@ import (
 // covers. The tmpfs is built detached (fsopen/fsmount), filled, and only
 // then attached, so no temporary mount point is needed and nothing is ever
 // visible half-copied.
-func (m *mounter) tmpcopyup(target *os.File, sm specs.Mount, opts *mountOptions) error {
+// A directory berth had to create keeps tmpfs's default mode (1777), as
+// with runc; one from the image lends its mode to the tmpfs.
+func (m *mounter) tmpcopyup(target *os.File, existed bool, sm specs.Mount, opts *mountOptions) error {
 	fsfd, err := unix.Fsopen("tmpfs", unix.FSOPEN_CLOEXEC)
 	if err != nil {
 		return fmt.Errorf("fsopen tmpfs: %w", err)
 	}
 	defer unix.Close(fsfd)
 	data := opts.data
-	if !opts.hasData("mode") {
+	if existed && !opts.hasData("mode") {
 		var st unix.Stat_t
 		if err := unix.Fstat(int(target.Fd()), &st); err != nil {
 			return err
