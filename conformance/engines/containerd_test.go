@@ -42,6 +42,17 @@ func TestContainerdRun(t *testing.T) {
 			wantOutput(t, rt, id, res, 3, "out\n")
 			assertCleanFlow(t, rt, id, c.places())
 		})
+		t.Run("no-such-program", func(t *testing.T) {
+			// The shim reads the runtime's error from the --log file and
+			// passes it up to ctr.
+			id := ctrID(rt, "noprog")
+			res := run(t, id, nil, "/no/such/program")
+			if res.exit == 0 || !strings.Contains(res.stderr, "/no/such/program") {
+				t.Errorf("want a failure naming /no/such/program, got:\n%s%s", res, rt.callReport(t, id))
+			}
+			wantLoggedError(t, rt, id, "/no/such/program")
+			assertNothingLeft(t, rt, id, c.places())
+		})
 		t.Run("env-cwd-cgroup", func(t *testing.T) {
 			id := ctrID(rt, "env")
 			// ctr mounts no cgroup filesystem: the container's cgroup is

@@ -8,7 +8,7 @@ import (
 )
 
 // TestPodmanSpec: podman's config.json for common flags (its default
-// seccomp profile and capabilities, --privileged, --cap-*, no-new-privileges,
+// seccomp profile and capabilities, a custom seccomp profile, --privileged, --cap-*, no-new-privileges,
 // --read-only, --tmpfs, -v, --mount propagation, --device and device rules,
 // --uidmap, --hostname, --sysctl, --pid/--ipc/--uts host, --cgroupns, -i,
 // --init, --oom-score-adj, --group-add, --umask, --personality, CPU and
@@ -22,6 +22,11 @@ func TestPodmanSpec(t *testing.T) {
 		}
 	}
 	data := t.TempDir()
+	profile := filepath.Join(data, "seccomp.json")
+	if err := os.WriteFile(profile, []byte(`{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+		{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(filepath.Join(data, "f"), []byte("from-host\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -85,6 +90,9 @@ func TestPodmanSpec(t *testing.T) {
 			check: wantLines("mknod-ok")},
 		{name: "net-sysctl", run: run([]string{"--sysctl", "net.ipv4.ping_group_range=0 1000"}, "cat", "/proc/sys/net/ipv4/ping_group_range"),
 			check: wantLines("0\t1000")},
+		{name: "seccomp-profile", run: run([]string{"--security-opt", "seccomp=" + profile},
+			"sh", "-c", securityStatus+"; mkdir /tmp/d 2>&1; touch /tmp/f && echo touch-ok"),
+			check: wantLines("Seccomp:\t2", "mkdir: can't create directory '/tmp/d': Permission denied", "touch-ok")},
 		{name: "personality", run: run([]string{"--personality", "LINUX32"}, "uname", "-m"),
 			check: wantLines("i686"), runcGap: "linux.personality is ignored before runc 1.2"},
 	}, func(*runtimeUnderTest) leftoverPlaces { return p.places() })
