@@ -83,7 +83,7 @@ func TestPodmanSpec(t *testing.T) {
 			check: wantLines(hostNamespace(t, "uts"))},
 		{name: "propagation", run: run([]string{"--mount", "type=bind,src=" + data + ",dst=/shared,bind-propagation=rshared",
 			"--mount", "type=bind,src=" + data + ",dst=/slave,bind-propagation=rslave"},
-			"sh", "-c", `awk '$5 == "/shared" || $5 == "/slave" { print $5, $7 }' /proc/self/mountinfo | sed 's/:[0-9]*//g'`),
+			"sh", "-c", `awk '$5 == "/shared" || $5 == "/slave" { print $5, $7 }' /proc/self/mountinfo | sed 's/:[0-9]*//g' | sort`),
 			check: wantLines("/shared shared", "/slave master")},
 		{name: "device-cgroup-rule", run: run([]string{"--device-cgroup-rule", "c 1:3 rwm"},
 			"sh", "-c", "mknod /tmp/null c 1 3 && echo x >/tmp/null && echo mknod-ok; mknod /tmp/zero c 1 5 && echo x >/tmp/zero 2>&1; true"),
