@@ -92,3 +92,41 @@ func namespaceHolder(t *testing.T, flag string) heldNamespace {
 	}
 	return heldNamespace{path: path, link: link}
 }
+
+// TestContainerdExecSpec: ctr task exec's process JSON (inherited
+// capabilities and no_new_privs, --user, --cwd, -t without --tty) has the
+// same effect on berth as on runc, and the process joins all the
+// container's namespaces and cgroups.
+func TestContainerdExecSpec(t *testing.T) {
+	runExecCases(t, []execCase{
+		{name: "inherited-security", args: []string{"sh", "-c", securityStatus}, check: wantLines("NoNewPrivs:\t1")},
+		{name: "user-cwd", flags: []string{"--user", testUID, "--cwd", "/tmp"}, args: []string{"sh", "-c", "id -u; pwd"},
+			check: wantLines(testUID, "/tmp")},
+		{name: "namespaces-cgroups", args: []string{"sh", "-c", sameAsInit}, check: wantLines(sharedWithInit...)},
+	}, func(t *testing.T, rt *runtimeUnderTest) execTarget {
+		c := containerd(t, rt)
+		id := ctrID(rt, "execspec")
+		c.removeAfter(t, id)
+		args := append(append([]string{"run", "-d", "--null-io"}, c.runFlags()...), containerdImage, id, "sleep", "1000")
+		if res := c.ctr(t, args...); res.exit != 0 {
+			t.Fatalf("ctr run -d failed:\n%s%s", res, rt.callReport(t, id))
+		}
+		n := 0
+		return execTarget{id: id, exec: func(t *testing.T, flags []string, args ...string) command {
+			n++
+			full := append(append([]string{"task", "exec", "--fifo-dir", filepath.Join(c.dir, "fifo"), "--exec-id", fmt.Sprintf("x%d", n)}, flags...), id)
+			return c.ctr(t, append(full, args...)...)
+		}}
+	}, func(t *testing.T, rt *runtimeUnderTest, id string) {
+		c := containerd(t, rt)
+		if res := c.ctr(t, "task", "kill", "--signal", "SIGKILL", id); res.exit != 0 {
+			t.Errorf("ctr task kill failed:\n%s%s", res, rt.callReport(t, id))
+		}
+		waitFor(5*time.Second, func() bool { return c.taskStatus(t, id) == "STOPPED" })
+		if res := c.ctr(t, "task", "delete", id); res.exit != 0 {
+			t.Errorf("ctr task delete failed:\n%s%s", res, rt.callReport(t, id))
+		}
+		c.ctr(t, "container", "delete", id)
+		assertCleanFlow(t, rt, id, c.places())
+	})
+}

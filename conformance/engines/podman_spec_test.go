@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -96,4 +97,42 @@ func TestPodmanSpec(t *testing.T) {
 		{name: "personality", run: run([]string{"--personality", "LINUX32"}, "uname", "-m"),
 			check: wantLines("i686"), runcGap: "linux.personality is ignored before runc 1.2"},
 	}, func(*runtimeUnderTest) leftoverPlaces { return p.places() })
+}
+
+// TestPodmanExecSpec: podman exec's process JSON (inherited capabilities,
+// seccomp and rlimits, --privileged, --user, --workdir, --env) has the same
+// effect on berth as on runc, and the process joins all the container's
+// namespaces and cgroups.
+func TestPodmanExecSpec(t *testing.T) {
+	p := podman(t)
+	runExecCases(t, []execCase{
+		{name: "inherited-security", args: []string{"sh", "-c", securityStatus + "; ulimit -n; ulimit -u"},
+			check: wantLines("Seccomp:\t2", "1000", "300")},
+		// The exec'd process gets every capability the host allows, and
+		// keeps the container's seccomp filter.
+		{name: "privileged", flags: []string{"--privileged"}, args: []string{"sh", "-c", securityStatus},
+			check: func(res command) error {
+				if err := wantLines("Seccomp:\t2")(res); err != nil {
+					return err
+				}
+				if strings.Contains(res.stdout, "CapEff:\t00000000800405fb") {
+					return fmt.Errorf("exec --privileged kept podman's default capabilities")
+				}
+				return nil
+			}},
+		{name: "user-workdir-env", flags: []string{"--user", testUID + ":" + testGID, "--workdir", "/tmp", "--env", "A=b c"},
+			args:  []string{"sh", "-c", `id; pwd; echo "$A"; umask`},
+			check: wantLines("uid=1234(berth) gid=1234(berth)", "/tmp", "b c", "0022")},
+		{name: "namespaces-cgroups", args: []string{"sh", "-c", sameAsInit}, check: wantLines(sharedWithInit...)},
+	}, func(t *testing.T, rt *runtimeUnderTest) execTarget {
+		id := p.startDetached(t, rt, []string{"--cgroupns=private", "--ulimit", "nofile=1000:1000", "--ulimit", "nproc=300:300"}, "sleep", "1000")
+		return execTarget{id: id, exec: func(t *testing.T, flags []string, args ...string) command {
+			return p.run(t, rt, append(append(append([]string{"exec"}, flags...), id), args...)...)
+		}}
+	}, func(t *testing.T, rt *runtimeUnderTest, id string) {
+		if res := p.run(t, rt, "rm", "-f", "-t", "0", id); res.exit != 0 {
+			t.Errorf("podman rm -f failed:\n%s%s", res, rt.callReport(t, id))
+		}
+		assertCleanFlow(t, rt, id, p.places())
+	})
 }

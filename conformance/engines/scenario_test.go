@@ -116,3 +116,60 @@ const mountTable = `awk '{ for (i = 7; $i != "-"; i++) ; s = $(i+1) == "overlay"
 // maskedDirs shows that the masked directories every engine asks for are
 // empty and read-only (and ends the script with status 0).
 const maskedDirs = `ls -A /sys/firmware | wc -l; touch /sys/firmware/x 2>&1; true`
+
+// execCase is one exec into a running container: its engine flags and
+// command, and what the reference's result must show (nil: exit 0).
+type execCase struct {
+	name  string
+	flags []string
+	args  []string
+	check func(res command) error
+}
+
+// execTarget is a running container of one runtime, and how the engine
+// execs into it.
+type execTarget struct {
+	id   string
+	exec func(t *testing.T, flags []string, args ...string) command
+}
+
+// runExecCases starts one container per runtime and runs every case in it,
+// as TestX/<runtime>/<case>; the runtime under test must reproduce the
+// reference's exit status and output. start must arrange the container's
+// removal; stop removes it at the end of the runtime's subtest, so that its
+// calls can be checked.
+func runExecCases(t *testing.T, cases []execCase, start func(t *testing.T, rt *runtimeUnderTest) execTarget,
+	stop func(t *testing.T, rt *runtimeUnderTest, id string)) {
+	reference := map[string]command{}
+	eachRuntime(t, func(t *testing.T, rt *runtimeUnderTest) {
+		target := start(t, rt)
+		for _, ec := range cases {
+			t.Run(ec.name, func(t *testing.T) {
+				res := target.exec(t, ec.flags, ec.args...)
+				check := ec.check
+				if check == nil {
+					check = exitZero
+				}
+				if err := check(res); err != nil {
+					t.Errorf("%v:\n%s%s", err, res, rt.callReport(t, target.id))
+				}
+				if rt.bin == referenceRunc {
+					reference[ec.name] = res
+				} else if ref, ok := reference[ec.name]; ok && (res.exit != ref.exit || res.stdout != ref.stdout) {
+					t.Errorf("%s differs from runc:\n  runc:  exit %d, stdout %q\n  %s: exit %d, stdout %q\n%s%s",
+						rt.name, ref.exit, ref.stdout, rt.name, res.exit, res.stdout, res, rt.callReport(t, target.id))
+				}
+			})
+		}
+		stop(t, rt, target.id)
+	})
+}
+
+// sameAsInit prints, for each namespace and the cgroup, whether the calling
+// process shares it with the container's pid 1.
+const sameAsInit = `for n in cgroup ipc mnt net pid uts; do [ "$(readlink /proc/self/ns/$n)" = "$(readlink /proc/1/ns/$n)" ] && echo "$n shared"; done
+	[ "$(cat /proc/self/cgroup)" = "$(cat /proc/1/cgroup)" ] && echo "cgroups shared"; true`
+
+// sharedWithInit is what sameAsInit prints for a process exec'd into the
+// container.
+var sharedWithInit = []string{"cgroup shared", "ipc shared", "mnt shared", "net shared", "pid shared", "uts shared", "cgroups shared"}
