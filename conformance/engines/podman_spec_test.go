@@ -125,14 +125,39 @@ func TestPodmanExecSpec(t *testing.T) {
 			check: wantLines("uid=1234(berth) gid=1234(berth)", "/tmp", "b c", "0022")},
 		{name: "namespaces-cgroups", args: []string{"sh", "-c", sameAsInit}, check: wantLines(sharedWithInit...)},
 	}, func(t *testing.T, rt *runtimeUnderTest) execTarget {
-		id := p.startDetached(t, rt, []string{"--cgroupns=private", "--ulimit", "nofile=1000:1000", "--ulimit", "nproc=300:300"}, "sleep", "1000")
-		return execTarget{id: id, exec: func(t *testing.T, flags []string, args ...string) command {
-			return p.run(t, rt, append(append(append([]string{"exec"}, flags...), id), args...)...)
-		}}
-	}, func(t *testing.T, rt *runtimeUnderTest, id string) {
-		if res := p.run(t, rt, "rm", "-f", "-t", "0", id); res.exit != 0 {
-			t.Errorf("podman rm -f failed:\n%s%s", res, rt.callReport(t, id))
-		}
-		assertCleanFlow(t, rt, id, p.places())
-	})
+		return p.execTarget(t, rt, "--cgroupns=private", "--ulimit", "nofile=1000:1000", "--ulimit", "nproc=300:300")
+	}, p.removeTarget)
+}
+
+// TestPodmanUserNSExec: exec into a container with its own user namespace
+// joins it (and everything else) and is root only inside.
+func TestPodmanUserNSExec(t *testing.T) {
+	p := podman(t)
+	runExecCases(t, []execCase{
+		{name: "namespaces-cgroups", args: []string{"sh", "-c", sameAsInit}, check: wantLines(sharedWithInit...)},
+		{name: "id-maps", args: []string{"sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map; id -u; touch /tmp/x && echo write-ok"},
+			check: wantLines("0", "write-ok")},
+		{name: "user", flags: []string{"--user", testUID}, args: []string{"sh", "-c", "id -u; touch /x 2>&1; true"},
+			check: wantLines(testUID, "touch: /x: Permission denied")},
+	}, func(t *testing.T, rt *runtimeUnderTest) execTarget {
+		return p.execTarget(t, rt, "--uidmap", "0:200000:65536", "--gidmap", "0:200000:65536")
+	}, p.removeTarget)
+}
+
+// execTarget starts a detached container with flags, for runExecCases.
+func (p *podmanEnv) execTarget(t *testing.T, rt *runtimeUnderTest, flags ...string) execTarget {
+	t.Helper()
+	id := p.startDetached(t, rt, flags, "sleep", "1000")
+	return execTarget{id: id, exec: func(t *testing.T, flags []string, args ...string) command {
+		return p.run(t, rt, append(append(append([]string{"exec"}, flags...), id), args...)...)
+	}}
+}
+
+// removeTarget removes an execTarget's container and checks what is left.
+func (p *podmanEnv) removeTarget(t *testing.T, rt *runtimeUnderTest, id string) {
+	t.Helper()
+	if res := p.run(t, rt, "rm", "-f", "-t", "0", id); res.exit != 0 {
+		t.Errorf("podman rm -f failed:\n%s%s", res, rt.callReport(t, id))
+	}
+	assertCleanFlow(t, rt, id, p.places())
 }

@@ -167,9 +167,9 @@ func runExecCases(t *testing.T, cases []execCase, start func(t *testing.T, rt *r
 
 // sameAsInit prints, for each namespace and the cgroup, whether the calling
 // process shares it with the container's pid 1.
-const sameAsInit = `for n in cgroup ipc mnt net pid uts; do [ "$(readlink /proc/self/ns/$n)" = "$(readlink /proc/1/ns/$n)" ] && echo "$n shared"; done
+const sameAsInit = `for n in cgroup ipc mnt net pid user uts; do [ "$(readlink /proc/self/ns/$n)" = "$(readlink /proc/1/ns/$n)" ] && echo "$n shared"; done
 	[ "$(cat /proc/self/cgroup)" = "$(cat /proc/1/cgroup)" ] && echo "cgroups shared"; true`
 
 // sharedWithInit is what sameAsInit prints for a process exec'd into the
 // container.
-var sharedWithInit = []string{"cgroup shared", "ipc shared", "mnt shared", "net shared", "pid shared", "uts shared", "cgroups shared"}
+var sharedWithInit = []string{"cgroup shared", "ipc shared", "mnt shared", "net shared", "pid shared", "user shared", "uts shared", "cgroups shared"}
