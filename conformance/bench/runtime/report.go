@@ -19,7 +19,7 @@ func report(w io.Writer, o *options, tools, steppers []*tool, steps map[*tool]ma
 	fmt.Fprintf(w, "create + start + wait + delete (`RUNTIME run --bundle B ID` in the foreground) of a busybox-static bundle "+
 		"made from `berth spec` (terminal false, args `/bin/true`), each runtime with its own `--root` under /run. "+
 		"%d timed runs per tool after %d warmup runs, interleaved round-robin in one process (the order rotates each round), "+
-		"timed from fork to reaped exit.\n\n", o.runs, o.warmup)
+		"timed from fork to reaped exit, all at nice %d.\n\n", o.runs, o.warmup, o.nice)
 	fmt.Fprintln(w, "| tool | median | p90 | min | median vs runc |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|")
 	for _, t := range tools {
@@ -38,6 +38,9 @@ func report(w io.Writer, o *options, tools, steppers []*tool, steps map[*tool]ma
 		}
 	}
 
+	if o.steps == 0 {
+		return
+	}
 	fmt.Fprintf(w, "\n### Lifecycle steps\n\n")
 	fmt.Fprintf(w, "Median of %d rounds, one container running `sleep` per runtime per round (interleaved likewise); "+
 		"delete runs once the runtime reports the container stopped after `kill KILL`.\n\n", o.steps)
