@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestPodmanSpec: podman's config.json for common flags (its default
@@ -94,6 +95,27 @@ func TestPodmanSpec(t *testing.T) {
 		{name: "seccomp-profile", run: run([]string{"--security-opt", "seccomp=" + profile},
 			"sh", "-c", securityStatus+"; mkdir /tmp/d 2>&1; touch /tmp/f && echo touch-ok"),
 			check: wantLines("Seccomp:\t2", "mkdir: can't create directory '/tmp/d': Permission denied", "touch-ok")},
+		{name: "preserve-fds", run: func(t *testing.T, rt *runtimeUnderTest) (command, string) {
+			// conmon passes `create --preserve-fds 1`: podman's fd 3 must
+			// be the container's fd 3.
+			f, err := os.Open(filepath.Join(data, "f"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			cidfile := filepath.Join(t.TempDir(), "cid")
+			args := append(append([]string{"run", "--rm", "--cidfile", cidfile}, p.runFlags([]string{"--preserve-fds", "1"})...),
+				podmanImage, "sh", "-c", "cat <&3; ls /proc/self/fd | wc -l")
+			cmd := p.command(rt, args...)
+			cmd.ExtraFiles = []*os.File{f}
+			res := runCommand(t, cmd, 60*time.Second)
+			id, err := os.ReadFile(cidfile)
+			if err != nil {
+				t.Fatalf("no --cidfile: %v\n%s", err, res)
+			}
+			rt.wantCall(t, strings.TrimSpace(string(id)), "create", "--preserve-fds", "1")
+			return res, strings.TrimSpace(string(id))
+		}, check: wantLines("from-host", "5")},
 		{name: "personality", run: run([]string{"--personality", "LINUX32"}, "uname", "-m"),
 			check: wantLines("i686"), runcGap: "linux.personality is ignored before runc 1.2"},
 	}, func(*runtimeUnderTest) leftoverPlaces { return p.places() })
