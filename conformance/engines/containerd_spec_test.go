@@ -29,6 +29,19 @@ func TestContainerdSpec(t *testing.T) {
 			return c.ctr(t, append(full, args...)...), id
 		}
 	}
+	// The older shims take no --runc-binary: they run "runc" from the
+	// daemon's PATH, which is the wrapper.
+	runOldShim := func(name, shim string, args ...string) func(t *testing.T, rt *runtimeUnderTest) (command, string) {
+		return func(t *testing.T, rt *runtimeUnderTest) (command, string) {
+			c := containerd(t, rt)
+			id := ctrID(rt, name)
+			c.removeAfter(t, id)
+			full := []string{"run", "--rm", "--runtime", shim, "--fifo-dir", filepath.Join(c.dir, "fifo"), containerdImage, id}
+			res := c.ctr(t, append(full, args...)...)
+			rt.wantCall(t, id, "create", "--bundle", id)
+			return res, id
+		}
+	}
 	runScenarios(t, []scenario{
 		{name: "default-security", run: run("sec", nil, "sh", "-c", securityStatus),
 			check: wantLines("Seccomp:\t0", "NoNewPrivs:\t1")},
@@ -47,6 +60,10 @@ func TestContainerdSpec(t *testing.T) {
 			check: wantLines(hostNamespace(t, "net"))},
 		{name: "with-ns", run: run("withns", []string{"--with-ns", "network:" + netns.path}, "readlink", "/proc/self/ns/net"),
 			check: wantLines(netns.link)},
+		{name: "runc-v1-shim", run: runOldShim("v1shim", "io.containerd.runc.v1", "sh", "-c", "echo via-v1-shim"),
+			check: wantLines("via-v1-shim")},
+		{name: "legacy-linux-shim", run: runOldShim("legacyshim", "io.containerd.runtime.v1.linux", "sh", "-c", "echo via-legacy-shim"),
+			check: wantLines("via-legacy-shim")},
 		{name: "no-pivot", run: run("nopivot", []string{"--no-pivot"}, "sh", "-c", "cat /data/f 2>/dev/null; ls /bin/busybox"),
 			check: wantLines("/bin/busybox")},
 		{name: "device", run: run("device", []string{"--device", "/dev/kmsg"},

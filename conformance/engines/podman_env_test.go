@@ -227,8 +227,18 @@ func resetPodman() error {
 	if out, err := p.command(nil, "rm", "-a", "-f", "-t", "0").CombinedOutput(); err != nil {
 		errs = append(errs, fmt.Sprintf("podman rm -a: %v: %s", err, out))
 	}
-	if out, err := p.command(nil, "system", "reset", "-f").CombinedOutput(); err != nil {
-		errs = append(errs, fmt.Sprintf("podman system reset: %v: %s", err, out))
+	// Reset unmounts the storage and removes the images; it has been seen
+	// to fail once in a while when called right after other commands.
+	for attempt := 1; ; attempt++ {
+		out, err := p.command(nil, "system", "reset", "-f").CombinedOutput()
+		if err == nil {
+			break
+		}
+		if attempt == 3 {
+			errs = append(errs, fmt.Sprintf("podman system reset: %v: %s", err, out))
+			break
+		}
+		time.Sleep(time.Second)
 	}
 	if err := removeCgroupTree(p.cgroupParent); err != nil {
 		errs = append(errs, err.Error())
