@@ -41,7 +41,7 @@ func TestPodmanRun(t *testing.T) {
 }
 
 // TestPodmanDetached: the long-running flow. run -d, exec (output, exit
-// status, flags), top, pause and unpause (seen by podman and in the freezer
+// status, flags), ps, top, pause and unpause (seen by podman and in the freezer
 // cgroup), stop (SIGTERM, which a shell as pid 1 ignores, then SIGKILL) and
 // rm.
 func TestPodmanDetached(t *testing.T) {
@@ -59,6 +59,10 @@ func TestPodmanDetached(t *testing.T) {
 		res = p.run(t, rt, "exec", "-e", "X=y", "-w", "/tmp", "--user", testUID, id, "sh", "-c", `echo "$X" "$(pwd)" "$(id -u)"`)
 		wantOutput(t, rt, id, res, 0, "y /tmp "+testUID+"\n")
 
+		res = p.run(t, rt, "ps", "--filter", "id="+id, "--format", "{{.ID}} {{.Status}}")
+		if res.exit != 0 || !strings.HasPrefix(res.stdout, id[:12]+" Up ") {
+			t.Errorf("podman ps does not list the container as up:\n%s", res)
+		}
 		res = p.run(t, rt, "top", id, "pid", "args")
 		if res.exit != 0 || !strings.Contains(res.stdout, "sleep 1000") {
 			t.Errorf("podman top does not show the container's process:\n%s", res)
