@@ -192,12 +192,12 @@ func unpackImage(ctx context.Context, g *Globals, f *unpackFlags, s *store.Store
 		}{bundle, desc.Digest.String(), res, prefetched})
 	}
 	if !g.Quiet {
-		cached := res.Layers - res.Extracted - prefetched
 		if res.Mode == unpack.ModeDirect {
-			cached = 0
+			fmt.Fprintf(g.Stdout, "%s: %d layers applied straight from the blobs (rootless: no layer cache)\n", bundle, res.Layers)
+		} else {
+			fmt.Fprintf(g.Stdout, "%s: %d layers (%d extracted while downloading, %d after, %d from the cache), rootfs by %s\n",
+				bundle, res.Layers, prefetched, res.Extracted, res.Layers-res.Extracted-prefetched, res.Mode)
 		}
-		fmt.Fprintf(g.Stdout, "%s: %d layers (%d extracted while downloading, %d after, %d from the cache), rootfs by %s\n",
-			bundle, res.Layers, prefetched, res.Extracted, cached, res.Mode)
 		if res.Mode == unpack.ModeOverlay {
 			fmt.Fprintf(g.Stdout, "%s/rootfs is an overlay mount: umount it before removing the bundle\n", bundle)
 		}
