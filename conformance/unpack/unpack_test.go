@@ -228,6 +228,30 @@ func TestDockerSchema2Image(t *testing.T) {
 	if r.Cwd != "/" || len(r.Args) != 5 {
 		t.Errorf("cwd %q args %q", r.Cwd, r.Args)
 	}
+
+	// --entrypoint and --cmd replace the image's; --terminal asks for one.
+	b2 := filepath.Join(base, "bundle2")
+	cleanupBundle(t, b2)
+	mustBerthImage(t, store, "unpack", "--quiet", "--entrypoint", `["/bin/probe", "--read"]`, "--cmd", "/etc/other", "--terminal", ref, b2)
+	var spec struct {
+		Process struct {
+			Terminal bool     `json:"terminal"`
+			Args     []string `json:"args"`
+			Env      []string `json:"env"`
+		} `json:"process"`
+	}
+	cb, err := os.ReadFile(filepath.Join(b2, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.Unmarshal(cb, &spec)
+	if want := []string{"/bin/probe", "--read", "/etc/other"}; !reflect.DeepEqual(spec.Process.Args, want) || !spec.Process.Terminal || !slices.Contains(spec.Process.Env, "TERM=xterm") {
+		t.Errorf("overridden process: %+v", spec.Process)
+	}
+	r2 := berthImage(store, "unpack", "--entrypoint", `["unterminated`, ref, filepath.Join(base, "bundle3"))
+	if r2.err == nil || !strings.Contains(r2.stderr, "is not a JSON array of strings") {
+		t.Errorf("bad --entrypoint: %v %s", r2.err, r2.stderr)
+	}
 }
 
 func TestUIDMappedBundleRunsInAUserNamespace(t *testing.T) {
