@@ -17,9 +17,18 @@ import (
 
 // executor runs one command and times it from fork to reaped exit.
 type executor interface {
-	// timed returns the wall time of argv run in dir and its stdout.
-	timed(argv []string, dir string) (time.Duration, string, error)
+	timed(argv []string, dir string) (result, error)
 	close()
+}
+
+// result is one timed command.
+type result struct {
+	wall time.Duration
+	// cpu is user + system time of the command and of the processes it
+	// waited for (wait4's rusage): less sensitive than wall time to other
+	// load on the machine.
+	cpu    time.Duration
+	stdout string
 }
 
 // localExec runs commands as children of this process. stdout and stderr
@@ -48,10 +57,10 @@ func newLocalExec() (*localExec, error) {
 	return &localExec{devnull: devnull, stdout: stdout, stderr: stderr}, nil
 }
 
-func (e *localExec) timed(argv []string, dir string) (time.Duration, string, error) {
+func (e *localExec) timed(argv []string, dir string) (result, error) {
 	for _, f := range []*os.File{e.stdout, e.stderr} {
 		if err := f.Truncate(0); err != nil {
-			return 0, "", err
+			return result{}, err
 		}
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
@@ -59,12 +68,14 @@ func (e *localExec) timed(argv []string, dir string) (time.Duration, string, err
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = e.devnull, e.stdout, e.stderr
 	start := time.Now()
 	err := cmd.Run()
-	d := time.Since(start)
-	out := readAll(e.stdout)
-	if err != nil {
-		return d, out, fmt.Errorf("%s: %v: %s", strings.Join(argv, " "), err, strings.TrimSpace(readAll(e.stderr)))
+	r := result{wall: time.Since(start), stdout: readAll(e.stdout)}
+	if cmd.ProcessState != nil {
+		r.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	}
-	return d, out, nil
+	if err != nil {
+		return r, fmt.Errorf("%s: %v: %s", strings.Join(argv, " "), err, strings.TrimSpace(readAll(e.stderr)))
+	}
+	return r, nil
 }
 
 func (e *localExec) close() {
@@ -94,9 +105,9 @@ type helperRequest struct {
 }
 
 type helperResponse struct {
-	Nanos  int64
-	Stdout string
-	Err    string
+	Nanos, CPUNanos int64
+	Stdout          string
+	Err             string
 }
 
 type legacyViewExec struct {
@@ -125,18 +136,19 @@ func newLegacyViewExec() (*legacyViewExec, error) {
 	return &legacyViewExec{cmd: cmd, in: in, enc: json.NewEncoder(in), dec: json.NewDecoder(bufio.NewReader(out))}, nil
 }
 
-func (e *legacyViewExec) timed(argv []string, dir string) (time.Duration, string, error) {
+func (e *legacyViewExec) timed(argv []string, dir string) (result, error) {
 	if err := e.enc.Encode(helperRequest{Argv: argv, Dir: dir}); err != nil {
-		return 0, "", fmt.Errorf("legacy-view helper: %w", err)
+		return result{}, fmt.Errorf("legacy-view helper: %w", err)
 	}
-	var r helperResponse
-	if err := e.dec.Decode(&r); err != nil {
-		return 0, "", fmt.Errorf("legacy-view helper: %w", err)
+	var resp helperResponse
+	if err := e.dec.Decode(&resp); err != nil {
+		return result{}, fmt.Errorf("legacy-view helper: %w", err)
 	}
-	if r.Err != "" {
-		return time.Duration(r.Nanos), r.Stdout, errors.New(r.Err)
+	r := result{wall: time.Duration(resp.Nanos), cpu: time.Duration(resp.CPUNanos), stdout: resp.Stdout}
+	if resp.Err != "" {
+		return r, errors.New(resp.Err)
 	}
-	return time.Duration(r.Nanos), r.Stdout, nil
+	return r, nil
 }
 
 func (e *legacyViewExec) close() {
@@ -170,8 +182,8 @@ func helperMain() error {
 			}
 			return err
 		}
-		d, out, err := local.timed(req.Argv, req.Dir)
-		resp := helperResponse{Nanos: int64(d), Stdout: out}
+		r, err := local.timed(req.Argv, req.Dir)
+		resp := helperResponse{Nanos: int64(r.wall), CPUNanos: int64(r.cpu), Stdout: r.stdout}
 		if err != nil {
 			resp.Err = err.Error()
 		}

@@ -70,7 +70,8 @@ type tool struct {
 	// skip says why the tool is not measured ("" when it is).
 	skip string
 	note string
-	runs samples
+	// runs and cpu are the wall and CPU times of the timed `run`s.
+	runs, cpu samples
 }
 
 // runtime is an OCI runtime CLI with its own state root.
@@ -240,7 +241,7 @@ func setupCrun(t *tool, o *options) error {
 		t.skip = "n/a: not installed"
 		return nil
 	}
-	_, _, err := t.exec.timed(t.runArgv("probe-direct"), "/")
+	_, err := t.exec.timed(t.runArgv("probe-direct"), "/")
 	if err == nil {
 		return nil
 	}
@@ -255,7 +256,7 @@ func setupCrun(t *tool, o *options) error {
 	if err != nil {
 		return err
 	}
-	if _, _, err := lv.timed(t.runArgv("probe-legacy"), "/"); err != nil {
+	if _, err := lv.timed(t.runArgv("probe-legacy"), "/"); err != nil {
 		lv.close()
 		t.skip += fmt.Sprintf(" (also in a v1-only view: %v)", err)
 		return nil
@@ -274,12 +275,13 @@ func runRounds(tools []*tool, warmup, runs int) error {
 	for i := 0; i < warmup+runs && !stopped.Load(); i++ {
 		for k := range tools {
 			t := tools[(i+k)%len(tools)]
-			d, _, err := t.exec.timed(t.runArgv(fmt.Sprintf("run-%d", i)), "/")
+			r, err := t.exec.timed(t.runArgv(fmt.Sprintf("run-%d", i)), "/")
 			if err != nil {
 				return err
 			}
 			if i >= warmup {
-				t.runs = append(t.runs, d)
+				t.runs = append(t.runs, r.wall)
+				t.cpu = append(t.cpu, r.cpu)
 			}
 		}
 	}
@@ -314,11 +316,11 @@ func stepRounds(tools []*tool, rounds int) (map[*tool]map[string]samples, error)
 						return nil, err
 					}
 				}
-				d, _, err := t.exec.timed(argvs[step], "/")
+				r, err := t.exec.timed(argvs[step], "/")
 				if err != nil {
 					return nil, err
 				}
-				res[t][step] = append(res[t][step], d)
+				res[t][step] = append(res[t][step], r.wall)
 			}
 		}
 	}
@@ -328,15 +330,15 @@ func stepRounds(tools []*tool, rounds int) (map[*tool]map[string]samples, error)
 func awaitStopped(t *tool, id string) error {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		_, out, err := t.exec.timed(t.rt.argv("state", id), "/")
+		r, err := t.exec.timed(t.rt.argv("state", id), "/")
 		if err != nil {
 			return err
 		}
-		if strings.Contains(out, `"stopped"`) {
+		if strings.Contains(r.stdout, `"stopped"`) {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: container %s not stopped 5s after kill: %s", t.name, id, out)
+			return fmt.Errorf("%s: container %s not stopped 5s after kill: %s", t.name, id, r.stdout)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -348,7 +350,7 @@ func cleanup(t *tool) {
 	entries, _ := os.ReadDir(t.rt.root)
 	for _, e := range entries {
 		if e.IsDir() {
-			if _, _, err := t.exec.timed(t.rt.argv("delete", "--force", e.Name()), "/"); err != nil {
+			if _, err := t.exec.timed(t.rt.argv("delete", "--force", e.Name()), "/"); err != nil {
 				fmt.Fprintf(os.Stderr, "bench/runtime: cleanup: %v\n", err)
 			}
 		}

@@ -266,7 +266,7 @@ func syscallCounts(w io.Writer, tools []*tool, work string) error {
 		}
 		out := filepath.Join(work, "strace-"+t.name+".txt")
 		argv := append([]string{"strace", "-f", "-c", "-o", out}, t.runArgv("strace")...)
-		if _, _, err := t.exec.timed(argv, "/"); err != nil {
+		if _, err := t.exec.timed(argv, "/"); err != nil {
 			return err
 		}
 		c, err := readStraceCounts(out)

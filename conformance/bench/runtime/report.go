@@ -19,17 +19,18 @@ func report(w io.Writer, o *options, tools, steppers []*tool, steps map[*tool]ma
 	fmt.Fprintf(w, "create + start + wait + delete (`RUNTIME run --bundle B ID` in the foreground) of a busybox-static bundle "+
 		"made from `berth spec` (terminal false, args `/bin/true`), each runtime with its own `--root` under /run. "+
 		"%d timed runs per tool after %d warmup runs, interleaved round-robin in one process (the order rotates each round), "+
-		"timed from fork to reaped exit, all at nice %d.\n\n", o.runs, o.warmup, o.nice)
-	fmt.Fprintln(w, "| tool | median | p90 | min | median vs runc |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|")
+		"timed from fork to reaped exit, all at nice %d. CPU is user + system time of the command and of the processes it waited for "+
+		"(wait4's rusage: the runtime, its init and the container's process), which other load on the machine disturbs less than wall time.\n\n", o.runs, o.warmup, o.nice)
+	fmt.Fprintln(w, "| tool | median | p90 | min | median vs runc | CPU median | CPU vs runc |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|")
 	for _, t := range tools {
 		if t.skip != "" {
-			fmt.Fprintf(w, "| %s | %s | | | |\n", t.name, t.skip)
+			fmt.Fprintf(w, "| %s | %s | | | | | |\n", t.name, t.skip)
 			continue
 		}
-		med := t.runs.quantile(0.5)
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", t.name, ms(med), ms(t.runs.quantile(0.9)),
-			ms(t.runs.quantile(0)), ratio(med, runc.runs.quantile(0.5)))
+		med, cpu := t.runs.quantile(0.5), t.cpu.quantile(0.5)
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", t.name, ms(med), ms(t.runs.quantile(0.9)),
+			ms(t.runs.quantile(0)), ratio(med, runc.runs.quantile(0.5)), ms(cpu), ratio(cpu, runc.cpu.quantile(0.5)))
 	}
 	fmt.Fprintln(w)
 	for _, t := range tools {
