@@ -77,7 +77,7 @@ type tool struct {
 // runtime is an OCI runtime CLI with its own state root.
 type runtime struct {
 	bin, root            string
-	trueBundle, sleepDir string
+	trueBundle, sleepBundle string
 }
 
 func (r *runtime) argv(args ...string) []string {
@@ -126,11 +126,11 @@ func bench(o *options) error {
 
 	newRuntime := func(name, bin, ociVersion string) (*runtime, error) {
 		r := &runtime{bin: bin, root: filepath.Join(work, "state-"+name),
-			trueBundle: filepath.Join(work, "true-"+name), sleepDir: filepath.Join(work, "sleep-"+name)}
+			trueBundle: filepath.Join(work, "true-"+name), sleepBundle: filepath.Join(work, "sleep-"+name)}
 		if err := writeBundle(berth, r.trueBundle, rootfs, []string{"/bin/true"}, ociVersion); err != nil {
 			return nil, err
 		}
-		return r, writeBundle(berth, r.sleepDir, rootfs, []string{"/bin/sleep", "1000"}, ociVersion)
+		return r, writeBundle(berth, r.sleepBundle, rootfs, []string{"/bin/sleep", "1000"}, ociVersion)
 	}
 	var tools []*tool
 	addRuntime := func(name, bin, ociVersion string) (*tool, error) {
@@ -304,7 +304,7 @@ func stepRounds(tools []*tool, rounds int) (map[*tool]map[string]samples, error)
 			id := fmt.Sprintf("steps-%d", i)
 			r := t.rt
 			argvs := map[string][]string{
-				"create": r.argv("create", "--bundle", r.sleepDir, id),
+				"create": r.argv("create", "--bundle", r.sleepBundle, id),
 				"start":  r.argv("start", id),
 				"state":  r.argv("state", id),
 				"kill":   r.argv("kill", id, "KILL"),
