@@ -76,7 +76,7 @@ type tool struct {
 
 // runtime is an OCI runtime CLI with its own state root.
 type runtime struct {
-	bin, root            string
+	bin, root               string
 	trueBundle, sleepBundle string
 }
 
