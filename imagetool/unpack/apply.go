@@ -279,7 +279,7 @@ func (a *applier) regular(pfd int, base string, hdr *tar.Header, r io.Reader) er
 	}
 	defer unix.Close(fd)
 	if src, ok := r.(*cacheFile); ok {
-		err = copyFile(fd, src.fd)
+		err = copyFile(fd, src.fd, a.buf)
 	} else {
 		err = writeAll(fd, io.LimitReader(r, hdr.Size), a.buf)
 	}
@@ -347,8 +347,9 @@ func (c *cacheFile) Read(p []byte) (int, error) {
 
 // copyFile copies a file of the layer cache: a reflink where the
 // filesystem shares extents (btrfs, xfs), else copy_file_range, which
-// copies in the kernel.
-func copyFile(dst, src int) error {
+// copies in the kernel, else (across filesystems) read and write through
+// buf.
+func copyFile(dst, src int, buf []byte) error {
 	if err := unix.IoctlFileClone(dst, src); err == nil {
 		return nil
 	}
@@ -358,7 +359,7 @@ func copyFile(dst, src int) error {
 			continue
 		}
 		if err == unix.EXDEV || err == unix.ENOSYS || err == unix.EINVAL || err == unix.EOPNOTSUPP {
-			return writeAll(dst, &cacheFile{src}, make([]byte, 1<<20))
+			return writeAll(dst, &cacheFile{src}, buf)
 		}
 		if err != nil || n == 0 {
 			return err

@@ -217,32 +217,36 @@ func pathXattrs(p string) (map[string]string, error) {
 }
 
 func readXattrs(list func([]byte) (int, error), get func(string, []byte) (int, error)) (map[string]string, error) {
-	buf := make([]byte, 4096)
-	n, err := list(buf)
-	if err == unix.ERANGE {
-		if n, err = list(nil); err == nil {
-			buf = make([]byte, n)
-			n, err = list(buf)
-		}
-	}
-	if err == unix.ENOTSUP || n == 0 {
+	// Ask for the size first: most files have no xattrs, and then
+	// nothing is allocated.
+	n, err := list(nil)
+	if err == unix.ENOTSUP || err == nil && n == 0 {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
+	buf := make([]byte, n)
+	if n, err = list(buf); err == unix.ERANGE { // grew meanwhile
+		buf = make([]byte, xattrMax)
+		n, err = list(buf)
+	}
+	if err != nil {
+		return nil, err
+	}
 	out := map[string]string{}
-	for _, name := range bytes.Split(buf[:n-1], []byte{0}) {
-		val := make([]byte, 4096)
-		m, err := get(string(name), val)
-		if err == unix.ERANGE {
-			if m, err = get(string(name), nil); err == nil {
-				val = make([]byte, m)
-				m, err = get(string(name), val)
-			}
-		}
+	for _, name := range bytes.Split(bytes.TrimSuffix(buf[:n], []byte{0}), []byte{0}) {
+		m, err := get(string(name), nil)
 		if err == unix.ENODATA {
 			continue
+		}
+		val := make([]byte, m)
+		if err == nil {
+			m, err = get(string(name), val)
+		}
+		if err == unix.ERANGE {
+			val = make([]byte, xattrMax)
+			m, err = get(string(name), val)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("xattr %s: %w", name, err)
@@ -251,3 +255,6 @@ func readXattrs(list func([]byte) (int, error), get func(string, []byte) (int, e
 	}
 	return out, nil
 }
+
+// xattrMax is XATTR_LIST_MAX and XATTR_SIZE_MAX of linux/limits.h.
+const xattrMax = 65536
