@@ -207,11 +207,11 @@ func (b *builder) build() error {
 	if cfg.MountSources, err = idmappedSources(spec, c.state.Bundle, sp); err != nil {
 		return err
 	}
-	initPid, err := sp.start(o.Subreaper, func(pid int) error { return writeIDMaps(pid, spec.Linux) })
-	if err != nil {
+	if err := cg.Create(); err != nil {
 		return err
 	}
-	if err := cg.Apply(initPid); err != nil {
+	initPid, err := sp.start(cg, o.Subreaper, func(pid int) error { return writeIDMaps(pid, spec.Linux) })
+	if err != nil {
 		return err
 	}
 	logrus.Debugf("container %s: init pid %d in cgroup %v", o.ID, initPid, c.state.CgroupPaths)

@@ -66,7 +66,9 @@ func (c *Container) killAll() error {
 		return nil
 	}
 	// Frozen processes die only once thawed.
-	cg.Thaw()
+	if frozen, _ := cg.Frozen(); frozen {
+		cg.Thaw()
+	}
 	pids, _ := cg.Pids()
 	for _, pid := range pids {
 		unix.Kill(pid, unix.SIGKILL)

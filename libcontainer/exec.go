@@ -69,7 +69,11 @@ func (c *Container) Exec(o *ExecOpts) (pid int, err error) {
 	if err := sp.planNamespaces(&spec); err != nil {
 		return 0, err
 	}
-	pid, err = sp.start(o.Subreaper, nil)
+	cg, err := c.cgroup()
+	if err != nil {
+		return 0, err
+	}
+	pid, err = sp.start(cg, o.Subreaper, nil)
 	defer func() {
 		if err != nil && sp.pid > 0 {
 			unix.Kill(sp.pid, unix.SIGKILL)
@@ -77,11 +81,6 @@ func (c *Container) Exec(o *ExecOpts) (pid int, err error) {
 	}()
 	if err != nil {
 		return 0, err
-	}
-	if cg, err := c.cgroup(); err == nil {
-		if err := cg.AddPid(pid); err != nil {
-			return 0, err
-		}
 	}
 	if err := serveChild(sp.sock, cfg, func() error { return errors.New("exec: unexpected mount sync") }); err != nil {
 		return 0, err

@@ -7,6 +7,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/berthproject/berth/libcontainer/cgroups"
 )
 
 // spawn is the one re-exec of berth as a container's init or exec process.
@@ -74,10 +76,11 @@ func (s *spawn) planNamespaces(spec *specs.Spec) error {
 	return nil
 }
 
-// start forks and execs the child, then runs the nsenter stage's side of
-// the conversation; it returns the pid of the process that will run the
-// user program. writeMaps is used when the stage unshares a user namespace.
-func (s *spawn) start(subreaper bool, writeMaps func(pid int) error) (int, error) {
+// start forks and execs the child (born in cg's cgroup when cg is set),
+// then runs the nsenter stage's side of the conversation; it returns the
+// pid of the process that will run the user program. writeMaps is used
+// when the stage unshares a user namespace.
+func (s *spawn) start(cg *cgroups.Manager, subreaper bool, writeMaps func(pid int) error) (int, error) {
 	if subreaper {
 		// The nsenter stage may fork the final process; the caller
 		// waits for it, so it must become our child when orphaned.
@@ -85,12 +88,19 @@ func (s *spawn) start(subreaper bool, writeMaps func(pid int) error) (int, error
 			return 0, fmt.Errorf("PR_SET_CHILD_SUBREAPER: %w", err)
 		}
 	}
-	pid, err := syscall.ForkExec("/proc/self/exe", []string{"berth", "init"}, &syscall.ProcAttr{
-		Env: s.env, Files: s.files, Sys: &s.sys,
-	})
+	var pid int
+	var err error
+	if cg != nil {
+		pid, err = cg.StartInside(&s.sys, s.fork)
+	} else {
+		pid, err = s.fork()
+	}
 	s.closeChildFiles()
 	if err != nil {
-		return 0, fmt.Errorf("starting berth init: %w", err)
+		if pid > 0 {
+			s.pid = pid
+		}
+		return 0, err
 	}
 	s.pid = pid
 	if !s.ns.forks && !s.ns.usermap {
@@ -108,6 +118,16 @@ func (s *spawn) start(subreaper bool, writeMaps func(pid int) error) (int, error
 	unix.Wait4(pid, &ws, 0, nil)
 	s.pid = final
 	return final, nil
+}
+
+func (s *spawn) fork() (int, error) {
+	pid, err := syscall.ForkExec("/proc/self/exe", []string{"berth", "init"}, &syscall.ProcAttr{
+		Env: s.env, Files: s.files, Sys: &s.sys,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("starting berth init: %w", err)
+	}
+	return pid, nil
 }
 
 // closeChildFiles closes the runtime's copies of what the child inherited.

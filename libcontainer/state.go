@@ -59,7 +59,11 @@ func ValidateID(id string) error {
 
 func stateDir(root, id string) string { return filepath.Join(root, id) }
 
-// saveState writes state.json atomically: temp file, fsync, rename.
+// saveState writes state.json atomically (temp file, rename), so a reader
+// sees the old state or the new one, never a mix. It is not fsynced: the
+// state describes processes and mounts that do not survive a reboot
+// either (runc and crun do the same), and on a loaded disk an fsync costs
+// up to tens of milliseconds on the start path.
 func saveState(dir string, st *State) error {
 	b, err := json.Marshal(st)
 	if err != nil {
@@ -81,10 +85,6 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	if err := tmp.Chmod(mode); err != nil {
 		tmp.Close()
 		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("fsync %s: %w", tmp.Name(), err)
 	}
 	if err := tmp.Close(); err != nil {
 		return err

@@ -69,7 +69,20 @@ func (s *syncSocket) sendFD(m *syncMsg, fd int) error {
 
 // recvRaw reads one message and any fd passed with it (-1 if none).
 func (s *syncSocket) recvRaw() ([]byte, int, error) {
-	buf := make([]byte, maxSyncMsg)
+	// Peek at the message's size first: a large buffer for every small
+	// message would cost a garbage collection on the start path.
+	size := 4096
+	for {
+		n, _, err := unix.Recvfrom(int(s.f.Fd()), nil, unix.MSG_PEEK|unix.MSG_TRUNC)
+		if err == unix.EINTR {
+			continue
+		}
+		if err == nil && n > size {
+			size = min(n, maxSyncMsg)
+		}
+		break
+	}
+	buf := make([]byte, size)
 	oob := make([]byte, unix.CmsgSpace(4))
 	for {
 		n, oobn, _, _, err := unix.Recvmsg(int(s.f.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)

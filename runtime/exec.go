@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"os/signal"
 	"strconv"
 	"strings"
 
@@ -92,9 +90,9 @@ func cmdExec(g *globals, args []string) error {
 			addCaps(proc, capsAdd)
 		}
 	}
-	sigs := make(chan os.Signal, 64)
+	var sigs *relay
 	if !*detach {
-		signal.Notify(sigs)
+		sigs = catchSignals()
 	}
 	pid, err := c.Exec(&libcontainer.ExecOpts{
 		Process: proc, ConsoleSocket: *consoleSocket, PreserveFDs: *preserveFDs, Subreaper: !*detach,

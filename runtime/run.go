@@ -25,10 +25,9 @@ func cmdRun(g *globals, args []string) error {
 	}
 	o := f.opts(g, rest[0])
 	o.Subreaper = !*detach
-	// Signals that arrive while the container starts are kept for it.
-	sigs := make(chan os.Signal, 64)
+	var sigs *relay
 	if !*detach {
-		signal.Notify(sigs)
+		sigs = catchSignals()
 	}
 	c, err := libcontainer.Create(o)
 	if err != nil {
@@ -52,12 +51,30 @@ func cmdRun(g *globals, args []string) error {
 	return &exitError{code: code}
 }
 
+// relay holds the signals that arrive for the container. Subscribing to
+// every signal takes a millisecond or more (one sigaction each), so it is
+// done in the background while the container is created.
+type relay struct {
+	ch    chan os.Signal
+	ready chan struct{}
+}
+
+func catchSignals() *relay {
+	r := &relay{ch: make(chan os.Signal, 64), ready: make(chan struct{})}
+	go func() {
+		signal.Notify(r.ch)
+		close(r.ready)
+	}()
+	return r
+}
+
 // forwardAndWait relays signals to the container's process until it exits,
 // reaping any orphans the container leaves to us meanwhile, and returns its
 // exit status as a shell would (128+N when killed by signal N).
-func forwardAndWait(pid int, sigs chan os.Signal) int {
+func forwardAndWait(pid int, sigs *relay) int {
+	<-sigs.ready
 	go func() {
-		for s := range sigs {
+		for s := range sigs.ch {
 			if sig := s.(unix.Signal); sig != unix.SIGCHLD && sig != unix.SIGURG {
 				unix.Kill(pid, sig)
 			}
