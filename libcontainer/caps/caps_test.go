@@ -19,6 +19,14 @@ const (
 	capCkptRst = 40
 )
 
+// Keep the main thread to TestMain's goroutine: a throwaway thread that
+// changes its capabilities must never be the main one, which the runtime keeps
+// (wedged) instead of ending, leaving the process changed.
+func TestMain(m *testing.M) {
+	runtime.LockOSThread()
+	os.Exit(m.Run())
+}
+
 func bit(c int) uint64 { return 1 << uint(c) }
 
 func TestResolveNil(t *testing.T) {

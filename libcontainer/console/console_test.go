@@ -13,6 +13,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// Keep the main thread to TestMain's goroutine: a throwaway thread that
+// changes its mount namespace must never be the main one, which the runtime keeps
+// (wedged) instead of ending, leaving the process changed.
+func TestMain(m *testing.M) {
+	runtime.LockOSThread()
+	os.Exit(m.Run())
+}
+
 func needRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
