@@ -1,0 +1,220 @@
+package libcontainer
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+func TestValidateID(t *testing.T) {
+	for _, id := range []string{"a", "abc-123", "A_b.c+d", "...a", ".hidden", "x" + strings.Repeat("y", 200), "0"} {
+		if err := ValidateID(id); err != nil {
+			t.Errorf("ValidateID(%q) = %v, want ok", id, err)
+		}
+	}
+	if err := ValidateID(""); err == nil || err.Error() != "container id cannot be empty" {
+		t.Errorf("ValidateID(\"\") = %v", err)
+	}
+	for _, id := range []string{".", "..", "a/b", "/a", "a b", "a\x00b", "é", "a:b", "a,b", "a\n", strings.Repeat("a", 1025)} {
+		err := ValidateID(id)
+		if err == nil {
+			t.Errorf("ValidateID(%q) accepted it", id)
+			continue
+		}
+		if !strings.Contains(err.Error(), "invalid container id") {
+			t.Errorf("ValidateID(%q) = %v, want an \"invalid container id\" error", id, err)
+		}
+	}
+}
+
+func sampleState(id string) *State {
+	oom := 100
+	return &State{
+		ID: id, Bundle: "/bundle/" + id, Rootfs: "/bundle/" + id + "/rootfs",
+		InitPid: 1234, InitStart: 987654321,
+		Created:     time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC),
+		Owner:       "root",
+		Annotations: map[string]string{"k": "v"},
+		Config: &specs.Spec{Version: "1.2.0", Process: &specs.Process{Args: []string{"sh"}, OOMScoreAdj: &oom},
+			Linux: &specs.Linux{CgroupsPath: "/x"}},
+		CgroupPaths: map[string]string{"memory": "/sys/fs/cgroup/memory/x"},
+		Systemd:     true, Rootless: true, Started: true,
+	}
+}
+
+// noTempFiles fails if anything but want is in dir.
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func TestSaveLoadRoundTrip(t *testing.T) {
+	root := t.TempDir()
+	want := sampleState("round-trip")
+	dir := stateDir(root, want.ID)
+	if err := os.Mkdir(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	if err := saveState(dir, want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := loadState(root, want.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("loaded %+v\nwant   %+v", got, want)
+	}
+	st, err := os.Stat(filepath.Join(dir, stateFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("state.json mode %v, want 0600", st.Mode().Perm())
+	}
+	// An update replaces the file and leaves no temp file behind.
+	want.Started = false
+	want.InitPid = 99
+	if err := saveState(dir, want); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := loadState(root, want.ID); err != nil || got.InitPid != 99 || got.Started {
+		t.Fatalf("after update loaded %+v, %v", got, err)
+	}
+	if names := dirNames(t, dir); !reflect.DeepEqual(names, []string{stateFile}) {
+		t.Fatalf("state dir holds %q, want only %s", names, stateFile)
+	}
+}
+
+// A failed write leaves the old state whole and no temp file.
+func TestWriteFileAtomicFailureKeepsOld(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "f.json")
+	if err := writeFileAtomic(path, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Renaming over a non-empty directory fails after the temp file was
+	// written: the temp file must be cleaned up.
+	sub := filepath.Join(dir, "sub")
+	os.MkdirAll(filepath.Join(sub, "x"), 0o755)
+	if err := writeFileAtomic(sub, []byte("new"), 0o600); err == nil {
+		t.Fatal("writeFileAtomic over a non-empty directory succeeded")
+	}
+	if b, _ := os.ReadFile(path); string(b) != "old" {
+		t.Fatalf("old file now holds %q", b)
+	}
+	if names := dirNames(t, dir); !reflect.DeepEqual(names, []string{"f.json", "sub"}) {
+		t.Fatalf("dir holds %q after a failed write, want no temp file", names)
+	}
+	if err := writeFileAtomic(filepath.Join(dir, "missing", "f"), []byte("x"), 0o600); err == nil {
+		t.Fatal("writeFileAtomic into a missing directory succeeded")
+	}
+}
+
+// A reader never sees a partly written state while saves go on.
+func TestSaveStateReadersSeeWholeFiles(t *testing.T) {
+	root := t.TempDir()
+	st := sampleState("concurrent")
+	st.Annotations = map[string]string{"big": strings.Repeat("z", 256<<10)}
+	dir := stateDir(root, st.ID)
+	os.Mkdir(dir, 0o711)
+	if err := saveState(dir, st); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error)
+	go func() {
+		for i := 0; i < 50; i++ {
+			st.InitPid = i
+			if err := saveState(dir, st); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for reading := true; reading; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			reading = false
+		default:
+			if _, err := loadState(root, st.ID); err != nil {
+				t.Fatalf("a reader saw a broken state: %v", err)
+			}
+		}
+	}
+}
+
+func TestLoadStateErrors(t *testing.T) {
+	root := t.TempDir()
+	if _, err := loadState(root, "../etc"); err == nil || !strings.Contains(err.Error(), "invalid container id") {
+		t.Errorf("loadState(../etc) = %v, want an invalid id error", err)
+	}
+	_, err := loadState(root, "missing")
+	if !errors.Is(err, ErrNotExist) || err.Error() != `container "missing": container does not exist` {
+		t.Errorf("loadState(missing) = %v, want ErrNotExist naming the id", err)
+	}
+	// A dir without state.json (create still running) is not there either.
+	os.Mkdir(filepath.Join(root, "creating"), 0o711)
+	if _, err := loadState(root, "creating"); !errors.Is(err, ErrNotExist) {
+		t.Errorf("loadState(creating) = %v, want ErrNotExist", err)
+	}
+	os.Mkdir(filepath.Join(root, "corrupt"), 0o711)
+	path := filepath.Join(root, "corrupt", stateFile)
+	os.WriteFile(path, []byte(`{"id": "corrupt", "init_pid": "x"`), 0o600)
+	_, err = loadState(root, "corrupt")
+	if err == nil || !strings.HasPrefix(err.Error(), `container "corrupt": corrupt `+path+": ") {
+		t.Errorf("loadState(corrupt) = %v, want an error naming the file", err)
+	}
+	if errors.Is(err, ErrNotExist) {
+		t.Errorf("a corrupt state is reported as missing: %v", err)
+	}
+}
+
+func TestLockDirIsExclusive(t *testing.T) {
+	dir := t.TempDir()
+	unlock, err := lockDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan struct{})
+	go func() {
+		unlock2, err := lockDir(dir)
+		if err != nil {
+			t.Error(err)
+		} else {
+			unlock2()
+		}
+		close(got)
+	}()
+	select {
+	case <-got:
+		t.Fatal("a second lockDir succeeded while the first was held")
+	case <-time.After(100 * time.Millisecond):
+	}
+	unlock()
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the second lockDir did not get the lock after unlock")
+	}
+	if _, err := lockDir(filepath.Join(dir, "missing")); err == nil {
+		t.Fatal("lockDir of a missing dir succeeded")
+	}
+}
