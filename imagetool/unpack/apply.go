@@ -178,7 +178,7 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 	switch hdr.Typeflag {
 	case tar.TypeDir:
 		return a.mkdir(pfd, base, name, hdr)
-	case tar.TypeReg, tar.TypeRegA:
+	case tar.TypeReg, tar.TypeRegA, tar.TypeCont: // contiguous files are regular ones (POSIX)
 		return a.regular(pfd, base, hdr, r)
 	case tar.TypeSymlink:
 		if err := a.create(pfd, base, func() error { return unix.Symlinkat(hdr.Linkname, pfd, base) }); err != nil {
@@ -231,7 +231,6 @@ func (a *applier) mkdir(pfd int, base, name string, hdr *tar.Header) error {
 	if err != nil {
 		return fmt.Errorf("mkdir: %w", err)
 	}
-	// An existing directory keeps its content and takes the new metadata.
 	fd, err := unix.Openat(pfd, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open directory: %w", err)
@@ -246,11 +245,6 @@ func (a *applier) mkdir(pfd int, base, name string, hdr *tar.Header) error {
 }
 
 func (a *applier) rootDirMeta(hdr *tar.Header) error {
-	fd, err := a.root.resolve(".", unix.O_DIRECTORY)
-	if err != nil {
-		return err
-	}
-	unix.Close(fd)
 	// Reopen readable: fchown and fchmod do not work on O_PATH fds.
 	rfd, err := unix.Openat(a.root.fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {

@@ -460,3 +460,24 @@ func TestUnsettableXattrIsANamedError(t *testing.T) {
 		t.Fatalf("notes %q", notes)
 	}
 }
+
+func TestParentThroughDanglingSymlinkIsCreatedInside(t *testing.T) {
+	rootfs, outside := sandbox(t)
+	mustApply(t, rootfs, layerOf(t,
+		symlink("lib", "/usr/lib"), file("lib/libc.so", "libc"),
+		symlink("up", "../../.."+outside+"/made"), file("up/x", "x"),
+		symlink("loop1", "loop2"), symlink("loop2", "loop1"),
+	))
+	if readFile(t, filepath.Join(rootfs, "usr/lib/libc.so")) != "libc" {
+		t.Fatal("lib -> /usr/lib was not followed to create usr/lib inside the rootfs")
+	}
+	if readFile(t, filepath.Join(rootfs, outside, "made/x")) != "x" {
+		t.Fatal("a link climbing out was not clamped to the rootfs")
+	}
+	checkOutside(t, outside)
+	err := apply(t, rootfs, layerOf(t, file("loop1/x", "x")))
+	var ee *EntryError
+	if !errors.As(err, &ee) || ee.Entry != "loop1/x" {
+		t.Fatalf("symlink loop: %v", err)
+	}
+}

@@ -303,9 +303,11 @@ func TestCacheChecksDiffIDsOnEveryUse(t *testing.T) {
 func TestUnlistedParentDirsKeepLowerAttributes(t *testing.T) {
 	needRoot(t)
 	layers := []Layer{
-		layerOf(t, ent{name: "./", typ: tar.TypeDir, mode: 0o751}, dir("home/"), ent{name: "home/app/", typ: tar.TypeDir, mode: 0o750, uid: 1000, gid: 1000}),
-		// No "./", "home/" or "home/app/" entries: they are only parents.
-		layerOf(t, ent{name: "home/app/.profile", typ: tar.TypeReg, mode: 0o644, uid: 1000, gid: 1000}),
+		layerOf(t, ent{name: "./", typ: tar.TypeDir, mode: 0o751}, dir("home/"), ent{name: "home/app/", typ: tar.TypeDir, mode: 0o750, uid: 1000, gid: 1000},
+			dir("usr/"), dir("usr/lib/"), symlink("lib", "usr/lib")),
+		// No "./", "home/", "home/app/" or "lib/" entries: they are only
+		// parents; "lib/libx.so" goes through the lower layer's symlink.
+		layerOf(t, ent{name: "home/app/.profile", typ: tar.TypeReg, mode: 0o644, uid: 1000, gid: 1000}, file("lib/libx.so", "x")),
 	}
 	base := t.TempDir()
 	direct := filepath.Join(base, "direct")
@@ -313,7 +315,8 @@ func TestUnlistedParentDirsKeepLowerAttributes(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := snapshot(t, filepath.Join(direct, "rootfs"))
-	if !strings.HasPrefix(want["home/app"], "drwxr-x--- 1000:1000") || !strings.HasPrefix(want["."], "drwxr-x--x 0:0") {
+	if !strings.HasPrefix(want["home/app"], "drwxr-x--- 1000:1000") || !strings.HasPrefix(want["."], "drwxr-x--x 0:0") ||
+		!strings.HasPrefix(want["lib"], "Lrwxrwxrwx") || want["usr/lib/libx.so"] == "" {
 		t.Fatalf("direct: home/app %q, root %q", want["home/app"], want["."])
 	}
 	cache := testCache(t)

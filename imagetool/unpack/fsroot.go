@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
 	"golang.org/x/sys/unix"
 )
 
@@ -96,6 +98,10 @@ func (r *rootDir) dir(rel string, create bool, newDir newDirFunc) (int, error) {
 // mkdirAll creates the missing directories of rel one component at a
 // time, each one resolved inside the root before the next is made in it.
 func (r *rootDir) mkdirAll(rel string, newDir newDirFunc) (int, error) {
+	return r.mkdirAllDepth(rel, newDir, 0)
+}
+
+func (r *rootDir) mkdirAllDepth(rel string, newDir newDirFunc, depth int) (int, error) {
 	parent, err := unix.Dup(r.fd)
 	if err != nil {
 		return -1, err
@@ -113,6 +119,9 @@ func (r *rootDir) mkdirAll(rel string, newDir newDirFunc) (int, error) {
 					}
 				}
 				fd, err = r.resolve(prefix, unix.O_DIRECTORY)
+				if err == unix.ENOENT {
+					fd, err = r.mkdirThroughSymlink(prefix, newDir, depth)
+				}
 			}
 		}
 		unix.Close(parent)
@@ -122,6 +131,32 @@ func (r *rootDir) mkdirAll(rel string, newDir newDirFunc) (int, error) {
 		parent = fd
 	}
 	return parent, nil
+}
+
+// mkdirThroughSymlink handles a component of a parent path that is a
+// dangling symlink (a layer's "lib -> usr/lib" before usr/lib exists): like
+// mkdir -p, it creates the directory the link points to, inside the root.
+func (r *rootDir) mkdirThroughSymlink(prefix string, newDir newDirFunc, depth int) (int, error) {
+	if depth > 16 {
+		return -1, unix.ELOOP
+	}
+	// SecureJoin resolves the links lexically with the root as "/"; the
+	// directories are then made by fd like any others.
+	joined, err := securejoin.SecureJoin(r.path, prefix)
+	if err != nil {
+		return -1, err
+	}
+	target, err := filepath.Rel(r.path, joined)
+	if err != nil || target == prefix || target == "." {
+		return -1, unix.ENOENT
+	}
+	r.invalidate()
+	fd, err := r.mkdirAllDepth(target, newDir, depth+1)
+	if err != nil {
+		return -1, err
+	}
+	unix.Close(fd)
+	return r.resolve(prefix, unix.O_DIRECTORY)
 }
 
 func (r *rootDir) fixNewDir(parent int, name, rel string, newDir newDirFunc) error {
