@@ -41,7 +41,7 @@ func failsCleanly(t *testing.T, r result, bundle string, want ...string) {
 	}
 	entries, _ := os.ReadDir(filepath.Dir(bundle))
 	for _, e := range entries {
-		if strings.Contains(e.Name(), ".berth-tmp-") {
+		if strings.Contains(e.Name(), ".berth-tmp") {
 			t.Errorf("a failed unpack left %s", e.Name())
 		}
 	}

@@ -2,6 +2,7 @@ package unpack
 
 import (
 	"archive/tar"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -57,6 +58,7 @@ var errEscape = errors.New("path escapes the rootfs")
 
 // applier writes the entries of one layer's tar stream into a rootDir.
 type applier struct {
+	ctx    context.Context // checked before each entry: an interrupt stops a big layer early
 	root   *rootDir
 	opts   Options
 	budget *Budget
@@ -79,8 +81,8 @@ type dirTime struct {
 	atime, mtime time.Time
 }
 
-func newApplier(root *rootDir, opts Options, b *Budget) *applier {
-	a := &applier{root: root, opts: opts, budget: b, buf: make([]byte, 1<<20), written: map[string]struct{}{}}
+func newApplier(ctx context.Context, root *rootDir, opts Options, b *Budget) *applier {
+	a := &applier{ctx: ctx, root: root, opts: opts, budget: b, buf: make([]byte, 1<<20), written: map[string]struct{}{}}
 	if opts.overlay {
 		a.implicit = map[string]bool{".": true}
 	}
@@ -103,6 +105,9 @@ func (a *applier) applyTar(tr *tar.Reader) error {
 		}
 		if err != nil {
 			return fmt.Errorf("reading tar: %w", err)
+		}
+		if err := a.ctx.Err(); err != nil {
+			return err
 		}
 		if err := a.budget.entry(hdr.Name, hdr.Linkname); err != nil {
 			return &EntryError{Entry: hdr.Name, Err: err}

@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -87,7 +89,8 @@ func CreateBundle(ctx context.Context, dir string, layers []Layer, opts BundleOp
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return res, fmt.Errorf("bundle %s: %w", dir, err)
 	}
-	tmp := filepath.Join(filepath.Dir(dir), "."+filepath.Base(dir)+".berth-tmp-"+randomSuffix())
+	removeAbandoned(dir)
+	tmp := fmt.Sprintf("%s.%d-%s", tempPrefix(dir), os.Getpid(), randomSuffix())
 	// 0700 as umoci: the rootfs holds setuid binaries and device nodes.
 	if err := os.Mkdir(tmp, 0o700); err != nil {
 		return res, fmt.Errorf("bundle %s: %w", dir, err)
@@ -269,7 +272,7 @@ func copyRootfs(ctx context.Context, rootfs string, layers []Layer, dirs []strin
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := newApplier(root, opts, unlimited).applyDir(d, implicit[i]); err != nil {
+		if err := newApplier(ctx, root, opts, unlimited).applyDir(d, implicit[i]); err != nil {
 			var ee *EntryError
 			if errors.As(err, &ee) {
 				ee.Layer = layers[i].Digest.String()
@@ -308,6 +311,28 @@ func checkBundleDir(dir string, force bool) (exists bool, err error) {
 		return false, fmt.Errorf("bundle directory %s exists and is not empty (--force replaces it)", dir)
 	}
 	return true, nil
+}
+
+// tempPrefix names the temporary directories of bundle dir: hidden
+// siblings of it, "<name>.berth-tmp.<pid>-<random>".
+func tempPrefix(dir string) string {
+	return filepath.Join(filepath.Dir(dir), "."+filepath.Base(dir)+".berth-tmp")
+}
+
+// removeAbandoned removes the temporary directories an unpack of dir
+// killed before it could clean up (SIGKILL, a crash) left, recognised by
+// the process id in their name no longer running.
+func removeAbandoned(dir string) {
+	matches, _ := filepath.Glob(tempPrefix(dir) + ".*-*")
+	for _, m := range matches {
+		pid, _, ok := strings.Cut(strings.TrimPrefix(m, tempPrefix(dir)+"."), "-")
+		if _, err := strconv.Atoi(pid); !ok || err != nil {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + pid); errors.Is(err, os.ErrNotExist) {
+			discardBundle(m)
+		}
+	}
 }
 
 // swapIn moves the finished bundle tmp to dir: a rename over nothing or

@@ -3,7 +3,9 @@ package unpack
 import (
 	"archive/tar"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -379,4 +381,71 @@ func TestOverlayWithMoreLayersThanFitInMountOptions(t *testing.T) {
 	if readFile(t, filepath.Join(b, "rootfs/f00")) != "0" || readFile(t, filepath.Join(b, "rootfs/top")) != "59" {
 		t.Fatal("merged view wrong: the lowest file or the topmost version is missing")
 	}
+}
+
+func TestAbandonedTempDirsAreRemoved(t *testing.T) {
+	needRoot(t)
+	base := t.TempDir()
+	b := filepath.Join(base, "b")
+	dead := tempPrefix(b) + ".999999999-abc" // no such process
+	live := fmt.Sprintf("%s.%d-abc", tempPrefix(b), os.Getpid())
+	for _, d := range []string{dead, live} {
+		if err := os.MkdirAll(filepath.Join(d, "rootfs", "x"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := CreateBundle(context.Background(), b, []Layer{layerOf(t, file("a", "a"))}, BundleOptions{Spec: defaultSpec}); err != nil {
+		t.Fatal(err)
+	}
+	notExist(t, dead)
+	if _, err := os.Stat(live); err != nil {
+		t.Fatal("the temp dir of a running unpack was removed")
+	}
+}
+
+func TestCancelledUnpackLeavesNothing(t *testing.T) {
+	needRoot(t)
+	// A big layer, cancelled while it is being applied.
+	var ents []ent
+	for i := range 2000 {
+		ents = append(ents, file(fmt.Sprintf("d/f%04d", i), strings.Repeat("x", 4096)))
+	}
+	layers := []Layer{layerOf(t, ents...)}
+	for _, cache := range []*Cache{nil, testCache(t)} {
+		base := t.TempDir()
+		ctx, cancel := context.WithCancel(context.Background())
+		n := 0
+		opts := BundleOptions{Cache: cache, Spec: defaultSpec, Limits: DefaultLimits()}
+		// Cancel from inside, about the 500th file, as the blob is read.
+		layer := layers[0]
+		open := layer.Open
+		layer.Open = func() (io.ReadCloser, error) {
+			rc, err := open()
+			return &cancelAfter{ReadCloser: rc, n: &n, at: 500 * 4096, cancel: cancel}, err
+		}
+		_, err := CreateBundle(ctx, filepath.Join(base, "b"), []Layer{layer}, opts)
+		cancel()
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("cache %v: want context.Canceled, got %v", cache != nil, err)
+		}
+		if names := dirNames(t, base); names != "" {
+			t.Fatalf("a cancelled unpack left %q", names)
+		}
+	}
+}
+
+// cancelAfter cancels a context once at bytes were read through it.
+type cancelAfter struct {
+	io.ReadCloser
+	n      *int
+	at     int
+	cancel func()
+}
+
+func (c *cancelAfter) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	if *c.n += n; *c.n >= c.at {
+		c.cancel()
+	}
+	return n, err
 }

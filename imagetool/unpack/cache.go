@@ -158,7 +158,7 @@ func (c *Cache) extractAll(ctx context.Context, layers []Layer, b *Budget, jobs 
 			if ctx.Err() != nil {
 				return
 			}
-			tmp, err := c.extract(l, b)
+			tmp, err := c.extract(ctx, l, b)
 			mu.Lock()
 			defer mu.Unlock()
 			temps[i] = tmp
@@ -215,7 +215,7 @@ func (c *Cache) publish(tmp string, d digest.Digest) error {
 
 // extract unpacks one layer into a new temporary entry next to its final
 // place and returns it; on error nothing is left.
-func (c *Cache) extract(l Layer, b *Budget) (string, error) {
+func (c *Cache) extract(ctx context.Context, l Layer, b *Budget) (string, error) {
 	parent := filepath.Dir(c.Path(l.Digest))
 	// 0700: cached layers hold setuid binaries and devices that other
 	// users must not reach.
@@ -226,7 +226,7 @@ func (c *Cache) extract(l Layer, b *Budget) (string, error) {
 	if err := os.Mkdir(tmp, 0o700); err != nil {
 		return "", fmt.Errorf("layer cache: %w", err)
 	}
-	res, err := c.fill(filepath.Join(tmp, cacheFS), l, b)
+	res, err := c.fill(ctx, filepath.Join(tmp, cacheFS), l, b)
 	if err == nil {
 		var dirs []string
 		for d := range res.implicit {
@@ -245,7 +245,7 @@ func (c *Cache) extract(l Layer, b *Budget) (string, error) {
 	return tmp, nil
 }
 
-func (c *Cache) fill(dir string, l Layer, b *Budget) (applied, error) {
+func (c *Cache) fill(ctx context.Context, dir string, l Layer, b *Budget) (applied, error) {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return applied{}, err
 	}
@@ -254,7 +254,7 @@ func (c *Cache) fill(dir string, l Layer, b *Budget) (applied, error) {
 		return applied{}, err
 	}
 	defer root.Close()
-	return applyLayer(root, l, Options{overlay: true}, b)
+	return applyLayer(ctx, root, l, Options{overlay: true}, b)
 }
 
 func syncfs(dir string) error {

@@ -154,6 +154,9 @@ func (w *dirWalker) child(dirfd int, dir, base string) error {
 }
 
 func (w *dirWalker) emit(hdr *tar.Header, f *cacheFile) error {
+	if err := w.a.ctx.Err(); err != nil {
+		return err
+	}
 	var r io.Reader = f
 	if f == nil {
 		r = bytes.NewReader(nil)

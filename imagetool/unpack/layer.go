@@ -37,7 +37,7 @@ func ApplyLayers(ctx context.Context, rootfs string, layers []Layer, opts Option
 		if l.DiffID == "" || l.MediaType == "" {
 			return fmt.Errorf("layer %s: no diff_id or media type", l.Digest)
 		}
-		if _, err := applyLayer(root, l, opts, b); err != nil {
+		if _, err := applyLayer(ctx, root, l, opts, b); err != nil {
 			return err
 		}
 	}
@@ -52,7 +52,7 @@ type applied struct {
 
 // applyLayer decompresses and applies one layer. The digest of its
 // uncompressed tar must be l.DiffID when that is set.
-func applyLayer(root *rootDir, l Layer, opts Options, b *Budget) (res applied, err error) {
+func applyLayer(ctx context.Context, root *rootDir, l Layer, opts Options, b *Budget) (res applied, err error) {
 	defer func() {
 		if e, ok := err.(*EntryError); ok {
 			e.Layer = l.Digest.String()
@@ -79,7 +79,7 @@ func applyLayer(root *rootDir, l Layer, opts Options, b *Budget) (res applied, e
 	defer closeDecoder()
 	digester := alg.Digester()
 	tarStream := io.TeeReader(b.reader(dr), digester.Hash())
-	a := newApplier(root, opts, b)
+	a := newApplier(ctx, root, opts, b)
 	if err := a.applyTar(tar.NewReader(tarStream)); err != nil {
 		return res, err
 	}
