@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -15,6 +16,8 @@ import (
 	"github.com/opencontainers/runtime-spec/specs-go"
 	libseccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
+
+	berthspecs "github.com/berthproject/berth/specs"
 )
 
 // The load tests re-execute the test binary: the child loads the profile
@@ -363,4 +366,12 @@ func TestLoadBusybox(t *testing.T) {
 			t.Fatalf("busybox rmdir ended with %v, want success; stderr: %s", ws, stderr)
 		}
 	})
+}
+
+// TestDefaultProfile: the profile berth-image writes compiles on this
+// libseccomp, denies what it lists with EPERM and lets ordinary calls by.
+func TestDefaultProfile(t *testing.T) {
+	probes := []string{"sys:keyctl", "sys:getppid", "sys:perf_event_open", "mkdir:" + filepath.Join(t.TempDir(), "ok")}
+	got := probe(t, berthspecs.DefaultSeccomp(), probes...)
+	wantErrnos(t, probes, got, unix.EPERM, 0, unix.EPERM, 0)
 }

@@ -67,6 +67,7 @@ func Convert(img *ocispec.Image, rootfs string, opts Options) (*rspec.Spec, erro
 		spec = specs.Default()
 	}
 	spec.Root.Readonly = false // images expect to write to their rootfs
+	spec.Linux.Seccomp = specs.DefaultSeccomp()
 	if len(opts.UIDMappings) > 0 || len(opts.GIDMappings) > 0 {
 		if opts.Rootless {
 			return nil, errors.New("--rootless and --uid-map/--gid-map do not go together")

@@ -195,8 +195,13 @@ func TestDefaultsRootlessAndMappingsValidate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(spec.Linux, specs.DefaultRootless().Linux) {
-		t.Error("rootless Linux section differs from specs.DefaultRootless()")
+	if !reflect.DeepEqual(spec.Linux.Seccomp, specs.DefaultSeccomp()) {
+		t.Error("converted config lacks the default seccomp profile")
+	}
+	want := specs.DefaultRootless().Linux
+	want.Seccomp = specs.DefaultSeccomp()
+	if !reflect.DeepEqual(spec.Linux, want) {
+		t.Error("rootless Linux section differs from specs.DefaultRootless() plus the default seccomp profile")
 	}
 	if err := specs.Validate(spec, bundle); err != nil {
 		t.Errorf("rootless conversion does not validate: %v", err)
