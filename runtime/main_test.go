@@ -1,0 +1,173 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sirupsen/logrus"
+)
+
+// result is what one runMain call did.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// run calls runMain with stdout, stderr and the log captured, then puts
+// back the process-wide state it changes.
+func run(t *testing.T, args ...string) result {
+	t.Helper()
+	dir := t.TempDir()
+	outF, _ := os.Create(filepath.Join(dir, "stdout"))
+	errF, _ := os.Create(filepath.Join(dir, "stderr"))
+	oldOut, oldErr := os.Stdout, os.Stderr
+	os.Stdout, os.Stderr = outF, errF
+	logrus.SetOutput(errF)
+	defer func() {
+		os.Stdout, os.Stderr = oldOut, oldErr
+		logrus.SetOutput(oldErr)
+		logrus.SetFormatter(&logrus.TextFormatter{})
+		logrus.SetLevel(logrus.InfoLevel)
+		outF.Close()
+		errF.Close()
+	}()
+	code := runMain(args)
+	out, _ := os.ReadFile(outF.Name())
+	errb, _ := os.ReadFile(errF.Name())
+	return result{code, string(out), string(errb)}
+}
+
+func (r result) check(t *testing.T, code int, stderrHas string) {
+	t.Helper()
+	if r.code != code || !strings.Contains(r.stderr, stderrHas) {
+		t.Errorf("exit %d, stderr %q; want exit %d and %q", r.code, r.stderr, code, stderrHas)
+	}
+}
+
+func TestGlobalUsageErrorsExit2(t *testing.T) {
+	r := run(t)
+	if r.code != 2 || !strings.Contains(r.stdout, "Usage: berth [global flags] COMMAND") {
+		t.Errorf("no command: exit %d, stdout %q", r.code, r.stdout)
+	}
+	r = run(t, "--bogus", "list")
+	r.check(t, 2, "berth: flag provided but not defined: -bogus\n")
+	if !strings.Contains(r.stderr, "Usage: berth") {
+		t.Errorf("a bad global flag shows no usage: %q", r.stderr)
+	}
+	run(t, "--rootless", "maybe", "list").check(t, 2, `berth: --rootless "maybe": must be auto, true or false`)
+	run(t, "--root").check(t, 2, "flag needs an argument: -root")
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	r := run(t, "--help")
+	if r.code != 0 || !strings.Contains(r.stdout, "Commands:") || !strings.Contains(r.stdout, "  create ") {
+		t.Errorf("--help: exit %d, stdout %q", r.code, r.stdout)
+	}
+	r = run(t, "-v")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "berth version "+version+"\n") || !strings.Contains(r.stdout, "spec: "+specVersion) {
+		t.Errorf("-v: exit %d, stdout %q", r.code, r.stdout)
+	}
+	// A command's --help prints its usage and succeeds.
+	r = run(t, "state", "--help")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "Usage: berth state ID") {
+		t.Errorf("state --help: exit %d, stdout %q", r.code, r.stdout)
+	}
+}
+
+// Errors of a command name it and go to the log (stderr here) with exit 1.
+func TestCommandErrors(t *testing.T) {
+	root := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"frob"}, `unknown command \"frob\" (see berth --help)`},
+		{[]string{"state"}, `state: expects 1 argument(s), got 0`},
+		{[]string{"state", "a", "b"}, `state: expects 1 argument(s), got 2: a b (usage: berth state ID)`},
+		{[]string{"kill", "a", "TERM", "c"}, `kill: expects 1 to 2 argument(s), got 3`},
+		{[]string{"exec"}, `exec: expects at least 1 argument(s), got 0`},
+		{[]string{"list", "x"}, `list: expects 0 argument(s), got 1: x`},
+		{[]string{"create", "--bogus", "x"}, `create: flag provided but not defined: -bogus`},
+		{[]string{"create", "--preserve-fds", "many", "x"}, `create: invalid value \"many\" for flag -preserve-fds`},
+		{[]string{"kill", "x", "SIGFOO"}, `kill: invalid signal \"SIGFOO\"`},
+		{[]string{"state", "missing"}, `state: container \"missing\": container does not exist`},
+		{[]string{"state", "../x"}, `invalid container id`},
+		{[]string{"update", "--memory", "1g", "x"}, `update: --memory \"1g\": not a number`},
+		{[]string{"update", "--resources", "/no/such/file", "x"}, `update: --resources: open /no/such/file: no such file or directory`},
+	} {
+		args := append([]string{"--root", root}, tc.args...)
+		r := run(t, args...)
+		if r.code != 1 || !strings.Contains(r.stderr, tc.want) || !strings.Contains(r.stderr, "level=error") {
+			t.Errorf("berth %q: exit %d, stderr %q; want exit 1 and %q logged", tc.args, r.code, r.stderr, tc.want)
+		}
+	}
+	// A bad --log-format is refused before anything runs.
+	run(t, "--log-format", "xml", "list").check(t, 1, `berth: --log-format "xml": must be text or json`)
+}
+
+// With --log the error goes to the file in the chosen format, and to stderr.
+func TestLogFileJSON(t *testing.T) {
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "berth.log")
+	r := run(t, "--root", dir, "--log", logPath, "--log-format", "json", "state", "nope")
+	r.check(t, 1, `berth: state: container "nope": container does not exist`)
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entry map[string]string
+	if err := json.Unmarshal(b, &entry); err != nil {
+		t.Fatalf("log line %q is not JSON: %v", b, err)
+	}
+	if entry["level"] != "error" || entry["msg"] != `state: container "nope": container does not exist` {
+		t.Fatalf("log entry %v", entry)
+	}
+	run(t, "--log", filepath.Join(dir, "no", "dir", "log"), "list").check(t, 1, "berth: --log: open ")
+}
+
+func TestListEmptyRoot(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "not-yet")
+	r := run(t, "--root", root, "list")
+	if r.code != 0 || strings.Join(strings.Fields(r.stdout), " ") != "ID PID STATUS BUNDLE CREATED OWNER" {
+		t.Errorf("list: exit %d, stdout %q", r.code, r.stdout)
+	}
+	r = run(t, "--root", root, "list", "--format", "json")
+	if r.code != 0 || strings.TrimSpace(r.stdout) != "[]" {
+		t.Errorf("list --format json: exit %d, stdout %q", r.code, r.stdout)
+	}
+	r = run(t, "--root", root, "list", "-q")
+	if r.code != 0 || r.stdout != "" {
+		t.Errorf("list -q: exit %d, stdout %q", r.code, r.stdout)
+	}
+	run(t, "--root", root, "list", "--format", "yaml").check(t, 1, `list: --format \"yaml\": must be table or json`)
+}
+
+func TestSpecCommand(t *testing.T) {
+	dir := t.TempDir()
+	r := run(t, "spec", "--bundle", dir)
+	if r.code != 0 {
+		t.Fatalf("spec: exit %d, stderr %q", r.code, r.stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		OCIVersion string `json:"ociVersion"`
+		Process    struct{ Args []string }
+	}
+	if err := json.Unmarshal(b, &cfg); err != nil || cfg.OCIVersion == "" || len(cfg.Process.Args) == 0 {
+		t.Fatalf("config.json %s: %v", b, err)
+	}
+}
+
+func TestFeaturesCommand(t *testing.T) {
+	r := run(t, "features")
+	var f map[string]any
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &f) != nil || f["ociVersionMin"] == nil || f["linux"] == nil {
+		t.Fatalf("features: exit %d, stdout %q", r.code, r.stdout)
+	}
+}
