@@ -171,3 +171,29 @@ func TestFeaturesCommand(t *testing.T) {
 		t.Fatalf("features: exit %d, stdout %q", r.code, r.stdout)
 	}
 }
+
+// delete --force succeeds for a container that is not there, cleans up a
+// state dir a killed create left unreadable, and still refuses a bad id.
+func TestDeleteForce(t *testing.T) {
+	root := t.TempDir()
+	if r := run(t, "--root", root, "delete", "--force", "nope"); r.code != 0 {
+		t.Errorf("delete --force of a missing container: exit %d, stderr %q", r.code, r.stderr)
+	}
+	run(t, "--root", root, "delete", "nope").check(t, 1, `delete: container \"nope\": container does not exist`)
+	broken := filepath.Join(root, "broken")
+	os.Mkdir(broken, 0o711)
+	os.WriteFile(filepath.Join(broken, "state.json"), []byte("{trunc"), 0o600)
+	if r := run(t, "--root", root, "delete", "-f", "broken"); r.code != 0 {
+		t.Errorf("delete -f of a corrupt state: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if _, err := os.Stat(broken); !os.IsNotExist(err) {
+		t.Errorf("the broken state dir is still there: %v", err)
+	}
+	outside := filepath.Join(filepath.Dir(root), "berth-delete-outside-"+filepath.Base(root))
+	os.Mkdir(outside, 0o700)
+	defer os.RemoveAll(outside)
+	run(t, "--root", root, "delete", "--force", "../"+filepath.Base(outside)).check(t, 1, "invalid container id")
+	if _, err := os.Stat(outside); err != nil {
+		t.Fatalf("delete --force with a ../ id removed a directory outside the root: %v", err)
+	}
+}
