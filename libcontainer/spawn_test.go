@@ -103,6 +103,16 @@ func TestSpawnPlanStage(t *testing.T) {
 // namespace, then serves it as exec does. The process's stdout is returned.
 func spawnRun(t *testing.T, ns *os.File, args ...string) (pid int, out string, err error) {
 	t.Helper()
+	return spawnRunNS(t, ns, []specs.LinuxNamespace{
+		{Type: specs.NetworkNamespace, Path: fmt.Sprintf("/proc/self/fd/%d", ns.Fd())},
+		{Type: specs.PIDNamespace},
+	}, args...)
+}
+
+// spawnRunNS is spawnRun with the given namespaces; ns, if not nil, is the
+// network namespace the process is expected to be in.
+func spawnRunNS(t *testing.T, ns *os.File, namespaces []specs.LinuxNamespace, args ...string) (pid int, out string, err error) {
+	t.Helper()
 	sp, err := newSpawn(0)
 	if err != nil {
 		t.Fatal(err)
@@ -114,10 +124,7 @@ func spawnRun(t *testing.T, ns *os.File, args ...string) (pid int, out string, e
 	defer stdinW.Close()
 	defer outR.Close()
 	sp.files[0], sp.files[1] = stdinR.Fd(), outW.Fd()
-	spec := nsSpec(
-		specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: fmt.Sprintf("/proc/self/fd/%d", ns.Fd())},
-		specs.LinuxNamespace{Type: specs.PIDNamespace},
-	)
+	spec := nsSpec(namespaces...)
 	spec.Process = &specs.Process{Args: args, Cwd: "/", Env: []string{"PATH=/usr/bin:/bin"}}
 	if err := sp.planNamespaces(spec); err != nil {
 		t.Fatal(err)
@@ -127,12 +134,16 @@ func spawnRun(t *testing.T, ns *os.File, args ...string) (pid int, out string, e
 	pid, err = sp.start(nil, true, func(int) error { return fmt.Errorf("no maps expected") })
 	outW.Close()
 	if err != nil {
+		if sp.pid > 0 { // reap the stage that failed
+			unix.Kill(sp.pid, unix.SIGKILL)
+			unix.Wait4(sp.pid, nil, 0, nil)
+		}
 		return 0, "", err
 	}
 	cfg := &initConfig{Exec: true, Spec: spec, FifoFD: -1, ConsoleFD: -1, State: specs.State{ID: "spawn-test"}}
 	serr := serveChild(sp.sock, cfg, func() error { return fmt.Errorf("unexpected mount sync") })
 	// The process waits on stdin, so its namespaces can be checked.
-	if serr == nil {
+	if serr == nil && ns != nil {
 		got := nsIno(t, fmt.Sprintf("/proc/%d/ns/net", pid))
 		if want := inoOf(t, ns); got != want {
 			t.Errorf("process is in net namespace %d, want the joined %d", got, want)
@@ -146,7 +157,7 @@ func spawnRun(t *testing.T, ns *os.File, args ...string) (pid int, out string, e
 	}
 	stdinW.Close()
 	var ws unix.WaitStatus
-	if _, werr := unix.Wait4(pid, &ws, 0, nil); werr != nil {
+	if _, werr := unix.Wait4(pid, &ws, 0, nil); werr != nil && pid > 0 {
 		t.Errorf("wait4 %d: %v", pid, werr)
 	}
 	b, _ := io.ReadAll(outR)
@@ -202,5 +213,28 @@ func TestSpawnInitErrorReported(t *testing.T) {
 	_, _, err := spawnRun(t, ns, "/no/such/program")
 	if err == nil || err.Error() != `process.args[0] "/no/such/program": stat /no/such/program: no such file or directory` {
 		t.Fatalf("spawn of a missing program = %v", err)
+	}
+}
+
+// When the C stage cannot join a namespace, the error says which one: the
+// user cannot know what "setns 4" is. Joining one's own user namespace
+// is refused by the kernel (EINVAL), after openNamespace accepted the file.
+func TestSpawnStageErrorNamesNamespace(t *testing.T) {
+	needRoot(t)
+	for _, forks := range []bool{false, true} {
+		namespaces := []specs.LinuxNamespace{{Type: specs.UserNamespace, Path: "/proc/self/ns/user"}}
+		if forks {
+			namespaces = append(namespaces, specs.LinuxNamespace{Type: specs.PIDNamespace})
+		}
+		_, _, err := spawnRunNS(t, nil, namespaces, "/bin/true")
+		if err == nil {
+			t.Fatalf("forks %v: joining our own user namespace succeeded", forks)
+		}
+		if !strings.Contains(err.Error(), "invalid argument") && !strings.Contains(err.Error(), "Invalid argument") {
+			t.Errorf("forks %v: error %q lacks the cause", forks, err)
+		}
+		if !strings.Contains(err.Error(), "/proc/self/ns/user") && !strings.Contains(err.Error(), "linux.namespaces[0]") {
+			t.Errorf("forks %v: error %q does not name the namespace (linux.namespaces[0] or its path)", forks, err)
+		}
 	}
 }
