@@ -1,7 +1,9 @@
 package libcontainer
 
 import (
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"runtime"
@@ -220,5 +222,77 @@ func TestHookState(t *testing.T) {
 	}
 	if cfg.State.Status != specs.StateCreating || cfg.State.Pid != 0 {
 		t.Fatalf("hookState changed the config's state: %+v", cfg.State)
+	}
+}
+
+// startBareInit starts the test binary as "berth init" with no namespaces
+// and its stderr captured.
+func startBareInit(t *testing.T) (sp *spawn, stderr *os.File) {
+	t.Helper()
+	sp, err := newSpawn(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sp.close)
+	errR, errW, _ := os.Pipe()
+	t.Cleanup(func() { errR.Close() })
+	sp.files[2] = errW.Fd()
+	if err := sp.planNamespaces(nsSpec()); err != nil {
+		t.Fatal(err)
+	}
+	_, err = sp.start(nil, false, nil)
+	errW.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sp, errR
+}
+
+func waitExit(t *testing.T, pid int) int {
+	t.Helper()
+	var ws unix.WaitStatus
+	if _, err := unix.Wait4(pid, &ws, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !ws.Exited() {
+		t.Fatalf("init ended with %v", ws)
+	}
+	return ws.ExitStatus()
+}
+
+func TestInitProtocolErrors(t *testing.T) {
+	needRoot(t)
+	// A message out of order is answered with an error message.
+	sp, _ := startBareInit(t)
+	if err := sp.sock.send(&syncMsg{Type: syncReady}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := sp.sock.recv(); err == nil || err.Error() != `sync: got "ready", want "config"` {
+		t.Errorf("init answered %v, want its protocol error", err)
+	}
+	if code := waitExit(t, sp.pid); code != 1 {
+		t.Errorf("init exit status %d, want 1", code)
+	}
+
+	// When the runtime hangs up first, the init exits quietly: the
+	// runtime reports its own error.
+	sp, stderr := startBareInit(t)
+	sp.sock.f.Close()
+	if code := waitExit(t, sp.pid); code != 1 {
+		t.Errorf("init exit status %d, want 1", code)
+	}
+	b := make([]byte, 256)
+	if n, _ := stderr.Read(b); n > 0 {
+		t.Errorf("init wrote %q after the runtime hung up", b[:n])
+	}
+}
+
+func TestInitBadSyncEnv(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "init")
+	cmd.Env = []string{initSyncEnv + "=x"}
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || string(out) != "berth init: bad "+initSyncEnv+"\n" {
+		t.Fatalf("init with a bad %s: %v, output %q", initSyncEnv, err, out)
 	}
 }
