@@ -113,13 +113,13 @@ func Check(want, got *Program) []Finding {
 	var out []Finding
 	expectedFail := map[string]Failure{}
 	for _, f := range want.Failures {
-		expectedFail[f.ID] = f
+		expectedFail[f.key()] = f
 	}
 	stillFailing := map[string]bool{}
 	flakyFailing := 0
 	for _, f := range got.Failures {
-		if w, ok := expectedFail[f.ID]; ok && w.Description == f.Description {
-			stillFailing[f.ID] = true
+		if w, ok := expectedFail[f.key()]; ok {
+			stillFailing[f.key()] = true
 			if w.Flaky {
 				flakyFailing++
 			}
@@ -132,7 +132,7 @@ func Check(want, got *Program) []Finding {
 		out = append(out, reg("%d assertions pass, expected %d", got.OK, want.OK))
 	}
 	for _, f := range want.Failures {
-		if !stillFailing[f.ID] && !f.Flaky {
+		if !stillFailing[f.key()] && !f.Flaky {
 			out = append(out, imp("%s %q no longer fails", f.ID, f.Description))
 		}
 	}
@@ -164,18 +164,18 @@ func Record(old *File, actual []*Program) *File {
 			for _, pf := range prev.Failures {
 				if pf.Flaky {
 					failures = append(failures, pf)
-					flaky[pf.ID+" "+pf.Description] = true
+					flaky[pf.key()] = true
 				}
 			}
 		}
 		for _, f := range p.Failures {
-			if flaky[f.ID+" "+f.Description] {
+			if flaky[f.key()] {
 				continue
 			}
 			f.Reason = placeholderReason
 			if prev != nil {
 				for _, pf := range prev.Failures {
-					if pf.ID == f.ID && pf.Description == f.Description {
+					if pf.key() == f.key() {
 						f.Reason = pf.Reason
 					}
 				}

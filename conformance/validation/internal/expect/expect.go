@@ -56,6 +56,10 @@ type Failure struct {
 	Flaky       bool
 }
 
+// key identifies a failure: the id alone is not unique for the runner's own
+// checks (a program may print more than one "yaml" error).
+func (f Failure) key() string { return f.ID + "\x00" + f.Description }
+
 // Program is the expected outcome of one validation program.
 type Program struct {
 	Name     string
@@ -166,8 +170,8 @@ func parse(r io.Reader) (*File, error) {
 			}
 			fl.Flaky = flaky
 			for _, prev := range cur.Failures {
-				if prev.ID == fl.ID {
-					return fail("assertion %s of %s listed twice", fl.ID, cur.Name)
+				if prev.key() == fl.key() {
+					return fail("assertion %s %q of %s listed twice", fl.ID, fl.Description, cur.Name)
 				}
 			}
 			cur.Failures = append(cur.Failures, fl)

@@ -207,3 +207,25 @@ func TestFlaky(t *testing.T) {
 		t.Errorf("recorded file %q does not round-trip: %v", text, err)
 	}
 }
+
+func TestSameIDDifferentDescriptions(t *testing.T) {
+	want, err := Parse(strings.NewReader(`program poststart fail ok=0 skip=0
+  flaky yaml "hook ran before the process wrote" -- race
+  not-ok yaml "the process never ran" -- runtime bug
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	yamlErr := func(msg string) string {
+		return "TAP version 13\n  ---\n  {\"error\": \"" + msg + "\"}\n  ...\n1..0\n"
+	}
+	if f := Check(want.Programs["poststart"], observe(t, "poststart", yamlErr("the process never ran"), RunInfo{})); len(f) != 0 {
+		t.Errorf("the listed failure was reported: %v", f)
+	}
+	if f := Check(want.Programs["poststart"], observe(t, "poststart", yamlErr("hook ran before the process wrote"), RunInfo{})); len(f) != 1 || f[0].Regression {
+		t.Errorf("want one improvement (the not-ok one no longer fails), got %v", f)
+	}
+	if f := Check(want.Programs["poststart"], observe(t, "poststart", yamlErr("something else"), RunInfo{})); len(f) != 2 || !f[0].Regression {
+		t.Errorf("want a regression for the new error and an improvement, got %v", f)
+	}
+}
