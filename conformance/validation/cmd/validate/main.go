@@ -181,8 +181,16 @@ func run(ctx context.Context, o options) (regressions int, err error) {
 
 	if want != nil {
 		var findings []expect.Finding
+		ran := map[string]bool{}
 		for _, p := range observed {
+			ran[p.Name] = true
 			findings = append(findings, expect.Check(want.Programs[p.Name], p)...)
+		}
+		// A listed program the pinned suite no longer has is a stale file.
+		for _, name := range want.Names() {
+			if !ran[name] && o.run.MatchString(name) {
+				findings = append(findings, expect.Finding{Program: name, Regression: true, Message: "listed in the expected file but not run: the suite has no such program"})
+			}
 		}
 		fmt.Printf("\nchecked against %s:\n", o.expected)
 		improved := 0
