@@ -3,11 +3,17 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
+
+	"github.com/berthproject/berth/libcontainer"
 )
 
 // result is what one runMain call did.
@@ -196,4 +202,64 @@ func TestDeleteForce(t *testing.T) {
 	if _, err := os.Stat(outside); err != nil {
 		t.Fatalf("delete --force with a ../ id removed a directory outside the root: %v", err)
 	}
+}
+
+// writeState puts a container's state.json under root as create would.
+func writeState(t *testing.T, root string, st *libcontainer.State) {
+	t.Helper()
+	dir := filepath.Join(root, st.ID)
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "state.json"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// state, list and kill read a container's saved state; its init is gone.
+func TestStateListKillOfStoppedContainer(t *testing.T) {
+	root := t.TempDir()
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	writeState(t, root, &libcontainer.State{
+		ID: "gone", Bundle: "/bundles/gone", Rootfs: "/bundles/gone/rootfs", InitPid: dead.Process.Pid, InitStart: 1,
+		Created: time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC), Owner: "root",
+		Annotations: map[string]string{"org.example": "x"},
+		Config:      &specs.Spec{Version: "1.2.0", Linux: &specs.Linux{}},
+	})
+	r := run(t, "--root", root, "state", "gone")
+	var st map[string]any
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &st) != nil {
+		t.Fatalf("state: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	want := map[string]any{"ociVersion": "1.2.0", "id": "gone", "status": "stopped", "bundle": "/bundles/gone",
+		"rootfs": "/bundles/gone/rootfs", "created": "2026-05-06T07:08:09Z", "owner": "root",
+		"annotations": map[string]any{"org.example": "x"}}
+	for k, v := range want {
+		if !reflect.DeepEqual(st[k], v) {
+			t.Errorf("state %s = %v, want %v", k, st[k], v)
+		}
+	}
+	if pid, ok := st["pid"]; ok && pid != float64(0) {
+		t.Errorf("a stopped container shows pid %v", pid)
+	}
+
+	r = run(t, "--root", root, "list", "--format", "json")
+	var list []map[string]any
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &list) != nil || len(list) != 1 {
+		t.Fatalf("list: exit %d, stdout %q", r.code, r.stdout)
+	}
+	if list[0]["id"] != "gone" || list[0]["status"] != "stopped" || list[0]["pid"] != float64(0) || list[0]["ociVersion"] != "1.2.0" {
+		t.Errorf("list entry %v", list[0])
+	}
+	if r := run(t, "--root", root, "list", "-q"); r.stdout != "gone\n" {
+		t.Errorf("list -q printed %q", r.stdout)
+	}
+	run(t, "--root", root, "kill", "gone", "KILL").check(t, 1, `kill: container \"gone\" is stopped: only a created or running container can be signalled`)
 }
