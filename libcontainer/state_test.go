@@ -48,7 +48,7 @@ func sampleState(id string) *State {
 	}
 }
 
-// noTempFiles fails if anything but want is in dir.
+// dirNames lists dir, to check that no temp file was left in it.
 func dirNames(t *testing.T, dir string) []string {
 	t.Helper()
 	ents, err := os.ReadDir(dir)
