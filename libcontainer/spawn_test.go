@@ -141,7 +141,7 @@ func spawnRunNS(t *testing.T, ns *os.File, namespaces []specs.LinuxNamespace, ar
 		return 0, "", err
 	}
 	cfg := &initConfig{Exec: true, Spec: spec, FifoFD: -1, ConsoleFD: -1, State: specs.State{ID: "spawn-test"}}
-	serr := serveChild(sp.sock, cfg, func() error { return fmt.Errorf("unexpected mount sync") })
+	serr := sp.serve(cfg, func() error { return fmt.Errorf("unexpected mount sync") })
 	// The process waits on stdin, so its namespaces can be checked.
 	if serr == nil && ns != nil {
 		got := nsIno(t, fmt.Sprintf("/proc/%d/ns/net", pid))
