@@ -225,7 +225,7 @@ func (b *builder) build() error {
 	hk := spec.Hooks
 	cfg.RuntimeHooks = hk != nil && (len(hk.Prestart) > 0 || len(hk.CreateRuntime) > 0)
 	cfg.State = c.specState(specs.StateCreating)
-	err = serveChild(sp.sock, cfg, func() error {
+	err = sp.serve(cfg, func() error {
 		st := c.specState(specs.StateCreating)
 		if err := hooks.Run("prestart", spec.Hooks.Prestart, &st); err != nil {
 			return err

@@ -82,7 +82,7 @@ func (c *Container) Exec(o *ExecOpts) (pid int, err error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := serveChild(sp.sock, cfg, func() error { return errors.New("exec: unexpected mount sync") }); err != nil {
+	if err := sp.serve(cfg, func() error { return errors.New("exec: unexpected mount sync") }); err != nil {
 		return 0, err
 	}
 	return pid, nil

@@ -1,9 +1,11 @@
 package libcontainer
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -22,6 +24,24 @@ type nsPlan struct {
 	userNS      bool    // the container has a user namespace of its own
 	forks       bool    // the nsenter stage forks; the init is its child
 	usermap     bool    // the nsenter stage asks for id maps
+	// joined names each joined namespace by the child's fd, so that an
+	// error of the C stage ("setns 5: ...") can say which entry failed.
+	joined map[int]string
+}
+
+// explain rewrites the C stage's "setns FD" into the config entry.
+func (p *nsPlan) explain(err error) error {
+	if err == nil || p == nil {
+		return err
+	}
+	msg := err.Error()
+	for fd, name := range p.joined {
+		needle := fmt.Sprintf("setns %d:", fd)
+		if strings.Contains(msg, needle) {
+			return errors.New(strings.Replace(msg, needle, "setns "+name+":", 1))
+		}
+	}
+	return err
 }
 
 // planNamespaces builds the plan for linux.namespaces. addFD passes a file
@@ -31,6 +51,7 @@ func planNamespaces(spec *specs.Spec, addFD func(*os.File) int) (*nsPlan, error)
 	type join struct {
 		typ  specs.LinuxNamespaceType
 		file *os.File
+		name string
 	}
 	var joins []join
 	var newFlags uintptr
@@ -52,9 +73,12 @@ func planNamespaces(spec *specs.Spec, addFD func(*os.File) int) (*nsPlan, error)
 		}
 		f, err := openNamespace(ns.Path, flag)
 		if err != nil {
+			for _, j := range joins {
+				j.file.Close()
+			}
 			return nil, fmt.Errorf("config.json: linux.namespaces[%d].path: %w", i, err)
 		}
-		joins = append(joins, join{ns.Type, f})
+		joins = append(joins, join{ns.Type, f, fmt.Sprintf("linux.namespaces[%d].path %q", i, ns.Path)})
 	}
 	needsStage := len(joins) > 0 || newFlags&unix.CLONE_NEWTIME != 0
 	if !needsStage {
@@ -64,8 +88,11 @@ func planNamespaces(spec *specs.Spec, addFD func(*os.File) int) (*nsPlan, error)
 	// A user namespace is joined first: the others are then entered with
 	// the capabilities it grants.
 	sort.SliceStable(joins, func(i, j int) bool { return joins[i].typ == specs.UserNamespace && joins[j].typ != specs.UserNamespace })
+	p.joined = make(map[int]string, len(joins))
 	for _, j := range joins {
-		p.plan.Join(addFD(j.file))
+		fd := addFD(j.file)
+		p.joined[fd] = j.name
+		p.plan.Join(fd)
 		if j.typ == specs.UserNamespace {
 			p.plan.BecomeRoot()
 		}

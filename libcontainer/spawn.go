@@ -108,7 +108,7 @@ func (s *spawn) start(cg *cgroups.Manager, subreaper bool, writeMaps func(pid in
 	}
 	final, err := s.sock.nsenterStage(func() error { return writeMaps(pid) }, s.ns.forks)
 	if err != nil {
-		return pid, err
+		return pid, s.ns.explain(err)
 	}
 	if !s.ns.forks {
 		return pid, nil
@@ -128,6 +128,12 @@ func (s *spawn) fork() (int, error) {
 		return 0, fmt.Errorf("starting berth init: %w", err)
 	}
 	return pid, nil
+}
+
+// serve sends the config to the child and answers it until it is ready
+// (see serveChild); errors of the C stage name the namespace entry.
+func (s *spawn) serve(cfg *initConfig, onMounted func() error) error {
+	return s.ns.explain(serveChild(s.sock, cfg, onMounted))
 }
 
 // closeChildFiles closes the runtime's copies of what the child inherited.

@@ -162,10 +162,16 @@ func applyUpdateFlags(res *specs.LinuxResources, flags map[string]string) error 
 	} else if ok {
 		res.Pids = &specs.LinuxPids{Limit: &n}
 	}
-	if n, ok, err := num("cpu-shares"); err != nil {
+	unsigned := func(name string) (uint64, bool, error) {
+		n, ok, err := num(name)
+		if err == nil && n < 0 {
+			err = fmt.Errorf("--%s %q: must not be negative", name, flags[name])
+		}
+		return uint64(n), ok, err
+	}
+	if u, ok, err := unsigned("cpu-shares"); err != nil {
 		return err
 	} else if ok {
-		u := uint64(n)
 		cpu().Shares = &u
 	}
 	if n, ok, err := num("cpu-quota"); err != nil {
@@ -173,10 +179,9 @@ func applyUpdateFlags(res *specs.LinuxResources, flags map[string]string) error 
 	} else if ok {
 		cpu().Quota = &n
 	}
-	if n, ok, err := num("cpu-period"); err != nil {
+	if u, ok, err := unsigned("cpu-period"); err != nil {
 		return err
 	} else if ok {
-		u := uint64(n)
 		cpu().Period = &u
 	}
 	return nil

@@ -59,10 +59,13 @@ func runOne(h specs.Hook, stdin []byte) error {
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &out
-	// Do not wait for grandchildren that keep the output pipe open once
-	// the hook itself has exited or been killed.
-	cmd.WaitDelay = time.Second
+	// Do not wait long for grandchildren that keep the output pipe open
+	// once the hook itself has exited or been killed.
+	cmd.WaitDelay = 100 * time.Millisecond
 	err := cmd.Run()
+	if errors.Is(err, exec.ErrWaitDelay) {
+		err = nil // the hook exited 0; a daemon it left holds the pipe
+	}
 	if ctx.Err() == context.DeadlineExceeded {
 		return fmt.Errorf("timed out after %ds", *h.Timeout)
 	}
