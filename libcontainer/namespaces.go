@@ -54,10 +54,16 @@ func planNamespaces(spec *specs.Spec, addFD func(*os.File) int) (*nsPlan, error)
 		name string
 	}
 	var joins []join
+	closeJoins := func() {
+		for _, j := range joins {
+			j.file.Close()
+		}
+	}
 	var newFlags uintptr
 	for i, ns := range spec.Linux.Namespaces {
 		flag, ok := berthspecs.NamespaceCloneFlag(ns.Type)
 		if !ok {
+			closeJoins()
 			return nil, fmt.Errorf("config.json: linux.namespaces[%d].type: unknown namespace %q", i, ns.Type)
 		}
 		if ns.Type == specs.UserNamespace {
@@ -73,9 +79,7 @@ func planNamespaces(spec *specs.Spec, addFD func(*os.File) int) (*nsPlan, error)
 		}
 		f, err := openNamespace(ns.Path, flag)
 		if err != nil {
-			for _, j := range joins {
-				j.file.Close()
-			}
+			closeJoins()
 			return nil, fmt.Errorf("config.json: linux.namespaces[%d].path: %w", i, err)
 		}
 		joins = append(joins, join{ns.Type, f, fmt.Sprintf("linux.namespaces[%d].path %q", i, ns.Path)})
