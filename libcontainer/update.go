@@ -1,6 +1,7 @@
 package libcontainer
 
 import (
+	"encoding/json"
 	"fmt"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -38,36 +39,20 @@ func (c *Container) Update(res *specs.LinuxResources) error {
 	if c.state.Config.Linux.Resources == nil {
 		c.state.Config.Linux.Resources = &specs.LinuxResources{}
 	}
-	mergeSpecResources(c.state.Config.Linux.Resources, res)
+	if err := mergeSpecResources(c.state.Config.Linux.Resources, res); err != nil {
+		return err
+	}
 	return saveState(c.dir, c.state)
 }
 
-// mergeSpecResources copies the sections present in upd into cur.
-func mergeSpecResources(cur, upd *specs.LinuxResources) {
-	if upd.Memory != nil {
-		cur.Memory = upd.Memory
+// mergeSpecResources merges upd into cur field by field: decoding upd's
+// JSON onto cur sets exactly the values upd has and keeps the others.
+func mergeSpecResources(cur, upd *specs.LinuxResources) error {
+	b, err := json.Marshal(upd)
+	if err != nil {
+		return err
 	}
-	if upd.CPU != nil {
-		cur.CPU = upd.CPU
-	}
-	if upd.Pids != nil {
-		cur.Pids = upd.Pids
-	}
-	if upd.BlockIO != nil {
-		cur.BlockIO = upd.BlockIO
-	}
-	if upd.HugepageLimits != nil {
-		cur.HugepageLimits = upd.HugepageLimits
-	}
-	if upd.Network != nil {
-		cur.Network = upd.Network
-	}
-	if upd.Rdma != nil {
-		cur.Rdma = upd.Rdma
-	}
-	if upd.Unified != nil {
-		cur.Unified = upd.Unified
-	}
+	return json.Unmarshal(b, cur)
 }
 
 // Stats returns the container's cgroup statistics, for `berth events`.

@@ -1,0 +1,67 @@
+package runtime_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// TestUpdateMergesAndEvents: successive updates change only what they
+// name (the memory limit set by the first survives the second), single
+// flags work like --resources, bad values are refused, and events --stats
+// reports the container's cgroup as runc's JSON shape.
+func TestUpdateMergesAndEvents(t *testing.T) {
+	t.Parallel()
+	c := newContainer(t, "/bin/sleep", "1000")
+	c.Spec.Linux.Resources.Memory = &specs.LinuxMemory{Limit: ptr(int64(64 << 20))}
+	c.Spec.Linux.Resources.Pids = &specs.LinuxPids{Limit: ptr(int64(40))}
+	c.mustCreate()
+	c.start()
+
+	c.mustRT("update", "--memory", strconv.Itoa(96<<20), c.ID)
+	res := filepath.Join(t.TempDir(), "res.json")
+	must(t, os.WriteFile(res, []byte(`{"pids":{"limit":55},"cpu":{"shares":256}}`), 0o644))
+	c.mustRT("update", "--resources", res, c.ID)
+	for _, f := range []struct{ ctrl, file, want string }{
+		{"memory", "memory.limit_in_bytes", strconv.Itoa(96 << 20)},
+		{"pids", "pids.max", "55"},
+		{"cpu", "cpu.shares", "256"},
+	} {
+		if got := cgroupFile(t, c, f.ctrl, f.file); got != f.want {
+			t.Errorf("after two updates %s/%s = %q, want %q", f.ctrl, f.file, got, f.want)
+		}
+	}
+	if r := c.rt("update", "--cpu-shares", "-1", c.ID); r.Code == 0 {
+		t.Errorf("update --cpu-shares -1 succeeded: %s", r.describe())
+	}
+
+	r := c.mustRT("events", "--stats", c.ID)
+	var ev struct {
+		Type string `json:"type"`
+		ID   string `json:"id"`
+		Data struct {
+			Pids struct {
+				Current uint64 `json:"current"`
+				Limit   uint64 `json:"limit"`
+			} `json:"pids"`
+			Memory struct {
+				Usage struct {
+					Limit uint64 `json:"limit"`
+				} `json:"usage"`
+			} `json:"memory"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &ev); err != nil {
+		t.Fatalf("events --stats is not one JSON object: %v\n%s", err, r.Stdout)
+	}
+	if ev.Type != "stats" || ev.ID != c.ID || ev.Data.Pids.Current < 1 || ev.Data.Pids.Limit != 55 {
+		t.Errorf("events --stats: %+v\n%s", ev, r.Stdout)
+	}
+	if ev.Data.Memory.Usage.Limit != 96<<20 {
+		t.Errorf("events --stats memory limit %d, want %d", ev.Data.Memory.Usage.Limit, 96<<20)
+	}
+}
