@@ -104,15 +104,24 @@ func initProcess(sock *syncSocket) error {
 			return err
 		}
 	}
-	if err := applyProcessLimits(proc); err != nil {
-		return err
-	}
 	capSet, err := caps.Resolve(proc.Capabilities)
 	if err != nil {
 		return err
 	}
 	filter, err := compileSeccomp(spec)
 	if err != nil {
+		return err
+	}
+	if filter != nil {
+		// Turned into BPF now, so that loading it later allocates
+		// nothing: the rlimits below may leave little room (RLIMIT_AS).
+		if err := filter.Export(); err != nil {
+			return err
+		}
+	}
+	// Set as root, before the user switch (which may take away the right
+	// to raise a soft limit) and after the filter is exported.
+	if err := applyProcessLimits(proc); err != nil {
 		return err
 	}
 	// Without no_new_privs, installing a filter needs CAP_SYS_ADMIN, which
@@ -143,6 +152,15 @@ func initProcess(sock *syncSocket) error {
 	if err != nil {
 		return err
 	}
+	env := withHome(proc)
+	// No fd of the runtime's may reach the user program: everything past
+	// stdio and the preserved fds closes on exec. Done before the filter
+	// is loaded, which may not allow close_range.
+	if err := unix.CloseRange(uint(3+cfg.PreserveFDs), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return fmt.Errorf("close_range: %w", err)
+	}
+	// From the final filter on, the init makes only the calls any
+	// profile must allow a runtime: the sync write, the exec fifo, execve.
 	if filter != nil {
 		if err := loadSeccomp(filter, sock); err != nil {
 			return err
@@ -155,18 +173,14 @@ func initProcess(sock *syncSocket) error {
 	if err := sock.send(&syncMsg{Type: syncReady}); err != nil {
 		return err
 	}
+
 	sock.f.Close()
 	if !cfg.Exec {
 		if err := waitForStart(cfg); err != nil {
 			return err
 		}
 	}
-	// No fd of the runtime's may reach the user program: everything past
-	// stdio and the preserved fds closes on exec.
-	if err := unix.CloseRange(uint(3+cfg.PreserveFDs), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		return fmt.Errorf("close_range: %w", err)
-	}
-	if err := unix.Exec(argv0, proc.Args, withHome(proc)); err != nil {
+	if err := unix.Exec(argv0, proc.Args, env); err != nil {
 		return fmt.Errorf("exec %s: %w", proc.Args[0], err)
 	}
 	return nil

@@ -14,22 +14,10 @@ import (
 )
 
 // applyProcessLimits applies the process fields that the user switch does
-// not touch: rlimits, oomScoreAdj, scheduler, ioPriority, and personality.
+// not touch: rlimits, oomScoreAdj, scheduler and ioPriority.
 func applyProcessLimits(proc *specs.Process) error {
-	for i, rl := range proc.Rlimits {
-		res, ok := berthspecs.RlimitResource(rl.Type)
-		if !ok {
-			return fmt.Errorf("process.rlimits[%d].type: unknown rlimit %q", i, rl.Type)
-		}
-		lim := unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}
-		if err := unix.Prlimit(0, res, &lim, nil); err != nil {
-			if errors.Is(err, unix.EPERM) {
-				var cur unix.Rlimit
-				unix.Prlimit(0, res, nil, &cur)
-				return fmt.Errorf("process.rlimits[%d] (%s): hard limit %d is above the current hard limit %d, which needs CAP_SYS_RESOURCE: %w", i, rl.Type, rl.Hard, cur.Max, err)
-			}
-			return fmt.Errorf("process.rlimits[%d] (%s soft=%d hard=%d): %w", i, rl.Type, rl.Soft, rl.Hard, err)
-		}
+	if err := setRlimits(0, proc.Rlimits); err != nil {
+		return err
 	}
 	if proc.OOMScoreAdj != nil {
 		v := strconv.Itoa(*proc.OOMScoreAdj)
@@ -45,6 +33,26 @@ func applyProcessLimits(proc *specs.Process) error {
 	if proc.IOPriority != nil {
 		if err := setIOPriority(proc.IOPriority); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// setRlimits applies process.rlimits to pid (0: the calling process).
+func setRlimits(pid int, rlimits []specs.POSIXRlimit) error {
+	for i, rl := range rlimits {
+		res, ok := berthspecs.RlimitResource(rl.Type)
+		if !ok {
+			return fmt.Errorf("process.rlimits[%d].type: unknown rlimit %q", i, rl.Type)
+		}
+		lim := unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}
+		if err := unix.Prlimit(pid, res, &lim, nil); err != nil {
+			if errors.Is(err, unix.EPERM) {
+				var cur unix.Rlimit
+				unix.Prlimit(pid, res, nil, &cur)
+				return fmt.Errorf("process.rlimits[%d] (%s): hard limit %d is above the current hard limit %d, which needs CAP_SYS_RESOURCE: %w", i, rl.Type, rl.Hard, cur.Max, err)
+			}
+			return fmt.Errorf("process.rlimits[%d] (%s soft=%d hard=%d): %w", i, rl.Type, rl.Soft, rl.Hard, err)
 		}
 	}
 	return nil

@@ -65,3 +65,27 @@ func TestUpdateMergesAndEvents(t *testing.T) {
 		t.Errorf("events --stats memory limit %d, want %d", ev.Data.Memory.Usage.Limit, 96<<20)
 	}
 }
+
+// TestSmallAddressSpaceWithSeccomp: a low RLIMIT_AS (which starves a Go
+// process's allocator) together with a seccomp profile still starts: the
+// runtime must not allocate after applying the limit.
+func TestSmallAddressSpaceWithSeccomp(t *testing.T) {
+	t.Parallel()
+	c := newContainer(t, "/probe")
+	c.Spec.Process.Rlimits = append(c.Spec.Process.Rlimits,
+		specs.POSIXRlimit{Type: "RLIMIT_AS", Soft: 1 << 30, Hard: 1 << 30})
+	eperm := uint(1)
+	// A profile of realistic size: libseccomp needs room to build it.
+	sc := &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Architectures: []specs.Arch{specs.ArchX86_64, specs.ArchX86, specs.ArchX32}}
+	for i := 0; i < 300; i++ {
+		sc.Syscalls = append(sc.Syscalls, specs.LinuxSyscall{
+			Names: []string{"personality", "keyctl", "add_key"}, Action: specs.ActErrno, ErrnoRet: &eperm,
+			Args: []specs.LinuxSeccompArg{{Index: 0, Value: uint64(0x10000 + i), Op: specs.OpEqualTo}},
+		})
+	}
+	c.Spec.Linux.Seccomp = sc
+	rep := c.probe()
+	if got := rep.Rlimits["RLIMIT_AS"]; got.Soft != 1<<30 {
+		t.Errorf("RLIMIT_AS inside: %+v, want soft %d", got, 1<<30)
+	}
+}

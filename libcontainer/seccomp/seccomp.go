@@ -83,6 +83,10 @@ const maxArgs = 6
 type Filter struct {
 	scmp   *libseccomp.ScmpFilter
 	notify bool // the profile uses SCMP_ACT_NOTIFY
+	// prog and flags are the exported program and its seccomp(2) flags
+	// (see Export).
+	prog  []unix.SockFilter
+	flags uintptr
 }
 
 // rule is one entry of linux.seccomp.syscalls for one syscall name.
@@ -139,7 +143,11 @@ func Compile(cfg *specs.LinuxSeccomp) (*Filter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Filter{scmp: scmp, notify: notify}, nil
+	var kflags uintptr
+	for _, fl := range cfg.Flags {
+		kflags |= kernelFlags[fl]
+	}
+	return &Filter{scmp: scmp, notify: notify, flags: kflags}, nil
 }
 
 // parseSyscalls resolves every syscall entry into rules, one per name.
@@ -302,31 +310,18 @@ func sharesArgument(conds []libseccomp.ScmpCondition) bool {
 	return false
 }
 
-// Load installs the filter on every thread of the calling process; it is
-// inherited across fork and execve and cannot be removed. Without
-// no_new_privs set, loading needs CAP_SYS_ADMIN, so the init must load
-// before dropping capabilities in that case. notifyFD is the seccomp
-// listener (close-on-exec) if the profile uses SCMP_ACT_NOTIFY, else -1.
-// A Filter can be loaded once.
+// Load installs the filter on the calling thread (the one that will
+// execve; with the process's other threads gone at execve, that is the
+// whole program); it is inherited across fork and execve and cannot be
+// removed. Without no_new_privs set, loading needs CAP_SYS_ADMIN, so the
+// init must load before dropping capabilities in that case. notifyFD is
+// the seccomp listener (close-on-exec) if the profile uses SCMP_ACT_NOTIFY,
+// else -1. A Filter can be loaded once.
 func (f *Filter) Load() (notifyFD int, err error) {
-	if f.scmp == nil {
-		return -1, errors.New("seccomp: filter already loaded or released")
+	if err := f.Export(); err != nil {
+		return -1, err
 	}
-	defer f.Release()
-	if err := f.scmp.Load(); err != nil {
-		if errors.Is(err, unix.EACCES) {
-			return -1, fmt.Errorf("load seccomp filter: %w (without no_new_privs this needs CAP_SYS_ADMIN)", err)
-		}
-		return -1, fmt.Errorf("load seccomp filter: %w", err)
-	}
-	if !f.notify {
-		return -1, nil
-	}
-	fd, err := f.scmp.GetNotifFd()
-	if err != nil {
-		return -1, fmt.Errorf("get seccomp listener fd: %w", err)
-	}
-	return int(fd), nil
+	return f.loadRaw()
 }
 
 // Release frees the compiled filter without loading it.
