@@ -226,10 +226,13 @@ func (b *builder) build() error {
 	cfg.RuntimeHooks = hk != nil && (len(hk.Prestart) > 0 || len(hk.CreateRuntime) > 0)
 	cfg.State = c.specState(specs.StateCreating)
 	err = sp.serve(cfg, func() error {
-		st := c.specState(specs.StateCreating)
+		// runtime.md counts everything after step 2 (the environment is
+		// made) as created; runtime-tools expects that for prestart.
+		st := c.specState(specs.StateCreated)
 		if err := hooks.Run("prestart", spec.Hooks.Prestart, &st); err != nil {
 			return err
 		}
+		st.Status = specs.StateCreating
 		return hooks.Run("createRuntime", spec.Hooks.CreateRuntime, &st)
 	})
 	if err != nil {

@@ -13,23 +13,19 @@ import (
 	"github.com/berthproject/berth/libcontainer/hooks"
 )
 
-// Delete removes a stopped (or never started) container: its processes,
-// cgroup and state, then runs the poststop hooks. force also stops a
-// running one.
+// Delete removes a stopped container: its processes, cgroup and state,
+// then runs the poststop hooks. force also stops a created, running or
+// paused one.
 func (c *Container) Delete(force bool) error {
 	unlock, err := lockDir(c.dir)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	switch st := c.Status(); st {
-	case specs.StateStopped, specs.StateCreated:
-		// A created container was never started: like runc, delete
-		// stops its waiting init.
-	default:
-		if !force {
-			return fmt.Errorf("container %q is %s: stop it first, or use delete --force", c.state.ID, st)
-		}
+	// runtime.md: deleting a container that is not stopped is an error
+	// (runc also deletes created ones; orchestrators use --force for it).
+	if st := c.Status(); st != specs.StateStopped && !force {
+		return fmt.Errorf("container %q is %s: kill it first, or use delete --force", c.state.ID, st)
 	}
 	if err := c.killAll(); err != nil {
 		return err
@@ -41,8 +37,9 @@ func (c *Container) Delete(force bool) error {
 	}
 	if h := c.state.Config.Hooks; h != nil && len(h.Poststop) > 0 {
 		st := c.specState(specs.StateStopped)
-		if err := hooks.Run("poststop", h.Poststop, &st); err != nil {
-			// The spec: a failing poststop hook is a warning only.
+		// The spec: a failing poststop hook is a warning only, and the
+		// remaining hooks still run.
+		for _, err := range hooks.RunEach("poststop", h.Poststop, &st) {
 			logrus.Warn(err.Error())
 		}
 	}

@@ -90,8 +90,9 @@ func (s *spawn) start(cg *cgroups.Manager, subreaper bool, writeMaps func(pid in
 	}
 	var pid int
 	var err error
+	placed := true
 	if cg != nil {
-		pid, err = cg.StartInside(&s.sys, s.fork)
+		pid, placed, err = cg.StartInside(&s.sys, s.fork)
 	} else {
 		pid, err = s.fork()
 	}
@@ -103,21 +104,26 @@ func (s *spawn) start(cg *cgroups.Manager, subreaper bool, writeMaps func(pid in
 		return 0, err
 	}
 	s.pid = pid
-	if !s.ns.forks && !s.ns.usermap {
-		return pid, nil
+	if s.ns.forks || s.ns.usermap {
+		final, err := s.sock.nsenterStage(func() error { return writeMaps(pid) }, s.ns.forks)
+		if err != nil {
+			return pid, s.ns.explain(err)
+		}
+		if s.ns.forks {
+			// The intermediate exits once it has forked the final process.
+			var ws unix.WaitStatus
+			unix.Wait4(pid, &ws, 0, nil)
+			s.pid = final
+		}
 	}
-	final, err := s.sock.nsenterStage(func() error { return writeMaps(pid) }, s.ns.forks)
-	if err != nil {
-		return pid, s.ns.explain(err)
+	if !placed {
+		// Not born in the cgroup: move the process that will run the
+		// program (not the intermediate, whose child would stay out).
+		if err := cg.AddPid(s.pid); err != nil {
+			return s.pid, err
+		}
 	}
-	if !s.ns.forks {
-		return pid, nil
-	}
-	// The intermediate exits once it has forked the final process.
-	var ws unix.WaitStatus
-	unix.Wait4(pid, &ws, 0, nil)
-	s.pid = final
-	return final, nil
+	return s.pid, nil
 }
 
 func (s *spawn) fork() (int, error) {

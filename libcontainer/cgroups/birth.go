@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	lib "github.com/opencontainers/cgroups"
+	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 )
 
@@ -21,21 +22,23 @@ import (
 // thread joins the v1 hierarchies, forks (the child inherits its cgroups),
 // and moves back. The unified hierarchy is joined with CLONE_INTO_CGROUP
 // through sys. fork must fork from the calling goroutine's thread, as
-// syscall.ForkExec does. If the thread cannot join (e.g. without the
-// rights to), the child is moved in after the fork instead.
-func (m *Manager) StartInside(sys *syscall.SysProcAttr, fork func() (int, error)) (int, error) {
+// syscall.ForkExec does. placed is false when the thread could not join
+// (e.g. without the rights to): the caller then moves the process that
+// will run the container's program in with AddPid.
+func (m *Manager) StartInside(sys *syscall.SysProcAttr, fork func() (int, error)) (pid int, placed bool, err error) {
 	paths := m.lib.GetPaths()
 	if dir := paths[""]; dir != "" {
 		f, err := os.OpenFile(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return 0, fmt.Errorf("cgroup %s: %w", m.name, err)
+			return 0, false, fmt.Errorf("cgroup %s: %w", m.name, err)
 		}
 		defer f.Close()
 		sys.UseCgroupFD, sys.CgroupFD = true, int(f.Fd())
 	}
 	type result struct {
-		pid int
-		err error
+		pid    int
+		placed bool
+		err    error
 	}
 	done := make(chan result)
 	// A goroutine of its own: if the thread cannot be moved back, it
@@ -46,28 +49,29 @@ func (m *Manager) StartInside(sys *syscall.SysProcAttr, fork func() (int, error)
 		joined := false
 		back, err := threadCgroups(paths)
 		if err == nil {
-			if err := joinThread(paths); err == nil {
+			if err = joinThread(paths); err == nil {
 				joined = true
 			} else if err := joinThread(back); err != nil {
-				done <- result{0, fmt.Errorf("cgroup %s: moving berth's thread back: %w", m.name, err)}
+				done <- result{0, false, fmt.Errorf("cgroup %s: moving berth's thread back: %w", m.name, err)}
 				return
 			}
+		}
+		if !joined {
+			logrus.Debugf("cgroup %s: the forking thread could not join it (%v); the process is moved in after the fork", m.name, err)
 		}
 		pid, err := fork()
 		if joined {
 			if jerr := joinThread(back); jerr != nil {
-				done <- result{pid, fmt.Errorf("cgroup %s: moving berth's thread back: %w", m.name, jerr)}
+				done <- result{pid, true, fmt.Errorf("cgroup %s: moving berth's thread back: %w", m.name, jerr)}
 				return
 			}
 		}
 		runtime.UnlockOSThread()
-		if err == nil && !joined && len(paths) > 1 {
-			err = m.AddPid(pid)
-		}
-		done <- result{pid, err}
+		// With only the unified hierarchy, CLONE_INTO_CGROUP placed it.
+		done <- result{pid, joined || len(paths) <= 1, err}
 	}()
 	r := <-done
-	return r.pid, r.err
+	return r.pid, r.placed, r.err
 }
 
 // joinThread moves the calling thread (only) into the v1 cgroup dirs.

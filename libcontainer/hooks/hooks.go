@@ -34,6 +34,22 @@ func Run(kind string, hooks []specs.Hook, state *specs.State) error {
 	return nil
 }
 
+// RunEach runs every hook even when some fail (poststop), and returns the
+// failures.
+func RunEach(kind string, hooks []specs.Hook, state *specs.State) []error {
+	stdin, err := json.Marshal(state)
+	if err != nil {
+		return []error{err}
+	}
+	var errs []error
+	for i, h := range hooks {
+		if err := runOne(h, stdin); err != nil {
+			errs = append(errs, fmt.Errorf("hooks.%s[%d] (%s): %w", kind, i, h.Path, err))
+		}
+	}
+	return errs
+}
+
 func runOne(h specs.Hook, stdin []byte) error {
 	ctx := context.Background()
 	if h.Timeout != nil {

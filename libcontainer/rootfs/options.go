@@ -169,8 +169,17 @@ func parseMountOptions(options []string) (*mountOptions, error) {
 			o.data = append(o.data, opt)
 		}
 	}
-	if o.bind && len(o.data) > 0 {
-		return nil, fmt.Errorf("unknown option %q for a bind mount", o.data[0])
+	if o.bind {
+		// A bind mount has no filesystem data: key=value options (a
+		// mode=755 carried over from a tmpfs entry) are ignored, as the
+		// kernel and runc ignore them, but an unknown bare word is most
+		// likely a mistyped flag ("rdonly") and must not be dropped.
+		for _, d := range o.data {
+			if !strings.ContainsRune(d, '=') {
+				return nil, fmt.Errorf("unknown option %q for a bind mount", d)
+			}
+		}
+		o.data = nil
 	}
 	if o.tmpcopyup && o.bind {
 		return nil, fmt.Errorf("tmpcopyup is only valid for tmpfs mounts")

@@ -167,7 +167,7 @@ func TestParseErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"rbind", "rdonly"}, `unknown option "rdonly" for a bind mount`},
-		{[]string{"bind", "size=1m"}, `unknown option "size=1m" for a bind mount`},
+		{[]string{"bind", "size=1m", "noatime", "rdnly"}, `unknown option "rdnly" for a bind mount`},
 		{[]string{"ro", ""}, "options[1] is empty"},
 		{[]string{"size=1m,mode=755"}, "contains a comma"},
 		{[]string{"bind", "tmpcopyup"}, "tmpcopyup is only valid for tmpfs"},
@@ -218,5 +218,17 @@ func TestSysctlPath(t *testing.T) {
 		if got, err := sysctlPath(bad); err == nil {
 			t.Errorf("%q: accepted as %q", bad, got)
 		}
+	}
+}
+
+// TestBindIgnoresFilesystemData: key=value options mean nothing to a bind
+// mount and are dropped, as runc does (runtime-tools' mounts test has one).
+func TestBindIgnoresFilesystemData(t *testing.T) {
+	o, err := parseMountOptions([]string{"bind", "mode=755", "ro"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.data) != 0 || o.flags&unix.MS_RDONLY == 0 {
+		t.Fatalf("bind,mode=755,ro: data %q flags %#x; want no data and MS_RDONLY", o.data, o.flags)
 	}
 }
