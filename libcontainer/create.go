@@ -62,8 +62,13 @@ func Create(o *CreateOpts) (c *Container, err error) {
 	// Everything that can be refused is refused before anything exists.
 	if cs, err := caps.Resolve(spec.Process.Capabilities); err != nil {
 		return nil, err
-	} else if bad := cs.UnraisableAmbient(); len(bad) > 0 {
-		logrus.Warnf("config.json: process.capabilities.ambient: capabilities %v are not both permitted and inheritable; they are not raised", bad)
+	} else {
+		if missing := cs.Unavailable(); len(missing) > 0 {
+			logrus.Warnf("config.json: process.capabilities: capabilities %v are not in berth's own bounding set; the container runs without them", missing)
+		}
+		if bad := cs.UnraisableAmbient(); len(bad) > 0 {
+			logrus.Warnf("config.json: process.capabilities.ambient: capabilities %v are not both permitted and inheritable; they are not raised", bad)
+		}
 	}
 	if f, err := compileSeccomp(spec); err != nil {
 		return nil, err

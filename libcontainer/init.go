@@ -108,6 +108,8 @@ func initProcess(sock *syncSocket) error {
 	if err != nil {
 		return err
 	}
+	capSet.Unavailable() // the runtime warned about these
+
 	filter, err := compileSeccomp(spec)
 	if err != nil {
 		return err

@@ -69,6 +69,30 @@ func LastCap() int {
 	return lastCap
 }
 
+// Unavailable returns the capabilities s asks for that this process's
+// bounding set lacks (a host can withhold some, as this project's CI
+// machines withhold CAP_SYS_RESOURCE), and removes them from s: they can
+// be granted by no one, and runtime-spec says to warn and go on.
+func (s *Set) Unavailable() []int {
+	var out []int
+	for c := 0; c <= LastCap(); c++ {
+		bit := uint64(1) << uint(c)
+		if (s.Bounding|s.Effective|s.Permitted|s.Inheritable|s.Ambient)&bit == 0 {
+			continue
+		}
+		if in, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, uintptr(c), 0, 0, 0); err == nil && in == 1 {
+			continue
+		}
+		out = append(out, c)
+		s.Bounding &^= bit
+		s.Effective &^= bit
+		s.Permitted &^= bit
+		s.Inheritable &^= bit
+		s.Ambient &^= bit
+	}
+	return out
+}
+
 // UnraisableAmbient lists the ambient capabilities that are not also
 // permitted and inheritable: the kernel refuses to raise those, so Apply
 // leaves them out (runc warns about them too).

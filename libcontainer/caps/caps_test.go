@@ -203,3 +203,27 @@ func TestDropBoundingAndApply(t *testing.T) {
 		t.Fatal("the test thread lost CAP_KILL: the caps changed the wrong thread")
 	}
 }
+
+// TestUnavailable: a capability missing from the bounding set is reported
+// and removed from every set, so capset does not fail on it.
+func TestUnavailable(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("needs root")
+	}
+	var missing []int
+	var s Set
+	onThrowawayThread(func() {
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, unix.CAP_SYS_NICE, 0, 0, 0); err != nil {
+			t.Errorf("drop CAP_SYS_NICE: %v", err)
+			return
+		}
+		s = Set{Bounding: 1<<unix.CAP_SYS_NICE | 1<<unix.CAP_CHOWN, Effective: 1 << unix.CAP_SYS_NICE, Permitted: 1 << unix.CAP_SYS_NICE}
+		missing = s.Unavailable()
+	})
+	if len(missing) != 1 || missing[0] != unix.CAP_SYS_NICE {
+		t.Errorf("Unavailable = %v, want [%d]", missing, unix.CAP_SYS_NICE)
+	}
+	if s.Bounding != 1<<unix.CAP_CHOWN || s.Effective != 0 || s.Permitted != 0 {
+		t.Errorf("after Unavailable: %+v", s)
+	}
+}
