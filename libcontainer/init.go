@@ -67,6 +67,13 @@ func initProcess(sock *syncSocket) error {
 	cfg := m.Config
 	spec := cfg.Spec
 	proc := spec.Process
+	// No fd of the runtime's may reach the user program: everything past
+	// stdio and the preserved fds closes on exec (fds opened from here on
+	// are close-on-exec anyway). Done first, as the seccomp profile may
+	// not allow close_range.
+	if err := unix.CloseRange(uint(3+cfg.PreserveFDs), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return fmt.Errorf("close_range: %w", err)
+	}
 
 	if cfg.NewCgroupNS {
 		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
@@ -155,12 +162,6 @@ func initProcess(sock *syncSocket) error {
 		return err
 	}
 	env := withHome(proc)
-	// No fd of the runtime's may reach the user program: everything past
-	// stdio and the preserved fds closes on exec. Done before the filter
-	// is loaded, which may not allow close_range.
-	if err := unix.CloseRange(uint(3+cfg.PreserveFDs), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		return fmt.Errorf("close_range: %w", err)
-	}
 	// From the final filter on, the init makes only the calls any
 	// profile must allow a runtime: the sync write, the exec fifo, execve.
 	if filter != nil {
