@@ -60,6 +60,7 @@ conformance: build
 # The OCI runtime-tools validation suite, against bin/berth or $(RUNTIME).
 validation: build
 	@sh .ci/need-root.sh
+	cd conformance/validation && $(GO) test -count=1 ./...
 	cd conformance/validation && RUNTIME=$(if $(RUNTIME),$(RUNTIME),$(CURDIR)/$(BIN)/berth) $(GO) run ./cmd/validate
 
 bench: deps build

@@ -10,10 +10,14 @@ import (
 )
 
 func cgroupOptions(st *State, res *cgroups.Resources) cgroups.Options {
-	return cgroups.Options{
+	o := cgroups.Options{
 		CgroupsPath: st.Config.Linux.CgroupsPath, ContainerID: st.ID, Resources: res,
 		Systemd: st.Systemd, Rootless: st.Rootless,
 	}
+	if r := st.Config.Linux.Resources; r != nil && r.Memory != nil {
+		o.KernelTCP = r.Memory.KernelTCP
+	}
+	return o
 }
 
 // cgroup reloads the container's cgroup manager from its saved paths.

@@ -89,3 +89,17 @@ func TestSmallAddressSpaceWithSeccomp(t *testing.T) {
 		t.Errorf("RLIMIT_AS inside: %+v, want soft %d", got, 1<<30)
 	}
 }
+
+// TestKernelTCPLimit: linux.resources.memory.kernelTCP reaches
+// memory.kmem.tcp.limit_in_bytes on a v1 kernel that has it (runc 1.1.5
+// and opencontainers/cgroups drop it).
+func TestKernelTCPLimit(t *testing.T) {
+	t.Parallel()
+	runcGap(t, "runc 1.1.5 ignores kernelTCP")
+	c := newContainer(t, "/bin/true")
+	c.Spec.Linux.Resources.Memory = &specs.LinuxMemory{KernelTCP: ptr(int64(16 << 20))}
+	c.mustCreate()
+	if got := cgroupFile(t, c, "memory", "memory.kmem.tcp.limit_in_bytes"); got != strconv.Itoa(16<<20) {
+		t.Errorf("memory.kmem.tcp.limit_in_bytes = %q, want %d", got, 16<<20)
+	}
+}

@@ -166,7 +166,7 @@ func convertMemory(r *specs.LinuxResources, res *Resources) error {
 		}
 		if f.dst != nil {
 			*f.dst = *f.v
-		} else if *f.v > 0 {
+		} else if *f.v > 0 && f.name != "kernelTCP" { // the Manager writes kernelTCP (Options.KernelTCP)
 			// Like runc: kernel memory accounting is gone from cgroup v2
 			// and from recent v1 kernels, so the limit is not applied.
 			logrus.Warnf("%s%s is ignored: kernel memory limits are not supported", p, f.name)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 
 	lib "github.com/opencontainers/cgroups"
@@ -33,6 +35,10 @@ type Options struct {
 	// Rootless tolerates permission errors from a cgroup tree berth does
 	// not own, as long as no limit needs it.
 	Rootless bool
+	// KernelTCP is linux.resources.memory.kernelTCP. The library no longer
+	// writes it; on v1 hosts whose kernel still has memory.kmem.tcp, Create
+	// and Apply do.
+	KernelTCP *int64
 }
 
 // DefaultParent is the cgroup under which containers without a
@@ -41,10 +47,11 @@ const DefaultParent = "/berth"
 
 // Manager is one container's cgroup. It is not safe for concurrent use.
 type Manager struct {
-	lib  lib.Manager
-	res  *Resources
-	name string // for error messages: cgroupsPath or systemd unit
-	mode Mode
+	lib       lib.Manager
+	kernelTCP *int64
+	res       *Resources
+	name      string // for error messages: cgroupsPath or systemd unit
+	mode      Mode
 	// v1Hugetlb is whether hugetlb is a v1 controller; on a hybrid host
 	// without it, huge page limits go to the cgroup2 side (hybrid.go).
 	v1Hugetlb bool
@@ -96,7 +103,7 @@ func newManager(opts Options, paths map[string]string) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cgroup %s: %w", name, err)
 	}
-	return &Manager{lib: m, res: res, name: name, mode: mode, v1Hugetlb: v1Hugetlb}, nil
+	return &Manager{lib: m, res: res, name: name, mode: mode, v1Hugetlb: v1Hugetlb, kernelTCP: opts.KernelTCP}, nil
 }
 
 // libConfig turns Options into the library's Cgroup, and a name for errors.
@@ -176,6 +183,33 @@ func (m *Manager) create(pid int) error {
 	if err := m.set(m.res); err != nil {
 		m.cleanupAfter(err)
 		return fmt.Errorf("applying linux.resources to cgroup %s: %w", m.name, err)
+	}
+	if err := m.setKernelTCP(); err != nil {
+		m.cleanupAfter(err)
+		return err
+	}
+	return nil
+}
+
+// setKernelTCP writes memory.kmem.tcp.limit_in_bytes on a v1 memory
+// hierarchy that has it; elsewhere the limit does not exist and is skipped
+// with a warning, as runc does.
+func (m *Manager) setKernelTCP() error {
+	if m.kernelTCP == nil || *m.kernelTCP == 0 {
+		return nil
+	}
+	dir := m.lib.Path("memory")
+	if m.mode == ModeV2 || dir == "" {
+		logrus.Warnf("linux.resources.memory.kernelTCP is ignored: this host has no kernel TCP memory limit")
+		return nil
+	}
+	file := filepath.Join(dir, "memory.kmem.tcp.limit_in_bytes")
+	if _, err := os.Stat(file); err != nil {
+		logrus.Warnf("linux.resources.memory.kernelTCP is ignored: %v", err)
+		return nil
+	}
+	if err := os.WriteFile(file, []byte(strconv.FormatInt(*m.kernelTCP, 10)), 0); err != nil {
+		return fmt.Errorf("linux.resources.memory.kernelTCP %d: %w", *m.kernelTCP, err)
 	}
 	return nil
 }
