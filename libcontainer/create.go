@@ -60,7 +60,7 @@ func Create(o *CreateOpts) (c *Container, err error) {
 		return nil, err
 	}
 	// Everything that can be refused is refused before anything exists.
-	if cs, err := caps.Resolve(spec.Process.Capabilities); err != nil {
+	if cs, err := caps.Resolve(processCaps(spec)); err != nil {
 		return nil, err
 	} else {
 		if missing := cs.Unavailable(); len(missing) > 0 {
@@ -113,9 +113,6 @@ func Create(o *CreateOpts) (c *Container, err error) {
 
 // checkCreatable refuses configs berth cannot run, with the field's path.
 func checkCreatable(spec *specs.Spec, o *CreateOpts) error {
-	if spec.Process == nil {
-		return errors.New("config.json: process: required to create a container")
-	}
 	if spec.Linux == nil {
 		return errors.New("config.json: linux: required on Linux")
 	}
@@ -128,13 +125,21 @@ func checkCreatable(spec *specs.Spec, o *CreateOpts) error {
 	if !hasMountNS {
 		return errors.New("config.json: linux.namespaces: a mount namespace is required (berth sets up the rootfs in it)")
 	}
-	if spec.Process.Terminal && o.ConsoleSocket == "" {
+	terminal := spec.Process != nil && spec.Process.Terminal
+	if terminal && o.ConsoleSocket == "" {
 		return errors.New("config.json: process.terminal is true: a --console-socket is required to receive the terminal")
 	}
-	if !spec.Process.Terminal && o.ConsoleSocket != "" {
+	if !terminal && o.ConsoleSocket != "" {
 		return errors.New("--console-socket given but config.json: process.terminal is false")
 	}
 	return nil
+}
+
+func processCaps(spec *specs.Spec) *specs.LinuxCapabilities {
+	if spec.Process == nil {
+		return nil
+	}
+	return spec.Process.Capabilities
 }
 
 func owner() string {

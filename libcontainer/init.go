@@ -99,6 +99,14 @@ func initProcess(sock *syncSocket) error {
 			}
 		}
 	}
+	if proc == nil {
+		// config.md: process is optional; such a container is created
+		// and every attempt to start it fails.
+		if err := signalReady(sock); err != nil {
+			return err
+		}
+		return waitForStart(cfg)
+	}
 	if cfg.ConsoleFD >= 0 {
 		if cfg.Exec {
 			// The terminal must become the controlling one of a session
@@ -169,15 +177,9 @@ func initProcess(sock *syncSocket) error {
 			return err
 		}
 	}
-	// From here on the init outlives `berth create`.
-	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0); err != nil {
-		return fmt.Errorf("clearing the parent-death signal: %w", err)
-	}
-	if err := sock.send(&syncMsg{Type: syncReady}); err != nil {
+	if err := signalReady(sock); err != nil {
 		return err
 	}
-
-	sock.f.Close()
 	if !cfg.Exec {
 		if err := waitForStart(cfg); err != nil {
 			return err
@@ -187,6 +189,18 @@ func initProcess(sock *syncSocket) error {
 		return fmt.Errorf("exec %s: %w", proc.Args[0], err)
 	}
 	return nil
+}
+
+// signalReady tells the runtime the setup is done and hangs up; from here
+// on the init outlives `berth create`, so its parent-death signal goes.
+func signalReady(sock *syncSocket) error {
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("clearing the parent-death signal: %w", err)
+	}
+	if err := sock.send(&syncMsg{Type: syncReady}); err != nil {
+		return err
+	}
+	return sock.f.Close()
 }
 
 // waitForStart blocks until `berth start` opens the exec fifo for reading,
@@ -202,7 +216,10 @@ func waitForStart(cfg *initConfig) error {
 	unix.Close(cfg.FifoFD)
 	reply := []byte{0}
 	var hookErr error
-	if h := cfg.Spec.Hooks; h != nil && len(h.StartContainer) > 0 {
+	if cfg.Spec.Process == nil {
+		hookErr = errors.New("config.json has no process: there is nothing to start")
+		reply = []byte(hookErr.Error())
+	} else if h := cfg.Spec.Hooks; h != nil && len(h.StartContainer) > 0 {
 		if hookErr = hooks.Run("startContainer", h.StartContainer, hookState(cfg, specs.StateCreated)); hookErr != nil {
 			reply = []byte(hookErr.Error())
 		}

@@ -63,6 +63,9 @@ func cmdExec(g *globals, args []string) error {
 		if len(rest) < 2 {
 			return fmt.Errorf("give a command after the container id, or --process")
 		}
+		if c.Config().Process == nil {
+			return fmt.Errorf("container %q has no process in its config to start from: give --process", c.ID())
+		}
 		base := *c.Config().Process
 		proc = &base
 		proc.Args = rest[1:]

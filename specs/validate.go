@@ -35,9 +35,9 @@ func Validate(spec *rspec.Spec, bundleDir string) error {
 	v := &validator{file: ConfigFile}
 	v.version(spec.Version)
 	v.root(spec.Root, bundleDir)
-	if spec.Process == nil {
-		v.errorf("process", "is required")
-	} else {
+	// process is OPTIONAL (config.md): such a container can be created,
+	// and only start fails.
+	if spec.Process != nil {
 		v.process("process", spec.Process)
 	}
 	ns := v.namespaces(spec.Linux)

@@ -52,8 +52,6 @@ func TestValidateErrors(t *testing.T) {
 			`config.json: root.path: "nope": stat `},
 		{"rootfs a file", func(s *rspec.Spec) { s.Root.Path = "config.json" },
 			`config.json: root.path: "config.json": `},
-		{"no process", func(s *rspec.Spec) { s.Process = nil },
-			`config.json: process: is required`},
 		{"no args", func(s *rspec.Spec) { s.Process.Args = nil },
 			`config.json: process.args: must not be empty`},
 		{"empty program", func(s *rspec.Spec) { s.Process.Args = []string{""} },
