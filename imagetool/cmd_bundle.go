@@ -36,19 +36,7 @@ func init() {
 }
 
 func runBundle(ctx context.Context, g *Globals, uf *unpackFlags, jobs int, refStr, bundle string) error {
-	ref, err := g.ParseRef(refStr)
-	if err != nil {
-		return err
-	}
-	s, err := g.OpenStore()
-	if err != nil {
-		return err
-	}
-	client, err := g.Registry()
-	if err != nil {
-		return err
-	}
-	repo, err := client.Repository(ctx, ref, false)
+	ref, s, repo, err := g.openSource(ctx, refStr)
 	if err != nil {
 		return err
 	}

@@ -27,21 +27,9 @@ func runPull(ctx context.Context, g *Globals, args []string, jobs int) error {
 	if err := wantArgs(args, 1, "REF"); err != nil {
 		return err
 	}
-	ref, err := g.ParseRef(args[0])
+	ref, s, repo, err := g.openSource(ctx, args[0])
 	if err != nil {
 		return err
-	}
-	s, err := g.OpenStore()
-	if err != nil {
-		return err
-	}
-	client, err := g.Registry()
-	if err != nil {
-		return err
-	}
-	repo, err := client.Repository(ctx, ref, false)
-	if err != nil {
-		return fmt.Errorf("%s: %w", ref, err)
 	}
 	rep := g.Progress()
 	res, err := pull.Pull(ctx, s, repo, ref, pull.Options{Platform: g.Platform, Jobs: jobs, Progress: rep})

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -73,6 +74,28 @@ func (g *Globals) JSON() bool { return g.Format == "json" }
 
 // OpenStore opens (creating if needed) the image store.
 func (g *Globals) OpenStore() (*store.Store, error) { return store.Open(g.StoreDir) }
+
+// openSource resolves what a pull needs: the reference as given, the
+// store, and the registry repository it comes from.
+func (g *Globals) openSource(ctx context.Context, refStr string) (reference.Reference, *store.Store, *registry.Repo, error) {
+	ref, err := g.ParseRef(refStr)
+	if err != nil {
+		return ref, nil, nil, err
+	}
+	s, err := g.OpenStore()
+	if err != nil {
+		return ref, nil, nil, err
+	}
+	client, err := g.Registry()
+	if err != nil {
+		return ref, nil, nil, err
+	}
+	repo, err := client.Repository(ctx, ref, false)
+	if err != nil {
+		return ref, nil, nil, fmt.Errorf("%s: %w", ref, err)
+	}
+	return ref, s, repo, nil
+}
 
 // PrintJSON writes v as indented JSON to stdout.
 func (g *Globals) PrintJSON(v any) error {
