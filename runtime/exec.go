@@ -43,11 +43,7 @@ func cmdExec(g *globals, args []string) error {
 	fs.Var(&capsAdd, "c", "short for --cap")
 	fs.Var(&gids, "additional-gids", "additional group id (repeatable)")
 	fs.Var(&gids, "g", "short for --additional-gids")
-	rest, err := parse(fs, args, 1, -1)
-	if err != nil {
-		return err
-	}
-	c, err := libcontainer.Load(g.root, rest[0])
+	c, rest, err := load(g, fs, args, 1, -1)
 	if err != nil {
 		return err
 	}

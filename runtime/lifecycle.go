@@ -85,11 +85,7 @@ func writePidFile(path string, pid int) error {
 }
 
 func cmdStart(g *globals, args []string) error {
-	rest, err := parse(newFlags("start"), args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := libcontainer.Load(g.root, rest[0])
+	c, err := loadOne(g, "start", args)
 	if err != nil {
 		return err
 	}
@@ -97,11 +93,7 @@ func cmdStart(g *globals, args []string) error {
 }
 
 func cmdState(g *globals, args []string) error {
-	rest, err := parse(newFlags("state"), args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := libcontainer.Load(g.root, rest[0])
+	c, err := loadOne(g, "state", args)
 	if err != nil {
 		return err
 	}
@@ -122,6 +114,7 @@ func cmdKill(g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
+	// A bad signal is reported even for a container that does not exist.
 	sig := unix.SIGTERM
 	if len(rest) == 2 {
 		if sig, err = parseSignal(rest[1]); err != nil {

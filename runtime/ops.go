@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -23,12 +24,21 @@ func init() {
 	commands["events"] = &command{usage: "events [--stats] [--interval D] ID", short: "print container statistics as JSON", run: cmdEvents}
 }
 
+// loadOne is load for a command that takes only the id.
 func loadOne(g *globals, name string, args []string) (*libcontainer.Container, error) {
-	rest, err := parse(newFlags(name), args, 1, 1)
+	c, _, err := load(g, newFlags(name), args, 1, 1)
+	return c, err
+}
+
+// load parses a command's flags and arguments (min to max of them, the
+// container id first) and loads that container.
+func load(g *globals, fs *flag.FlagSet, args []string, min, max int) (*libcontainer.Container, []string, error) {
+	rest, err := parse(fs, args, min, max)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return libcontainer.Load(g.root, rest[0])
+	c, err := libcontainer.Load(g.root, rest[0])
+	return c, rest, err
 }
 
 func cmdPause(g *globals, args []string) error {
@@ -51,11 +61,7 @@ func cmdPs(g *globals, args []string) error {
 	fs := newFlags("ps")
 	format := fs.String("format", "table", "table or json")
 	fs.StringVar(format, "f", "table", "short for --format")
-	rest, err := parse(fs, args, 1, -1)
-	if err != nil {
-		return err
-	}
-	c, err := libcontainer.Load(g.root, rest[0])
+	c, _, err := load(g, fs, args, 1, -1)
 	if err != nil {
 		return err
 	}
@@ -198,11 +204,7 @@ func cmdEvents(g *globals, args []string) error {
 	fs := newFlags("events")
 	stats := fs.Bool("stats", false, "print statistics once and exit")
 	interval := fs.Duration("interval", 5*time.Second, "interval between statistics")
-	rest, err := parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := libcontainer.Load(g.root, rest[0])
+	c, _, err := load(g, fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
