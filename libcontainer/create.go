@@ -116,14 +116,10 @@ func checkCreatable(spec *specs.Spec, o *CreateOpts) error {
 	if spec.Linux == nil {
 		return errors.New("config.json: linux: required on Linux")
 	}
-	hasMountNS := false
-	for _, ns := range spec.Linux.Namespaces {
-		if ns.Type == specs.MountNamespace {
-			hasMountNS = true
-		}
-	}
-	if !hasMountNS {
-		return errors.New("config.json: linux.namespaces: a mount namespace is required (berth sets up the rootfs in it)")
+	if !hasNamespace(spec, specs.MountNamespace) && hasNamespace(spec, specs.UserNamespace) {
+		// The host's mount namespace belongs to the initial user
+		// namespace: nothing could be mounted from inside the container's.
+		return errors.New("config.json: linux.namespaces: a user namespace without a mount namespace is not supported (berth would have to mount into the host's mount namespace from inside the user namespace)")
 	}
 	terminal := spec.Process != nil && spec.Process.Terminal
 	if terminal && o.ConsoleSocket == "" {
@@ -133,6 +129,15 @@ func checkCreatable(spec *specs.Spec, o *CreateOpts) error {
 		return errors.New("--console-socket given but config.json: process.terminal is false")
 	}
 	return nil
+}
+
+func hasNamespace(spec *specs.Spec, t specs.LinuxNamespaceType) bool {
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Type == t {
+			return true
+		}
+	}
+	return false
 }
 
 func processCaps(spec *specs.Spec) *specs.LinuxCapabilities {
@@ -169,6 +174,9 @@ func (b *builder) abort() {
 	if b.cg != nil {
 		destroyCgroup(b.cg)
 	}
+	if err := b.c.detachHostMounts(); err != nil {
+		logrus.Warn(err)
+	}
 	os.RemoveAll(b.c.dir)
 }
 
@@ -180,6 +188,13 @@ func (b *builder) build() error {
 	}
 	b.cg = cg
 	c.state.CgroupPaths = cg.Paths()
+	if !hasNamespace(spec, specs.MountNamespace) {
+		id, err := rootfs.MountID(c.state.Rootfs)
+		if err != nil {
+			return fmt.Errorf("root.path: %w", err)
+		}
+		c.state.HostMounts = &HostMounts{Before: id}
+	}
 	// Written before the init exists, so a berth killed from here on
 	// leaves state that `delete --force` can clean up.
 	if err := saveState(c.dir, c.state); err != nil {
@@ -247,6 +262,11 @@ func (b *builder) build() error {
 	})
 	if err != nil {
 		return err
+	}
+	if hm := c.state.HostMounts; hm != nil {
+		if hm.Bind, err = rootfs.MountID(c.state.Rootfs); err != nil {
+			return fmt.Errorf("root.path: %w", err)
+		}
 	}
 	// Until this write the saved state has no init pid, which is what
 	// makes the status "creating" (and a killed create recognisable).

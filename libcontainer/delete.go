@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berthproject/berth/libcontainer/hooks"
+	"github.com/berthproject/berth/libcontainer/rootfs"
 )
 
 // Delete removes a stopped container: its processes, cgroup and state,
@@ -34,6 +35,9 @@ func (c *Container) Delete(force bool) error {
 		if err := destroyCgroup(cg); err != nil {
 			return err
 		}
+	}
+	if err := c.detachHostMounts(); err != nil {
+		return err
 	}
 	if h := c.state.Config.Hooks; h != nil && len(h.Poststop) > 0 {
 		st := c.specState(specs.StateStopped)
@@ -71,6 +75,26 @@ func (c *Container) killAll() error {
 		unix.Kill(pid, unix.SIGKILL)
 	}
 	return nil
+}
+
+// detachHostMounts removes the mounts of a container without a mount
+// namespace (see rootfs.DetachHostMounts). During create, or after a
+// create that was killed, the bind's id is not recorded yet: then a mount
+// at the rootfs that was not there before create is the container's.
+func (c *Container) detachHostMounts() error {
+	hm := c.state.HostMounts
+	if hm == nil {
+		return nil
+	}
+	id := hm.Bind
+	if id == 0 {
+		cur, err := rootfs.MountID(c.state.Rootfs)
+		if err != nil || cur == hm.Before {
+			return nil // gone, or never made
+		}
+		id = cur
+	}
+	return rootfs.DetachHostMounts(c.state.Rootfs, id)
 }
 
 // waitPidfd waits until the process behind pidfd has exited.

@@ -3,6 +3,7 @@ package libcontainer
 import (
 	"errors"
 	"fmt"
+	"os"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -65,6 +66,14 @@ func (c *Container) Exec(o *ExecOpts) (pid int, err error) {
 			return 0, err
 		}
 		cfg.ConsoleFD = sp.addFD(s)
+	}
+	if !hasNamespace(&spec, specs.MountNamespace) {
+		root, err := os.OpenFile(fmt.Sprintf("/proc/%d/root", c.state.InitPid), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return 0, fmt.Errorf("opening the container's root: %w", err)
+		}
+		defer root.Close()
+		cfg.RootFD = sp.addFD(root)
 	}
 	if err := sp.planNamespaces(&spec); err != nil {
 		return 0, err

@@ -34,6 +34,19 @@ func initEnv(syncFD int) []string {
 	}
 }
 
+// enterRoot makes the directory fd the process's root (exec into a
+// container that shares the host's mount namespace).
+func enterRoot(fd int) error {
+	if err := unix.Fchdir(fd); err != nil {
+		return fmt.Errorf("entering the container's root: %w", err)
+	}
+	if err := unix.Chroot("."); err != nil {
+		return fmt.Errorf("chroot to the container's root: %w", err)
+	}
+	unix.Close(fd)
+	return unix.Chdir("/")
+}
+
 // IsInit reports whether this process was started by the runtime as a
 // container init or exec process. The runtime's main calls it first.
 func IsInit() bool { return os.Getenv(initSyncEnv) != "" }
@@ -75,6 +88,11 @@ func initProcess(sock *syncSocket) error {
 		return fmt.Errorf("close_range: %w", err)
 	}
 
+	if cfg.RootFD > 0 {
+		if err := enterRoot(cfg.RootFD); err != nil {
+			return err
+		}
+	}
 	if cfg.NewCgroupNS {
 		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
 			return fmt.Errorf("unshare cgroup namespace: %w", err)

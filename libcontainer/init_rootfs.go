@@ -17,7 +17,7 @@ func setupFilesystem(cfg *initConfig, sock *syncSocket) error {
 	spec := cfg.Spec
 	rc := &rootfs.Config{
 		Spec: spec, Rootfs: cfg.Rootfs, Bundle: cfg.State.Bundle, NoPivot: cfg.NoPivot,
-		UserNS: cfg.UserNS, CgroupMounts: cfg.CgroupMounts, Cgroup2Path: cfg.Cgroup2Path,
+		UserNS: cfg.UserNS, HostMountNS: !hasNamespace(spec, specs.MountNamespace), CgroupMounts: cfg.CgroupMounts, Cgroup2Path: cfg.Cgroup2Path,
 		MountSources: cfg.MountSources,
 	}
 	if !filepath.IsAbs(rc.Rootfs) {

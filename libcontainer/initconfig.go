@@ -30,6 +30,10 @@ type initConfig struct {
 	// MountSources are detached idmapped mounts made by the runtime, by
 	// mount index (see rootfs.Config.MountSources).
 	MountSources map[int]int `json:"mount_sources,omitempty"`
+	// RootFD, for exec into a container without a mount namespace, is an
+	// O_PATH fd of the init's root: the exec process chroots to it (a
+	// joined mount namespace would have brought the root along).
+	RootFD int `json:"root_fd,omitempty"`
 	// FifoFD is an O_PATH fd of <state>/exec.fifo; -1 for exec.
 	FifoFD int `json:"fifo_fd"`
 	// ConsoleFD is the console socket; -1 without a terminal.

@@ -41,6 +41,19 @@ type State struct {
 	Rootless bool `json:"rootless,omitempty"`
 	// Started is set by start once the user process has been released.
 	Started bool `json:"started,omitempty"`
+	// HostMounts is set for a container without a mount namespace, whose
+	// mounts hang under a bind of the rootfs in the host's mount table.
+	HostMounts *HostMounts `json:"host_mounts,omitempty"`
+}
+
+// HostMounts identifies the bind of the rootfs that holds the mounts of a
+// container without a mount namespace, by mount id.
+type HostMounts struct {
+	// Before is the mount the rootfs was on before create began.
+	Before uint64 `json:"before"`
+	// Bind is the container's bind, recorded once the init is ready; 0
+	// while create runs (then any new mount at the rootfs is the bind).
+	Bind uint64 `json:"bind,omitempty"`
 }
 
 // validID matches runc's container id rule.

@@ -72,6 +72,13 @@ func badInputs() []badInput {
 		{name: "missing-namespace-path", runc: "runc does not name the JSON path",
 			break_: edit(func(s *specs.Spec) { s.Linux.Namespaces[1].Path = "/no/such/netns" }),
 			want:   []string{"linux.namespaces[1].path", "/no/such/netns"}},
+		{name: "user-namespace-without-mount-namespace", runc: "runc fails in its init at mount / without naming the cause",
+			break_: edit(func(s *specs.Spec) {
+				s.Linux.Namespaces = []specs.LinuxNamespace{{Type: specs.UTSNamespace}, {Type: specs.UserNamespace}}
+				s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+				s.Linux.GIDMappings = s.Linux.UIDMappings
+				s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = nil, nil
+			}), want: []string{"linux.namespaces", "mount namespace"}},
 		{name: "relative-cwd", runc: "runc does not name the JSON path",
 			break_: edit(func(s *specs.Spec) { s.Process.Cwd = "relative/dir" }), want: []string{"process.cwd", "relative/dir"}},
 		{name: "empty-args", runc: "runc does not name the JSON path",

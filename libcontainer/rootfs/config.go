@@ -18,6 +18,12 @@ type Config struct {
 	Bundle string
 	// NoPivot switches Pivot to MS_MOVE + chroot (for ramfs roots).
 	NoPivot bool
+	// HostMountNS is set when linux.namespaces has no mount namespace: the
+	// init then works in the runtime's own mount namespace, so the rootfs
+	// becomes a private bind of itself that holds every container mount
+	// (DetachHostMounts removes it), "/" is never touched, and Pivot
+	// chroots.
+	HostMountNS bool
 	// UserNS is true when the init runs in a new user namespace: device
 	// nodes are then bind-mounted from the host instead of created.
 	UserNS bool

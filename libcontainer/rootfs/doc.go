@@ -1,12 +1,14 @@
 // Package rootfs builds a container's filesystem view from an OCI runtime
 // spec. It runs inside the container init, after the init has entered its
-// new mount namespace and before it execs the user process.
+// new mount namespace (or, for a config without one, in the host's: see
+// hostns.go) and before it execs the user process.
 //
 // The work is split in three phases because OCI hooks run between them:
 //
 //	Prepare  mounts everything under the rootfs and populates /dev
 //	         (createRuntime and createContainer hooks run after this)
-//	Pivot    makes the rootfs the process's root (pivot_root or MS_MOVE+chroot)
+//	Pivot    makes the rootfs the process's root (pivot_root, MS_MOVE+chroot,
+//	         or chroot alone in the host's mount namespace)
 //	Finish   sysctls, masked and read-only paths, read-only root, root propagation
 //
 // PrepareMountSource is the one piece that runs in the runtime rather than

@@ -66,6 +66,9 @@ func rootPropagation(c *Config) (uintptr, error) {
 // the spec asks otherwise, as runc does) and turns the rootfs into a mount
 // point of its own, which pivot_root requires.
 func prepareRoot(c *Config) error {
+	if c.HostMountNS {
+		return bindPrivateRoot(c.Rootfs)
+	}
 	prop, err := rootPropagation(c)
 	if err != nil {
 		return err

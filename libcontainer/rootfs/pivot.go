@@ -11,12 +11,19 @@ import (
 // working directory at "/". The old root is detached, so nothing of the host
 // stays reachable. With c.NoPivot (for roots on ramfs, where pivot_root is
 // impossible) the rootfs is moved over "/" and chrooted into instead; that
-// leaves the host's mounts under the chroot and is weaker isolation.
+// leaves the host's mounts under the chroot and is weaker isolation. With
+// c.HostMountNS the process just chroots: the host's mount namespace is
+// not the container's to rearrange.
 func Pivot(c *Config) error {
 	var err error
-	if c.NoPivot {
+	switch {
+	case c.HostMountNS:
+		// Neither pivot_root nor MS_MOVE: either would change the root
+		// of every process in the host's mount namespace.
+		err = chrootRoot(c.Rootfs)
+	case c.NoPivot:
 		err = moveRoot(c.Rootfs)
-	} else {
+	default:
 		err = pivotRoot(c.Rootfs)
 	}
 	if err != nil {
@@ -64,6 +71,13 @@ func pivotRoot(rootfs string) error {
 	return nil
 }
 
+func chrootRoot(rootfs string) error {
+	if err := unix.Chdir(rootfs); err != nil {
+		return fmt.Errorf("chdir %s: %w", rootfs, err)
+	}
+	return chrootHere(rootfs)
+}
+
 func moveRoot(rootfs string) error {
 	if err := unix.Chdir(rootfs); err != nil {
 		return fmt.Errorf("chdir %s: %w", rootfs, err)
@@ -71,6 +85,11 @@ func moveRoot(rootfs string) error {
 	if err := unix.Mount(rootfs, "/", "", unix.MS_MOVE, ""); err != nil {
 		return fmt.Errorf("move %s to /: %w", rootfs, err)
 	}
+	return chrootHere(rootfs)
+}
+
+// chrootHere makes the working directory (rootfs) the root.
+func chrootHere(rootfs string) error {
 	if err := unix.Chroot("."); err != nil {
 		return fmt.Errorf("chroot %s: %w", rootfs, err)
 	}
