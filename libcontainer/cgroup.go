@@ -15,7 +15,7 @@ func cgroupOptions(st *State, res *cgroups.Resources) cgroups.Options {
 		Systemd: st.Systemd, Rootless: st.Rootless,
 	}
 	if r := st.Config.Linux.Resources; r != nil && r.Memory != nil {
-		o.KernelTCP = r.Memory.KernelTCP
+		o.Kernel, o.KernelTCP = r.Memory.Kernel, r.Memory.KernelTCP //nolint:staticcheck // deprecated, still honoured
 	}
 	return o
 }

@@ -164,12 +164,8 @@ func convertMemory(r *specs.LinuxResources, res *Resources) error {
 		if *f.v < -1 {
 			return fieldErr(p+f.name, "%d is below -1 (use -1 for unlimited)", *f.v)
 		}
-		if f.dst != nil {
+		if f.dst != nil { // kernel and kernelTCP: the Manager writes them (Options)
 			*f.dst = *f.v
-		} else if *f.v > 0 && f.name != "kernelTCP" { // the Manager writes kernelTCP (Options.KernelTCP)
-			// Like runc: kernel memory accounting is gone from cgroup v2
-			// and from recent v1 kernels, so the limit is not applied.
-			logrus.Warnf("%s%s is ignored: kernel memory limits are not supported", p, f.name)
 		}
 	}
 	if res.Memory > 0 && res.MemorySwap > 0 && res.MemorySwap < res.Memory {

@@ -35,10 +35,10 @@ type Options struct {
 	// Rootless tolerates permission errors from a cgroup tree berth does
 	// not own, as long as no limit needs it.
 	Rootless bool
-	// KernelTCP is linux.resources.memory.kernelTCP. The library no longer
-	// writes it; on v1 hosts whose kernel still has memory.kmem.tcp, Create
-	// and Apply do.
-	KernelTCP *int64
+	// Kernel and KernelTCP are linux.resources.memory.kernel and
+	// kernelTCP. The library no longer writes them; on v1 hosts whose
+	// kernel still has the memory.kmem files, Create does.
+	Kernel, KernelTCP *int64
 }
 
 // DefaultParent is the cgroup under which containers without a
@@ -48,6 +48,7 @@ const DefaultParent = "/berth"
 // Manager is one container's cgroup. It is not safe for concurrent use.
 type Manager struct {
 	lib       lib.Manager
+	kernel    *int64
 	kernelTCP *int64
 	res       *Resources
 	name      string // for error messages: cgroupsPath or systemd unit
@@ -103,7 +104,7 @@ func newManager(opts Options, paths map[string]string) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cgroup %s: %w", name, err)
 	}
-	return &Manager{lib: m, res: res, name: name, mode: mode, v1Hugetlb: v1Hugetlb, kernelTCP: opts.KernelTCP}, nil
+	return &Manager{lib: m, res: res, name: name, mode: mode, v1Hugetlb: v1Hugetlb, kernel: opts.Kernel, kernelTCP: opts.KernelTCP}, nil
 }
 
 // libConfig turns Options into the library's Cgroup, and a name for errors.
@@ -184,32 +185,49 @@ func (m *Manager) create(pid int) error {
 		m.cleanupAfter(err)
 		return fmt.Errorf("applying linux.resources to cgroup %s: %w", m.name, err)
 	}
-	if err := m.setKernelTCP(); err != nil {
+	if err := m.setKernelMemory(); err != nil {
 		m.cleanupAfter(err)
 		return err
 	}
 	return nil
 }
 
-// setKernelTCP writes memory.kmem.tcp.limit_in_bytes on a v1 memory
-// hierarchy that has it; elsewhere the limit does not exist and is skipped
-// with a warning, as runc does.
-func (m *Manager) setKernelTCP() error {
-	if m.kernelTCP == nil || *m.kernelTCP == 0 {
-		return nil
-	}
-	dir := m.lib.Path("memory")
-	if m.mode == ModeV2 || dir == "" {
-		logrus.Warnf("linux.resources.memory.kernelTCP is ignored: this host has no kernel TCP memory limit")
-		return nil
-	}
-	file := filepath.Join(dir, "memory.kmem.tcp.limit_in_bytes")
-	if _, err := os.Stat(file); err != nil {
-		logrus.Warnf("linux.resources.memory.kernelTCP is ignored: %v", err)
-		return nil
-	}
-	if err := os.WriteFile(file, []byte(strconv.FormatInt(*m.kernelTCP, 10)), 0); err != nil {
-		return fmt.Errorf("linux.resources.memory.kernelTCP %d: %w", *m.kernelTCP, err)
+// setKernelMemory writes the kernel memory limits to a v1 memory hierarchy
+// that has their files; elsewhere they do not exist and are skipped with a
+// warning, as runc does. Recent kernels keep memory.kmem.limit_in_bytes
+// but ignore what is written to it, which is reported too.
+func (m *Manager) setKernelMemory() error {
+	for _, l := range []struct {
+		field, file string
+		v           *int64
+	}{
+		{"kernel", "memory.kmem.limit_in_bytes", m.kernel},
+		{"kernelTCP", "memory.kmem.tcp.limit_in_bytes", m.kernelTCP},
+	} {
+		if l.v == nil || *l.v == 0 {
+			continue
+		}
+		field := "linux.resources.memory." + l.field
+		dir := m.lib.Path("memory")
+		if m.mode == ModeV2 || dir == "" {
+			logrus.Warnf("%s is ignored: this host has no kernel memory limits", field)
+			continue
+		}
+		file := filepath.Join(dir, l.file)
+		if _, err := os.Stat(file); err != nil {
+			logrus.Warnf("%s is ignored: %v", field, err)
+			continue
+		}
+		if err := os.WriteFile(file, []byte(strconv.FormatInt(*l.v, 10)), 0); err != nil {
+			return fmt.Errorf("%s %d: %w", field, *l.v, err)
+		}
+		// A limit reads back rounded down to pages; "unlimited" after a
+		// limit was asked for means the kernel dropped it.
+		if b, err := os.ReadFile(file); err == nil && *l.v > 0 {
+			if got, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && got > *l.v {
+				logrus.Warnf("%s %d is ignored by this kernel (%s reads %d)", field, *l.v, l.file, got)
+			}
+		}
 	}
 	return nil
 }
