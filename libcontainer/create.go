@@ -18,6 +18,7 @@ import (
 	"github.com/berthproject/berth/libcontainer/cgroups"
 	"github.com/berthproject/berth/libcontainer/console"
 	"github.com/berthproject/berth/libcontainer/hooks"
+	"github.com/berthproject/berth/libcontainer/lsm"
 	"github.com/berthproject/berth/libcontainer/rootfs"
 	berthspecs "github.com/berthproject/berth/specs"
 )
@@ -120,6 +121,9 @@ func checkCreatable(spec *specs.Spec, o *CreateOpts) error {
 		// The host's mount namespace belongs to the initial user
 		// namespace: nothing could be mounted from inside the container's.
 		return errors.New("config.json: linux.namespaces: a user namespace without a mount namespace is not supported (berth would have to mount into the host's mount namespace from inside the user namespace)")
+	}
+	if err := lsm.CheckHost("config.json", spec.Process, spec.Linux); err != nil {
+		return err
 	}
 	terminal := spec.Process != nil && spec.Process.Terminal
 	if terminal && o.ConsoleSocket == "" {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/berthproject/berth/libcontainer/caps"
 	"github.com/berthproject/berth/libcontainer/console"
+	"github.com/berthproject/berth/libcontainer/lsm"
 	berthspecs "github.com/berthproject/berth/specs"
 )
 
@@ -38,6 +39,9 @@ func (c *Container) Exec(o *ExecOpts) (pid int, err error) {
 		return 0, errors.New("process.terminal is true: a --console-socket is required to receive the terminal")
 	}
 	if _, err := caps.Resolve(proc.Capabilities); err != nil {
+		return 0, err
+	}
+	if err := lsm.CheckHost("process.json", proc, nil); err != nil {
 		return 0, err
 	}
 	// The exec'd process lives under the container's config, with its own

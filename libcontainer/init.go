@@ -15,6 +15,7 @@ import (
 	"github.com/berthproject/berth/libcontainer/caps"
 	"github.com/berthproject/berth/libcontainer/console"
 	"github.com/berthproject/berth/libcontainer/hooks"
+	"github.com/berthproject/berth/libcontainer/lsm"
 )
 
 // initSyncEnv names the child's fd of the sync socket. Its presence is what
@@ -88,6 +89,12 @@ func initProcess(sock *syncSocket) error {
 		return fmt.Errorf("close_range: %w", err)
 	}
 
+	// Opened while /proc is certainly the host's: the rootfs may have none.
+	lsmAttrs, err := lsm.OpenAttrs(proc, !cfg.Exec && !cfg.NoNewKeyring)
+	if err != nil {
+		return err
+	}
+	defer lsmAttrs.Close()
 	if cfg.RootFD > 0 {
 		if err := enterRoot(cfg.RootFD); err != nil {
 			return err
@@ -111,6 +118,9 @@ func initProcess(sock *syncSocket) error {
 			return err
 		}
 		if !cfg.NoNewKeyring {
+			if err := lsmAttrs.LabelKeyring(); err != nil {
+				return err
+			}
 			// A fresh session keyring keeps the host's keys out of reach.
 			if _, err := unix.KeyctlJoinSessionKeyring(cfg.State.ID); err != nil && err != unix.ENOSYS {
 				return fmt.Errorf("joining a new session keyring: %w", err)
@@ -153,6 +163,11 @@ func initProcess(sock *syncSocket) error {
 		if err := filter.Export(); err != nil {
 			return err
 		}
+	}
+	// Before no_new_privs (under which AppArmor refuses most profile
+	// changes) and any seccomp filter, with all the init's capabilities.
+	if err := lsmAttrs.ApplyOnExec(); err != nil {
+		return err
 	}
 	// Set as root, before the user switch (which may take away the right
 	// to raise a soft limit) and after the filter is exported.

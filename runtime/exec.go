@@ -36,6 +36,8 @@ func cmdExec(g *globals, args []string) error {
 	fs.StringVar(userSpec, "u", "", "short for --user")
 	noNewPrivs := fs.Bool("no-new-privs", false, "set no_new_privs")
 	preserveFDs := fs.Int("preserve-fds", 0, "pass this many extra fds (from 3) into the process")
+	apparmor := fs.String("apparmor", "", "AppArmor profile for the process")
+	processLabel := fs.String("process-label", "", "SELinux label for the process")
 	var env, capsAdd, gids listFlag
 	fs.Var(&env, "env", "KEY=VALUE to add to the environment (repeatable)")
 	fs.Var(&env, "e", "short for --env")
@@ -88,6 +90,13 @@ func cmdExec(g *globals, args []string) error {
 		if len(capsAdd) > 0 {
 			addCaps(proc, capsAdd)
 		}
+	}
+	// As with runc, these override the process file's settings too.
+	if *apparmor != "" {
+		proc.ApparmorProfile = *apparmor
+	}
+	if *processLabel != "" {
+		proc.SelinuxLabel = *processLabel
 	}
 	var sigs *relay
 	if !*detach {

@@ -22,8 +22,10 @@ import (
 // empty, the root filesystem is not looked at (for checking a generated
 // config, as `berth spec` does).
 //
-// Fields this build does not implement (AppArmor, SELinux, Intel RDT,
-// memory policies, network devices) are errors, not silently ignored.
+// Fields this build does not implement (Intel RDT, memory policies,
+// network devices) are errors, not silently ignored. Whether the host runs
+// the AppArmor or SELinux a config asks for is the runtime's to judge
+// (libcontainer/lsm).
 // Things only the runtime can judge are left to it: seccomp (the seccomp
 // package compiles and checks it), linux.resources (the cgroups package),
 // and whether a joined namespace path is really of the declared type (or,
@@ -221,8 +223,6 @@ func (v *validator) process(p string, proc *rspec.Process) {
 			v.errorf(fieldName(p, "ioPriority", "priority"), "%d is out of range (0 to 7)", io.Priority)
 		}
 	}
-	v.unsupported(fieldName(p, "apparmorProfile"), proc.ApparmorProfile != "", "AppArmor")
-	v.unsupported(fieldName(p, "selinuxLabel"), proc.SelinuxLabel != "", "SELinux")
 	if a := proc.ExecCPUAffinity; a != nil {
 		v.cpuList(fieldName(p, "execCPUAffinity", "initial"), a.Initial)
 		v.cpuList(fieldName(p, "execCPUAffinity", "final"), a.Final)
@@ -517,7 +517,6 @@ func (v *validator) linux(linux *rspec.Linux, ns nsSet) {
 	v.unsupported("linux.intelRdt", linux.IntelRdt != nil, "Intel RDT")
 	v.unsupported("linux.memoryPolicy", linux.MemoryPolicy != nil, "NUMA memory policy")
 	v.unsupported("linux.netDevices", len(linux.NetDevices) > 0, "moving network devices")
-	v.unsupported("linux.mountLabel", linux.MountLabel != "", "SELinux")
 }
 
 // unsupported reports a field this build does not implement: the runtime

@@ -179,3 +179,58 @@ func TestKilledDuringCreate(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	assertNothingLeft(t, c, result{})
 }
+
+// TestSecurityModuleNotOnHost: an AppArmor profile or SELinux label for a
+// module the host does not run is refused at create (and exec), naming the
+// field, rather than silently leaving the container unconfined. On a host
+// that runs the module the case is skipped: it is then applied.
+func TestSecurityModuleNotOnHost(t *testing.T) {
+	t.Parallel()
+	apparmor := fileExists("/sys/kernel/security/apparmor")
+	selinux := fileExists("/sys/fs/selinux/enforce")
+	for _, tc := range []struct {
+		name   string
+		onHost bool
+		set    func(s *specs.Spec)
+		field  string
+	}{
+		{"apparmor", apparmor, func(s *specs.Spec) { s.Process.ApparmorProfile = "berth-test" }, "process.apparmorProfile"},
+		{"selinux-label", selinux, func(s *specs.Spec) { s.Process.SelinuxLabel = "system_u:system_r:container_t:s0" }, "process.selinuxLabel"},
+		{"mount-label", selinux, func(s *specs.Spec) { s.Linux.MountLabel = "system_u:object_r:container_file_t:s0" }, "linux.mountLabel"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if tc.onHost {
+				t.Skip("this host runs the module")
+			}
+			runcGap(t, "runc fails in its init without naming the field")
+			c := newContainer(t, "/bin/true")
+			tc.set(c.Spec)
+			r := c.create()
+			if r.Code == 0 {
+				t.Fatalf("create succeeded")
+			}
+			checkOneLineError(t, r, []string{tc.field, "not enabled on this host"})
+			assertNothingLeft(t, c, r)
+		})
+	}
+	t.Run("exec-apparmor", func(t *testing.T) {
+		t.Parallel()
+		if apparmor {
+			t.Skip("this host runs AppArmor")
+		}
+		runcGap(t, "runc fails in its init without naming the field")
+		c := newContainer(t, "/bin/sleep", "1000")
+		c.mustCreate()
+		r := c.rt("exec", "--apparmor", "berth-test", c.ID, "/bin/true")
+		if r.Code == 0 {
+			t.Fatalf("exec --apparmor succeeded")
+		}
+		checkOneLineError(t, r, []string{"process.apparmorProfile", "not enabled on this host"})
+	})
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}

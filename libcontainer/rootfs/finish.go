@@ -33,7 +33,7 @@ func Finish(c *Config) error {
 			return fmt.Errorf("linux.readonlyPaths[%d] %q: %w", i, p, err)
 		}
 	}
-	mk := &masker{root: root}
+	mk := &masker{root: root, label: c.linux().MountLabel}
 	defer mk.close()
 	for i, p := range c.linux().MaskedPaths {
 		if err := mk.mask(p); err != nil {
@@ -89,6 +89,7 @@ func readonlyPath(root *os.File, p string) error {
 // (mounted once, then bind-mounted), files under /dev/null.
 type masker struct {
 	root  *os.File
+	label string   // linux.mountLabel, for the tmpfs
 	empty *os.File // root of the shared tmpfs once mounted
 	null  *os.File
 }
@@ -119,7 +120,7 @@ func (mk *masker) mask(p string) error {
 	switch {
 	case dir && mk.empty == nil:
 		const flags = unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
-		if err := unix.Mount("tmpfs", target, "tmpfs", flags, "size=0,mode=0555"); err != nil {
+		if err := unix.Mount("tmpfs", target, "tmpfs", flags, withContext("size=0,mode=0555", mk.label)); err != nil {
 			return fmt.Errorf("mount empty tmpfs: %w", err)
 		}
 		// Look it up again to get the tmpfs itself for the next binds.

@@ -11,6 +11,8 @@ import (
 	"github.com/moby/sys/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/berthproject/berth/libcontainer/lsm"
 )
 
 // Prepare sets up the container's mounts under c.Rootfs, in the order of the
@@ -342,6 +344,10 @@ func (m *mounter) fsMount(i int, sm specs.Mount, opts *mountOptions) error {
 	if err := checkProcDestination(target, sm.Destination, false); err != nil {
 		return err
 	}
+	label := m.c.linux().MountLabel
+	if label != "" && !uncontextedFS[sm.Type] {
+		opts.data = append(opts.data, lsm.MountContext(label))
+	}
 	switch sm.Type {
 	case "cgroup":
 		return m.cgroupMount(target, sm, opts)
@@ -378,7 +384,36 @@ func (m *mounter) fsMount(i int, sm specs.Mount, opts *mountOptions) error {
 		}
 		return fmt.Errorf("mount %s (source %q, options %q): %w", sm.Type, sm.Source, opts.mountData(), err)
 	}
+	if sm.Type == "mqueue" && label != "" {
+		if err := m.labelRoot(sm.Destination, label); err != nil {
+			return err
+		}
+	}
 	return m.afterFsMount(sm.Destination, opts)
+}
+
+// uncontextedFS are the filesystems linux.mountLabel is not passed to, as
+// with runc: proc, sysfs and cgroupfs carry the kernel's own labels, and
+// mqueue takes no context= option (its root is labelled instead).
+var uncontextedFS = map[string]bool{"proc": true, "sysfs": true, "mqueue": true, "cgroup": true, "cgroup2": true}
+
+// labelRoot gives the root directory of the filesystem just mounted at
+// dest the SELinux label.
+func (m *mounter) labelRoot(dest, label string) error {
+	mnt, err := openInRoot(m.root, dest, unix.O_DIRECTORY)
+	if err != nil {
+		return err
+	}
+	defer mnt.Close()
+	return lsm.SetFileLabel(procFd(int(mnt.Fd())), label)
+}
+
+// withContext adds linux.mountLabel (if any) to a mount's data.
+func withContext(data, label string) string {
+	if label == "" {
+		return data
+	}
+	return data + "," + lsm.MountContext(label)
 }
 
 // afterFsMount applies what mount(2) cannot: recursive attributes and

@@ -34,6 +34,11 @@ func (m *mounter) tmpcopyup(target *os.File, existed bool, sm specs.Mount, opts 
 	for _, d := range data {
 		k, v, hasValue := strings.Cut(d, "=")
 		if hasValue {
+			// fsconfig takes each value whole: the quotes mount(2)'s
+			// comma-separated string needs (context="...") must go.
+			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
 			err = unix.FsconfigSetString(fsfd, k, v)
 		} else {
 			err = unix.FsconfigSetFlag(fsfd, k)

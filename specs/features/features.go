@@ -35,9 +35,11 @@ var mountOptions = []string{
 // Linux.Seccomp is left nil: the runtime fills it in from
 // libcontainer/seccomp, which knows the libseccomp it was built with.
 // Linux.MemoryPolicy is nil too: the struct cannot say "none", and
-// specs.Validate refuses linux.memoryPolicy. AppArmor, SELinux, Intel RDT
-// and netDevices are reported as not enabled, matching specs.Validate,
-// which refuses configs that use them.
+// specs.Validate refuses linux.memoryPolicy. Intel RDT and netDevices are
+// reported as not enabled, matching specs.Validate, which refuses configs
+// that use them. AppArmor and SELinux are enabled in the sense of
+// features-linux.md: berth supports them, whether or not this host runs
+// them (create then refuses the config, naming the field).
 func Static() *features.Features {
 	yes := func() *bool { b := true; return &b }
 	no := func() *bool { b := false; return &b }
@@ -67,8 +69,8 @@ func Static() *features.Features {
 				SystemdUser: yes(),
 				Rdma:        yes(),
 			},
-			Apparmor: &features.Apparmor{Enabled: no()},
-			Selinux:  &features.Selinux{Enabled: no()},
+			Apparmor: &features.Apparmor{Enabled: yes()},
+			Selinux:  &features.Selinux{Enabled: yes()},
 			IntelRdt: &features.IntelRdt{Enabled: no()},
 			MountExtensions: &features.MountExtensions{
 				IDMap: &features.IDMap{Enabled: yes()},

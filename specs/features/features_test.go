@@ -92,7 +92,7 @@ func TestStaticShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`"ociVersionMax":"1.3.0"`, `"apparmor":{"enabled":false}`, `"idmap":{"enabled":true}`, `"rdma":true`} {
+	for _, want := range []string{`"ociVersionMax":"1.3.0"`, `"apparmor":{"enabled":true}`, `"idmap":{"enabled":true}`, `"rdma":true`} {
 		if !strings.Contains(string(data), want) {
 			t.Errorf("JSON lacks %s:\n%s", want, data)
 		}
@@ -108,9 +108,6 @@ func TestDisabledFeaturesAreRefused(t *testing.T) {
 		modify  func(s *rspec.Spec)
 		path    string
 	}{
-		{f.Linux.Apparmor.Enabled, func(s *rspec.Spec) { s.Process.ApparmorProfile = "p" }, "process.apparmorProfile"},
-		{f.Linux.Selinux.Enabled, func(s *rspec.Spec) { s.Process.SelinuxLabel = "l" }, "process.selinuxLabel"},
-		{f.Linux.Selinux.Enabled, func(s *rspec.Spec) { s.Linux.MountLabel = "l" }, "linux.mountLabel"},
 		{f.Linux.IntelRdt.Enabled, func(s *rspec.Spec) { s.Linux.IntelRdt = &rspec.LinuxIntelRdt{} }, "linux.intelRdt"},
 		{f.Linux.NetDevices.Enabled, func(s *rspec.Spec) { s.Linux.NetDevices = map[string]rspec.LinuxNetDevice{"eth1": {}} }, "linux.netDevices"},
 	}
