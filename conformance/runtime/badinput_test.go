@@ -140,13 +140,26 @@ func checkOneLineError(t *testing.T, r result, want []string) {
 
 // TestKilledDuringCreate: while create is under way the status is
 // "creating"; a runtime killed in the middle of create leaves only what
-// delete --force cleans up.
+// delete --force cleans up: also the mounts of a container without a
+// mount namespace, which are in the host's mount table by then.
 func TestKilledDuringCreate(t *testing.T) {
 	t.Parallel()
-	runcGap(t, "runc 1.1.5 has no state yet at that point; delete --force leaves the cgroups")
+	runcGap(t, "runc 1.1.5 has no state yet at that point; delete --force leaves the cgroups (and host mounts)")
+	for _, hostMountNS := range []bool{false, true} {
+		t.Run(map[bool]string{false: "mount-namespace", true: "host-mount-namespace"}[hostMountNS], func(t *testing.T) {
+			t.Parallel()
+			killedDuringCreate(t, hostMountNS)
+		})
+	}
+}
+
+func killedDuringCreate(t *testing.T, hostMountNS bool) {
 	dir := t.TempDir()
 	hookPid := filepath.Join(dir, "hook.pid")
 	c := newContainer(t, "/bin/true")
+	if hostMountNS {
+		withoutMountNamespace(c)
+	}
 	// The createRuntime hook holds create in the middle: the init exists, the
 	// cgroup is set up, create has not returned.
 	c.Spec.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/sh",
@@ -168,6 +181,9 @@ func TestKilledDuringCreate(t *testing.T) {
 	// Meanwhile state reports the container as creating.
 	if r := c.rt("state", c.ID); r.Code != 0 || !strings.Contains(r.Stdout, `"creating"`) {
 		t.Errorf("state during create: %s", r.describe())
+	}
+	if hostMountNS && len(hostMountsUnder(t, filepath.Join(c.Bundle, "rootfs"))) == 0 {
+		t.Errorf("no container mounts in the host's table during create")
 	}
 	must(t, cmd.Process.Kill())
 	cmd.Wait()
