@@ -45,6 +45,7 @@ func (c *Container) Start() error {
 		return err
 	}
 	if h := c.state.Config.Hooks; h != nil && len(h.Poststart) > 0 {
+		c.awaitExec(fd)
 		st := c.specState(specs.StateRunning)
 		if err := hooks.Run("poststart", h.Poststart, &st); err != nil {
 			// runtime-spec: a failing poststart hook is an error, and
@@ -54,6 +55,25 @@ func (c *Container) Start() error {
 		}
 	}
 	return nil
+}
+
+// awaitExec waits until the init's end of the fifo is closed. It is
+// close-on-exec, so that happens at the execve of the user program (or
+// when the init dies): poststart hooks run after the program is executed
+// (config.md#poststart), not merely after it was released.
+func (c *Container) awaitExec(fd int) {
+	buf := make([]byte, 1)
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Read(fd, buf)
+		if (n == 0 && err == nil) || (err != nil && err != unix.EAGAIN && err != unix.EINTR) {
+			return // EOF: no writer left
+		}
+		if !c.initAlive() {
+			return
+		}
+		unix.Poll(fds, 100)
+	}
 }
 
 // awaitStartReply waits until the init answers on the fifo (a zero byte,

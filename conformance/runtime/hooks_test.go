@@ -265,3 +265,22 @@ func TestFailingPoststopHook(t *testing.T) {
 		t.Errorf("container remains after delete")
 	}
 }
+
+// TestPoststartAfterExec: poststart hooks run after the user program is
+// executed (config.md#poststart), not merely released: the container's
+// pid already runs the program, not the runtime's init.
+func TestPoststartAfterExec(t *testing.T) {
+	t.Parallel()
+	log := filepath.Join(t.TempDir(), "exe")
+	c := newContainer(t, "/bin/sleep", "1000")
+	script := `pid=$(sed 's/.*"pid": *\([0-9]*\).*/\1/'); readlink /proc/$pid/exe > "$LOG"`
+	c.Spec.Hooks = &specs.Hooks{Poststart: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", script},
+		Env: []string{"LOG=" + log, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}}}}
+	c.mustCreate()
+	c.start()
+	// /bin/sleep in the test rootfs is busybox; until the execve it is
+	// the runtime's binary.
+	if exe := strings.TrimSpace(readFile(t, log)); filepath.Base(exe) != "busybox" {
+		t.Errorf("at poststart the container process runs %q, want the program (busybox); the runtime is %s", exe, runtimeBin)
+	}
+}
