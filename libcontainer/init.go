@@ -89,7 +89,7 @@ func initProcess(sock *syncSocket) error {
 		return fmt.Errorf("close_range: %w", err)
 	}
 
-	// Opened while /proc is certainly the host's: the rootfs may have none.
+	// Opened before the pivot: the container may have no /proc.
 	lsmAttrs, err := lsm.OpenAttrs(proc, !cfg.Exec && !cfg.NoNewKeyring)
 	if err != nil {
 		return err

@@ -66,7 +66,9 @@ func rootPropagation(c *Config) (uintptr, error) {
 
 // prepareRoot stops our mounts from propagating to the host (rslave unless
 // the spec asks otherwise, as runc does) and turns the rootfs into a mount
-// point of its own, which pivot_root requires.
+// point of its own, which pivot_root requires. Without a mount namespace
+// of its own the container gets a private bind of the rootfs instead, and
+// the host's "/" is left alone (hostns.go).
 func prepareRoot(c *Config) error {
 	if c.HostMountNS {
 		return bindPrivateRoot(c.Rootfs)
