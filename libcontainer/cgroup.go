@@ -1,6 +1,7 @@
 package libcontainer
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"time"
@@ -22,6 +23,9 @@ func cgroupOptions(st *State, res *cgroups.Resources) cgroups.Options {
 
 // cgroup reloads the container's cgroup manager from its saved paths.
 func (c *Container) cgroup() (*cgroups.Manager, error) {
+	if len(c.state.CgroupPaths) == 0 && c.state.Rootless {
+		return nil, fmt.Errorf("container %q has no cgroup of its own: it runs rootless in its caller's cgroups, where berth could not create one", c.state.ID)
+	}
 	return cgroups.Load(cgroupOptions(c.state, nil), c.state.CgroupPaths)
 }
 
@@ -49,10 +53,12 @@ func destroyCgroup(cg *cgroups.Manager) error {
 
 // cgroupMountsFor tells the rootfs code how to show the container its own
 // cgroup under /sys/fs/cgroup.
+// A rootless container may have no cgroup of its own in some hierarchies
+// (it runs in its caller's there): those are not shown.
 func cgroupMountsFor(cg *cgroups.Manager) ([]rootfs.CgroupMount, string, error) {
-	paths := cg.Paths()
+	unified := cg.Paths()[""]
 	if cgroups.HostMode() == cgroups.ModeV2 {
-		return nil, paths[""], nil
+		return nil, unified, nil
 	}
 	v1, err := cg.V1Mounts()
 	if err != nil {
@@ -71,7 +77,7 @@ func cgroupMountsFor(cg *cgroups.Manager) ([]rootfs.CgroupMount, string, error) 
 		}
 		out = append(out, rootfs.CgroupMount{Controller: strings.Join(subs, ","), Path: m.HostPath})
 	}
-	return out, paths[""], nil
+	return out, unified, nil
 }
 
 // kernelControllers lists the controllers in /proc/cgroups.

@@ -239,6 +239,10 @@ func (b *builder) build() error {
 	if err := cg.Create(); err != nil {
 		return err
 	}
+	if o.Rootless {
+		// Only the cgroups it could create (see cgroups.Manager.Paths).
+		c.state.CgroupPaths = cg.Paths()
+	}
 	initPid, err := sp.start(cg, o.Subreaper, func(pid int) error { return writeIDMaps(pid, spec.Linux) })
 	if err != nil {
 		return err
@@ -377,6 +381,14 @@ func writeIDMaps(pid int, linux *specs.Linux) error {
 	}
 	if err := write("uid_map", linux.UIDMappings, "uidMappings"); err != nil {
 		return err
+	}
+	if unix.Geteuid() != 0 {
+		// An unprivileged caller may write gid_map only once setgroups(2)
+		// is denied in the namespace (user_namespaces(7)).
+		p := fmt.Sprintf("/proc/%d/setgroups", pid)
+		if err := os.WriteFile(p, []byte("deny"), 0); err != nil {
+			return fmt.Errorf("writing %s: %w", p, err)
+		}
 	}
 	return write("gid_map", linux.GIDMappings, "gidMappings")
 }

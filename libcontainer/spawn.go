@@ -68,7 +68,9 @@ func (s *spawn) planNamespaces(spec *specs.Spec) error {
 	if nsp.cloneFlags&unix.CLONE_NEWUSER != 0 {
 		s.sys.UidMappings = toSysMaps(spec.Linux.UIDMappings)
 		s.sys.GidMappings = toSysMaps(spec.Linux.GIDMappings)
-		s.sys.GidMappingsEnableSetgroups = true
+		// Only a privileged caller may map gids while setgroups(2) stays
+		// allowed; an unprivileged one must deny it first (user_namespaces(7)).
+		s.sys.GidMappingsEnableSetgroups = unix.Geteuid() == 0
 		// Become the namespace's root before exec, or the init would
 		// start as the overflow uid without capabilities.
 		s.sys.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}

@@ -26,7 +26,7 @@ import (
 // (e.g. without the rights to): the caller then moves the process that
 // will run the container's program in with AddPid.
 func (m *Manager) StartInside(sys *syscall.SysProcAttr, fork func() (int, error)) (pid int, placed bool, err error) {
-	paths := m.lib.GetPaths()
+	paths := m.Paths()
 	if dir := paths[""]; dir != "" {
 		f, err := os.OpenFile(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {

@@ -48,6 +48,7 @@ const DefaultParent = "/berth"
 // Manager is one container's cgroup. It is not safe for concurrent use.
 type Manager struct {
 	lib       lib.Manager
+	rootless  bool
 	kernel    *int64
 	kernelTCP *int64
 	res       *Resources
@@ -104,7 +105,7 @@ func newManager(opts Options, paths map[string]string) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cgroup %s: %w", name, err)
 	}
-	return &Manager{lib: m, res: res, name: name, mode: mode, v1Hugetlb: v1Hugetlb, kernel: opts.Kernel, kernelTCP: opts.KernelTCP}, nil
+	return &Manager{lib: m, res: res, name: name, mode: mode, v1Hugetlb: v1Hugetlb, rootless: opts.Rootless, kernel: opts.Kernel, kernelTCP: opts.KernelTCP}, nil
 }
 
 // libConfig turns Options into the library's Cgroup, and a name for errors.
@@ -120,10 +121,14 @@ func libConfig(opts Options) (*lib.Cgroup, string, error) {
 		}
 	}
 	if !opts.Systemd {
-		cg.Path = opts.CgroupsPath
-		if cg.Path == "" {
-			cg.Path = DefaultParent + "/" + opts.ContainerID
+		if opts.CgroupsPath == "" {
+			// Parent and Name rather than Path: the same directory, but
+			// the library then lets a rootless container run without a
+			// cgroup it may not create (as runc's rootless mode does).
+			cg.Parent, cg.Name = DefaultParent, opts.ContainerID
+			return cg, DefaultParent + "/" + opts.ContainerID, nil
 		}
+		cg.Path = opts.CgroupsPath
 		if strings.ContainsRune(cg.Path, 0) {
 			return nil, "", fmt.Errorf("linux.cgroupsPath %q contains a NUL byte", cg.Path)
 		}
@@ -383,8 +388,18 @@ func (m *Manager) Exists() bool { return m.lib.Exists() }
 // Paths returns the cgroup directories to persist in the container state and
 // hand to Load. On v1 the keys are controller names ("" is the cgroup2
 // directory of a hybrid host); on v2 the only key is "".
+//
+// A rootless container runs in its caller's cgroup where berth could not
+// create its own (as in runc's rootless mode): those are left out.
 func (m *Manager) Paths() map[string]string {
-	return maps.Clone(m.lib.GetPaths())
+	paths := maps.Clone(m.lib.GetPaths())
+	if m.rootless {
+		maps.DeleteFunc(paths, func(_, dir string) bool {
+			_, err := os.Stat(dir)
+			return err != nil
+		})
+	}
+	return paths
 }
 
 // Destroy removes the cgroup directories (and the systemd unit). It kills

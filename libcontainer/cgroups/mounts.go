@@ -42,7 +42,7 @@ func (m *Manager) V1Mounts() ([]V1Mount, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing cgroup v1 mounts: %w", err)
 	}
-	paths := m.lib.GetPaths()
+	paths := m.Paths() // a rootless container may lack some
 	var out []V1Mount
 	for _, mnt := range mounts {
 		host := ""

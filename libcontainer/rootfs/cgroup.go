@@ -31,11 +31,25 @@ func (m *mounter) cgroupV2(target *os.File, opts *mountOptions) error {
 		if err == nil {
 			return nil
 		}
-		if m.c.Cgroup2Path == "" || !(errors.Is(err, unix.EPERM) || errors.Is(err, unix.EBUSY)) {
+		refused := errors.Is(err, unix.EPERM) || errors.Is(err, unix.EBUSY)
+		if m.c.Cgroup2Path == "" && refused && m.c.UserNS {
+			// A rootless container without a cgroup of its own (it runs
+			// in its caller's) has none to show: an empty directory.
+			return emptyCgroupDir(target, opts)
+		}
+		if m.c.Cgroup2Path == "" || !refused {
 			return fmt.Errorf("mount cgroup2: %w", err)
 		}
 	}
 	return bindPath(m.c.Cgroup2Path, target, opts)
+}
+
+func emptyCgroupDir(target *os.File, opts *mountOptions) error {
+	flags := uintptr(unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC) | opts.flags&unix.MS_RDONLY
+	if err := unix.Mount("tmpfs", procFd(int(target.Fd())), "tmpfs", flags, "mode=755,size=0"); err != nil {
+		return fmt.Errorf("mount an empty tmpfs for cgroups: %w", err)
+	}
+	return nil
 }
 
 func (m *mounter) cgroupV1(target *os.File, sm specs.Mount, opts *mountOptions) error {
