@@ -248,3 +248,39 @@ func resetPodman() error {
 	}
 	return nil
 }
+
+// remove force-removes a container and fails the test if podman cannot.
+// podman's own clean-up has failed (rarely) to remove the container's
+// userdata/shm because something still had it mounted; the report then
+// names every process whose mount namespace still holds a mount there.
+func (p *podmanEnv) remove(t *testing.T, rt *runtimeUnderTest, id string) {
+	t.Helper()
+	if res := p.run(t, rt, "rm", "-f", "-t", "0", id); res.exit != 0 {
+		t.Errorf("podman rm -f failed:\n%s%s\n  mounts of the container still held:\n%s",
+			res, rt.callReport(t, id), mountHolders(id))
+	}
+}
+
+// mountHolders lists, for each process, its mountinfo lines that mention s.
+func mountHolders(s string) string {
+	var b strings.Builder
+	files, _ := filepath.Glob("/proc/[0-9]*/mountinfo")
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		dir := filepath.Dir(f)
+		cmd, _ := os.ReadFile(filepath.Join(dir, "cmdline"))
+		mnt, _ := os.Readlink(filepath.Join(dir, "ns", "mnt"))
+		for _, l := range strings.Split(string(data), "\n") {
+			if strings.Contains(l, s) {
+				fmt.Fprintf(&b, "    pid %s (%s, %s): %s\n", filepath.Base(dir), strings.ReplaceAll(strings.TrimSpace(string(cmd)), "\x00", " "), mnt, l)
+			}
+		}
+	}
+	if b.Len() == 0 {
+		return "    (none)\n"
+	}
+	return b.String()
+}

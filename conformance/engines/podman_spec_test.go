@@ -178,8 +178,6 @@ func (p *podmanEnv) execTarget(t *testing.T, rt *runtimeUnderTest, flags ...stri
 // removeTarget removes an execTarget's container and checks what is left.
 func (p *podmanEnv) removeTarget(t *testing.T, rt *runtimeUnderTest, id string) {
 	t.Helper()
-	if res := p.run(t, rt, "rm", "-f", "-t", "0", id); res.exit != 0 {
-		t.Errorf("podman rm -f failed:\n%s%s", res, rt.callReport(t, id))
-	}
+	p.remove(t, rt, id)
 	assertCleanFlow(t, rt, id, p.places())
 }

@@ -142,9 +142,7 @@ func TestPodmanTerminal(t *testing.T) {
 			res := p.run(t, rt, "exec", "-t", id, "sh", "-c", "tty >/dev/null && echo is-a-tty")
 			wantOutput(t, rt, id, res, 0, "is-a-tty\r\n")
 			rt.wantCall(t, id, "exec", "--tty", "--console-socket", id)
-			if res := p.run(t, rt, "rm", "-f", "-t", "0", id); res.exit != 0 {
-				t.Errorf("podman rm -f failed:\n%s%s", res, rt.callReport(t, id))
-			}
+			p.remove(t, rt, id)
 			assertCleanFlow(t, rt, id, p.places())
 		})
 	})
@@ -171,9 +169,7 @@ func TestPodmanResources(t *testing.T) {
 			rt.wantCall(t, id, "update", id)
 			res = p.run(t, rt, "exec", id, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/cpu/cpu.shares")
 			wantOutput(t, rt, id, res, 0, fmt.Sprintf("%d\n512\n", 128<<20))
-			if res := p.run(t, rt, "rm", "-f", "-t", "0", id); res.exit != 0 {
-				t.Errorf("podman rm -f failed:\n%s%s", res, rt.callReport(t, id))
-			}
+			p.remove(t, rt, id)
 			assertCleanFlow(t, rt, id, p.places())
 		})
 	})
@@ -250,9 +246,7 @@ func TestPodmanKillRestart(t *testing.T) {
 		}
 		// A fresh pid 1, in the same container file system, appends again.
 		catUntil("/tmp/ready", "ready\nready")
-		if res := p.run(t, rt, "rm", "-f", "-t", "0", id); res.exit != 0 {
-			t.Errorf("podman rm -f failed:\n%s%s", res, rt.callReport(t, id))
-		}
+		p.remove(t, rt, id)
 		assertCleanFlow(t, rt, id, p.places())
 	})
 }
@@ -338,9 +332,7 @@ func TestPodmanErrors(t *testing.T) {
 			if res := p.run(t, rt, "exec", id, "true"); res.exit != 0 {
 				t.Errorf("exec after a failed exec:\n%s%s", res, rt.callReport(t, id))
 			}
-			if res := p.run(t, rt, "rm", "-f", "-t", "0", id); res.exit != 0 {
-				t.Errorf("podman rm -f failed:\n%s%s", res, rt.callReport(t, id))
-			}
+			p.remove(t, rt, id)
 			assertNothingLeft(t, rt, id, p.places())
 		})
 	})
