@@ -169,6 +169,10 @@ func initProcess(sock *syncSocket) error {
 	if err := lsmAttrs.ApplyOnExec(); err != nil {
 		return err
 	}
+	// Also before the filter: profiles commonly deny set_mempolicy.
+	if err := setMemoryPolicy(spec.Linux.MemoryPolicy); err != nil {
+		return err
+	}
 	// Set as root, before the user switch (which may take away the right
 	// to raise a soft limit) and after the filter is exported.
 	if err := applyProcessLimits(proc); err != nil {

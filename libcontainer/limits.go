@@ -124,3 +124,39 @@ func setPersonality(p *specs.LinuxPersonality) error {
 	}
 	return nil
 }
+
+// setMemoryPolicy applies linux.memoryPolicy with set_mempolicy(2). The
+// policy is kept across execve, so the user program starts under it.
+func setMemoryPolicy(mp *specs.LinuxMemoryPolicy) error {
+	if mp == nil {
+		return nil
+	}
+	mode, ok := berthspecs.MemoryPolicyMode(mp.Mode)
+	if !ok {
+		return fmt.Errorf("linux.memoryPolicy.mode: unknown mode %q", mp.Mode)
+	}
+	for _, f := range mp.Flags {
+		bit, ok := berthspecs.MemoryPolicyFlag(f)
+		if !ok {
+			return fmt.Errorf("linux.memoryPolicy.flags: unknown flag %q", f)
+		}
+		mode |= bit
+	}
+	// x/sys passes a CPUSet (1024 bits) as the node mask, with maxnode
+	// 1024, of which the kernel uses 1023.
+	var mask *unix.CPUSet
+	nodes, err := berthspecs.ParseList(mp.Nodes, 1023)
+	if err != nil {
+		return fmt.Errorf("linux.memoryPolicy.nodes: %w", err)
+	}
+	if len(nodes) > 0 {
+		mask = new(unix.CPUSet)
+		for _, n := range nodes {
+			mask.Set(n)
+		}
+	}
+	if err := unix.SetMemPolicy(mode, mask); err != nil {
+		return fmt.Errorf("linux.memoryPolicy (mode %s, nodes %q): set_mempolicy: %w", mp.Mode, mp.Nodes, err)
+	}
+	return nil
+}

@@ -244,24 +244,35 @@ func SchedulerFlag(f rspec.LinuxSchedulerFlag) (uint64, bool) {
 	return 0, false
 }
 
+var memoryPolicyModes = []struct {
+	name  rspec.MemoryPolicyModeType
+	value int
+}{
+	{rspec.MpolDefault, unix.MPOL_DEFAULT},
+	{rspec.MpolPreferred, unix.MPOL_PREFERRED},
+	{rspec.MpolBind, unix.MPOL_BIND},
+	{rspec.MpolInterleave, unix.MPOL_INTERLEAVE},
+	{rspec.MpolLocal, unix.MPOL_LOCAL},
+	{rspec.MpolPreferredMany, unix.MPOL_PREFERRED_MANY},
+	{rspec.MpolWeightedInterleave, unix.MPOL_WEIGHTED_INTERLEAVE},
+}
+
+var memoryPolicyFlags = []struct {
+	name  rspec.MemoryPolicyFlagType
+	value int
+}{
+	{rspec.MpolFNumaBalancing, unix.MPOL_F_NUMA_BALANCING},
+	{rspec.MpolFRelativeNodes, unix.MPOL_F_RELATIVE_NODES},
+	{rspec.MpolFStaticNodes, unix.MPOL_F_STATIC_NODES},
+}
+
 // MemoryPolicyMode returns the set_mempolicy(2) mode of a mode named as in
 // linux.memoryPolicy.mode.
 func MemoryPolicyMode(m rspec.MemoryPolicyModeType) (int, bool) {
-	switch m {
-	case rspec.MpolDefault:
-		return unix.MPOL_DEFAULT, true
-	case rspec.MpolPreferred:
-		return unix.MPOL_PREFERRED, true
-	case rspec.MpolBind:
-		return unix.MPOL_BIND, true
-	case rspec.MpolInterleave:
-		return unix.MPOL_INTERLEAVE, true
-	case rspec.MpolLocal:
-		return unix.MPOL_LOCAL, true
-	case rspec.MpolPreferredMany:
-		return unix.MPOL_PREFERRED_MANY, true
-	case rspec.MpolWeightedInterleave:
-		return unix.MPOL_WEIGHTED_INTERLEAVE, true
+	for _, e := range memoryPolicyModes {
+		if e.name == m {
+			return e.value, true
+		}
 	}
 	return 0, false
 }
@@ -269,13 +280,28 @@ func MemoryPolicyMode(m rspec.MemoryPolicyModeType) (int, bool) {
 // MemoryPolicyFlag returns the mode flag bit of a flag named as in
 // linux.memoryPolicy.flags.
 func MemoryPolicyFlag(f rspec.MemoryPolicyFlagType) (int, bool) {
-	switch f {
-	case rspec.MpolFNumaBalancing:
-		return unix.MPOL_F_NUMA_BALANCING, true
-	case rspec.MpolFRelativeNodes:
-		return unix.MPOL_F_RELATIVE_NODES, true
-	case rspec.MpolFStaticNodes:
-		return unix.MPOL_F_STATIC_NODES, true
+	for _, e := range memoryPolicyFlags {
+		if e.name == f {
+			return e.value, true
+		}
 	}
 	return 0, false
+}
+
+// MemoryPolicyModes and MemoryPolicyFlags list the known names, for
+// `berth features` and error messages.
+func MemoryPolicyModes() []string {
+	out := make([]string, len(memoryPolicyModes))
+	for i, e := range memoryPolicyModes {
+		out[i] = string(e.name)
+	}
+	return out
+}
+
+func MemoryPolicyFlags() []string {
+	out := make([]string, len(memoryPolicyFlags))
+	for i, e := range memoryPolicyFlags {
+		out[i] = string(e.name)
+	}
+	return out
 }

@@ -22,8 +22,8 @@ import (
 // empty, the root filesystem is not looked at (for checking a generated
 // config, as `berth spec` does).
 //
-// Fields this build does not implement (Intel RDT, memory policies,
-// network devices) are errors, not silently ignored. Whether the host runs
+// Fields this build does not implement (Intel RDT, network devices) are
+// errors, not silently ignored. Whether the host runs
 // the AppArmor or SELinux a config asks for is the runtime's to judge
 // (libcontainer/lsm).
 // Things only the runtime can judge are left to it: seccomp (the seccomp
@@ -308,20 +308,47 @@ func (v *validator) scheduler(p string, s *rspec.Scheduler) {
 
 // cpuList checks the "0-3,7" syntax of a CPU list; empty means unset.
 func (v *validator) cpuList(path, list string) {
-	if list == "" {
+	if _, err := ParseList(list, maxCPUs); err != nil {
+		v.errorf(path, "%v", err)
+	}
+}
+
+// maxCPUs and maxNUMANodes bound lists, as the kernel's NR_CPUS and
+// set_mempolicy's 1023-node mask (x/sys/unix.CPUSet) do.
+const (
+	maxCPUs      = 8192
+	maxNUMANodes = 1023
+)
+
+// memoryPolicy checks linux.memoryPolicy against set_mempolicy(2): known
+// mode and flags, and nodes exactly where the mode takes them.
+func (v *validator) memoryPolicy(mp *rspec.LinuxMemoryPolicy) {
+	if mp == nil {
 		return
 	}
-	for item := range strings.SplitSeq(list, ",") {
-		lo, hi, isRange := strings.Cut(item, "-")
-		first, err1 := strconv.ParseUint(lo, 10, 32)
-		last, err2 := first, error(nil)
-		if isRange {
-			last, err2 = strconv.ParseUint(hi, 10, 32)
+	const p = "linux.memoryPolicy"
+	for i, f := range mp.Flags {
+		if _, ok := MemoryPolicyFlag(f); !ok {
+			v.errorf(index(p+".flags", i), "unknown flag %q (known: %s)", f, quoteList(MemoryPolicyFlags()))
 		}
-		if err1 != nil || err2 != nil || last < first {
-			v.errorf(path, "%q is not a CPU list like \"0-3,7\"", list)
-			return
+	}
+	nodes, err := ParseList(mp.Nodes, maxNUMANodes)
+	if err != nil {
+		v.errorf(p+".nodes", "%v", err)
+		return
+	}
+	switch mp.Mode {
+	case rspec.MpolDefault, rspec.MpolLocal:
+		if len(nodes) > 0 {
+			v.errorf(p+".nodes", "%s takes no nodes", mp.Mode)
 		}
+	case rspec.MpolBind, rspec.MpolInterleave, rspec.MpolWeightedInterleave, rspec.MpolPreferredMany:
+		if len(nodes) == 0 {
+			v.errorf(p+".nodes", "%s needs at least one node", mp.Mode)
+		}
+	case rspec.MpolPreferred: // no nodes means the local node
+	default:
+		v.errorf(p+".mode", "unknown mode %q (known: %s)", mp.Mode, quoteList(MemoryPolicyModes()))
 	}
 }
 
@@ -515,7 +542,7 @@ func (v *validator) linux(linux *rspec.Linux, ns nsSet) {
 	}
 
 	v.unsupported("linux.intelRdt", linux.IntelRdt != nil, "Intel RDT")
-	v.unsupported("linux.memoryPolicy", linux.MemoryPolicy != nil, "NUMA memory policy")
+	v.memoryPolicy(linux.MemoryPolicy)
 	v.unsupported("linux.netDevices", len(linux.NetDevices) > 0, "moving network devices")
 }
 

@@ -117,7 +117,7 @@ func TestValidateErrors(t *testing.T) {
 		},
 			`config.json: process.ioPriority.priority: 8 is out of range (0 to 7)`},
 		{"execCPUAffinity", func(s *rspec.Spec) { s.Process.ExecCPUAffinity = &rspec.CPUAffinity{Initial: "0-3,7", Final: "3-1"} },
-			`config.json: process.execCPUAffinity.final: "3-1" is not a CPU list like "0-3,7"`},
+			`config.json: process.execCPUAffinity.final: "3-1" is not a list like "0-3,7"`},
 		{"mount destination", func(s *rspec.Spec) { s.Mounts[2].Destination = "" },
 			`config.json: mounts[2].destination: is required`},
 		{"mount half mappings", func(s *rspec.Spec) {
@@ -230,8 +230,17 @@ func TestValidateErrors(t *testing.T) {
 			`config.json: linux.devices[0].type: unknown device type "x"`},
 		{"intelRdt", func(s *rspec.Spec) { s.Linux.IntelRdt = &rspec.LinuxIntelRdt{ClosID: "x"} },
 			`config.json: linux.intelRdt: Intel RDT is not supported by this build of berth`},
-		{"memoryPolicy", func(s *rspec.Spec) { s.Linux.MemoryPolicy = &rspec.LinuxMemoryPolicy{Mode: rspec.MpolBind, Nodes: "0"} },
-			`config.json: linux.memoryPolicy: NUMA memory policy is not supported by this build of berth`},
+		{"memoryPolicy mode", func(s *rspec.Spec) { s.Linux.MemoryPolicy = &rspec.LinuxMemoryPolicy{Mode: "MPOL_SPREAD", Nodes: "0"} },
+			`config.json: linux.memoryPolicy.mode: unknown mode "MPOL_SPREAD"`},
+		{"memoryPolicy bind without nodes", func(s *rspec.Spec) { s.Linux.MemoryPolicy = &rspec.LinuxMemoryPolicy{Mode: rspec.MpolBind} },
+			`config.json: linux.memoryPolicy.nodes: MPOL_BIND needs at least one node`},
+		{"memoryPolicy local with nodes", func(s *rspec.Spec) { s.Linux.MemoryPolicy = &rspec.LinuxMemoryPolicy{Mode: rspec.MpolLocal, Nodes: "0"} },
+			`config.json: linux.memoryPolicy.nodes: MPOL_LOCAL takes no nodes`},
+		{"memoryPolicy nodes", func(s *rspec.Spec) { s.Linux.MemoryPolicy = &rspec.LinuxMemoryPolicy{Mode: rspec.MpolBind, Nodes: "0-2048"} },
+			`config.json: linux.memoryPolicy.nodes: "0-2048": 2048 is out of range (below 1023)`},
+		{"memoryPolicy flag", func(s *rspec.Spec) {
+			s.Linux.MemoryPolicy = &rspec.LinuxMemoryPolicy{Mode: rspec.MpolBind, Nodes: "0", Flags: []rspec.MemoryPolicyFlagType{"MPOL_F_FAST"}}
+		}, `config.json: linux.memoryPolicy.flags[0]: unknown flag "MPOL_F_FAST"`},
 		{"netDevices", func(s *rspec.Spec) { s.Linux.NetDevices = map[string]rspec.LinuxNetDevice{"eth1": {}} },
 			`config.json: linux.netDevices: moving network devices is not supported by this build of berth`},
 	}

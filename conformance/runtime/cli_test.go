@@ -194,6 +194,9 @@ func TestFeaturesRuntimeSpec13(t *testing.T) {
 	if me := f.Linux.MountExtensions; me == nil || me.IDMap == nil || me.IDMap.Enabled == nil || !*me.IDMap.Enabled {
 		t.Errorf("features mountExtensions.idmap not enabled: %+v", me)
 	}
+	if mp := f.Linux.MemoryPolicy; mp == nil || !hasAll(mp.Modes, "MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_LOCAL") || !contains(mp.Flags, "MPOL_F_STATIC_NODES") {
+		t.Errorf("features memoryPolicy lacks the modes or flags berth applies: %+v", mp)
+	}
 }
 
 // TestUnknownContainerNamed: operations on a container that does not exist

@@ -502,3 +502,46 @@ func TestIDMappedMount(t *testing.T) {
 		t.Errorf("mount options %v lack idmapped", m.Options)
 	}
 }
+
+// TestMemoryPolicy: linux.memoryPolicy is the NUMA policy the container's
+// processes run under, as /proc/self/numa_maps shows it (policy is kept
+// across fork and execve). Node 0 exists on every NUMA-capable kernel.
+func TestMemoryPolicy(t *testing.T) {
+	t.Parallel()
+	runcGap(t, "runc 1.1.5 predates linux.memoryPolicy (runtime-spec 1.3)")
+	if _, err := os.Stat("/proc/self/numa_maps"); err != nil {
+		t.Skip("kernel without NUMA:", err)
+	}
+	for _, tc := range []struct {
+		policy *specs.LinuxMemoryPolicy
+		want   string // the policy column of numa_maps
+	}{
+		{nil, "default"},
+		{&specs.LinuxMemoryPolicy{Mode: specs.MpolBind, Nodes: "0"}, "bind:0"},
+		{&specs.LinuxMemoryPolicy{Mode: specs.MpolInterleave, Nodes: "0"}, "interleave:0"},
+		{&specs.LinuxMemoryPolicy{Mode: specs.MpolPreferred, Nodes: "0"}, "prefer:0"},
+		{&specs.LinuxMemoryPolicy{Mode: specs.MpolLocal}, "local"},
+		{&specs.LinuxMemoryPolicy{Mode: specs.MpolBind, Nodes: "0", Flags: []specs.MemoryPolicyFlagType{specs.MpolFStaticNodes}}, "bind=static:0"},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			t.Parallel()
+			c := newContainer(t, "/bin/sh", "-c", "head -n 1 /proc/self/numa_maps")
+			c.Spec.Linux.MemoryPolicy = tc.policy
+			r := c.run()
+			if f := strings.Fields(r.Stdout); r.Code != 0 || len(f) < 2 || f[1] != tc.want {
+				t.Errorf("numa_maps policy: %s, want %q", r.describe(), tc.want)
+			}
+		})
+	}
+	t.Run("no-such-node", func(t *testing.T) {
+		t.Parallel()
+		c := newContainer(t, "/bin/true")
+		c.Spec.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: specs.MpolBind, Nodes: "1000"}
+		r := c.create()
+		if r.Code == 0 {
+			t.Fatalf("create with a policy on a missing node succeeded")
+		}
+		checkOneLineError(t, r, []string{"linux.memoryPolicy", "set_mempolicy"})
+		assertNothingLeft(t, c, r)
+	})
+}

@@ -34,10 +34,8 @@ var mountOptions = []string{
 //
 // Linux.Seccomp is left nil: the runtime fills it in from
 // libcontainer/seccomp, which knows the libseccomp it was built with.
-// Linux.MemoryPolicy is nil too: the struct cannot say "none", and
-// specs.Validate refuses linux.memoryPolicy. Intel RDT and netDevices are
-// reported as not enabled, matching specs.Validate, which refuses configs
-// that use them. AppArmor and SELinux are enabled in the sense of
+// Intel RDT and netDevices are reported as not enabled, matching
+// specs.Validate, which refuses configs that use them. AppArmor and SELinux are enabled in the sense of
 // features-linux.md: berth supports them, whether or not this host runs
 // them (create then refuses the config, naming the field).
 func Static() *features.Features {
@@ -76,6 +74,10 @@ func Static() *features.Features {
 				IDMap: &features.IDMap{Enabled: yes()},
 			},
 			NetDevices: &features.NetDevices{Enabled: no()},
+			MemoryPolicy: &features.MemoryPolicy{
+				Modes: specs.MemoryPolicyModes(),
+				Flags: specs.MemoryPolicyFlags(),
+			},
 		},
 	}
 }
