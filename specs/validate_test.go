@@ -234,9 +234,13 @@ func TestValidateErrors(t *testing.T) {
 			`config.json: linux.memoryPolicy.mode: unknown mode "MPOL_SPREAD"`},
 		{"memoryPolicy bind without nodes", func(s *rspec.Spec) { s.Linux.MemoryPolicy = &rspec.LinuxMemoryPolicy{Mode: rspec.MpolBind} },
 			`config.json: linux.memoryPolicy.nodes: MPOL_BIND needs at least one node`},
-		{"memoryPolicy local with nodes", func(s *rspec.Spec) { s.Linux.MemoryPolicy = &rspec.LinuxMemoryPolicy{Mode: rspec.MpolLocal, Nodes: "0"} },
+		{"memoryPolicy local with nodes", func(s *rspec.Spec) {
+			s.Linux.MemoryPolicy = &rspec.LinuxMemoryPolicy{Mode: rspec.MpolLocal, Nodes: "0"}
+		},
 			`config.json: linux.memoryPolicy.nodes: MPOL_LOCAL takes no nodes`},
-		{"memoryPolicy nodes", func(s *rspec.Spec) { s.Linux.MemoryPolicy = &rspec.LinuxMemoryPolicy{Mode: rspec.MpolBind, Nodes: "0-2048"} },
+		{"memoryPolicy nodes", func(s *rspec.Spec) {
+			s.Linux.MemoryPolicy = &rspec.LinuxMemoryPolicy{Mode: rspec.MpolBind, Nodes: "0-2048"}
+		},
 			`config.json: linux.memoryPolicy.nodes: "0-2048": 2048 is out of range (below 1023)`},
 		{"memoryPolicy flag", func(s *rspec.Spec) {
 			s.Linux.MemoryPolicy = &rspec.LinuxMemoryPolicy{Mode: rspec.MpolBind, Nodes: "0", Flags: []rspec.MemoryPolicyFlagType{"MPOL_F_FAST"}}
