@@ -55,6 +55,9 @@ func (c *Container) Exec(o *ExecOpts) (pid int, err error) {
 	if base != nil && base.NoNewPrivileges {
 		proc.NoNewPrivileges = true
 	}
+	if proc.ExecCPUAffinity == nil && base != nil {
+		proc.ExecCPUAffinity = base.ExecCPUAffinity
+	}
 	spec.Process = proc
 	spec.Linux = c.joinedLinux()
 
@@ -71,6 +74,11 @@ func (c *Container) Exec(o *ExecOpts) (pid int, err error) {
 			return 0, err
 		}
 		cfg.ConsoleFD = sp.addFD(s)
+	}
+	if a := proc.ExecCPUAffinity; a != nil && a.Initial != "" {
+		if sp.initialCPUs, err = cpuSet("process.execCPUAffinity.initial", a.Initial); err != nil {
+			return 0, err
+		}
 	}
 	if !hasNamespace(&spec, specs.MountNamespace) {
 		root, err := os.OpenFile(fmt.Sprintf("/proc/%d/root", c.state.InitPid), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)

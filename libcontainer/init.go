@@ -173,6 +173,13 @@ func initProcess(sock *syncSocket) error {
 	if err := setMemoryPolicy(spec.Linux.MemoryPolicy); err != nil {
 		return err
 	}
+	if cfg.Exec {
+		// The runtime placed this process in the cgroup before it sent
+		// the config, so the cpuset cannot undo this any more.
+		if err := setExecCPUAffinity(proc.ExecCPUAffinity); err != nil {
+			return err
+		}
+	}
 	// Set as root, before the user switch (which may take away the right
 	// to raise a soft limit) and after the filter is exported.
 	if err := applyProcessLimits(proc); err != nil {

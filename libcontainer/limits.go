@@ -160,3 +160,42 @@ func setMemoryPolicy(mp *specs.LinuxMemoryPolicy) error {
 	}
 	return nil
 }
+
+// cpuSet parses a CPU list ("0-3,7") into a sched_setaffinity mask.
+func cpuSet(field, list string) (*unix.CPUSet, error) {
+	cpus, err := berthspecs.ParseList(list, 1024) // unix.CPUSet's size
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", field, err)
+	}
+	set := new(unix.CPUSet)
+	for _, c := range cpus {
+		set.Set(c)
+	}
+	return set, nil
+}
+
+// setExecCPUAffinity gives an exec'd process, now in the container's
+// cgroup, process.execCPUAffinity.final. Without any execCPUAffinity it
+// may run on every CPU the cgroup allows, rather than keep the affinity
+// of whoever ran `berth exec` (a pinned agent, say), as runc does.
+func setExecCPUAffinity(a *specs.CPUAffinity) error {
+	var set *unix.CPUSet
+	switch {
+	case a == nil || (a.Initial == "" && a.Final == ""):
+		set = new(unix.CPUSet)
+		for i := 0; i < 1024; i++ {
+			set.Set(i) // the kernel masks it with the cgroup's cpuset
+		}
+	case a.Final != "":
+		var err error
+		if set, err = cpuSet("process.execCPUAffinity.final", a.Final); err != nil {
+			return err
+		}
+	default:
+		return nil // only initial: the kernel decides (runtime-spec)
+	}
+	if err := unix.SchedSetaffinity(0, set); err != nil {
+		return fmt.Errorf("process.execCPUAffinity: sched_setaffinity: %w", err)
+	}
+	return nil
+}

@@ -3,6 +3,7 @@ package libcontainer
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -27,6 +28,9 @@ type spawn struct {
 	syncFD int // the child's fd of its end of sock
 	// ns is how the child gets its namespaces.
 	ns *nsPlan
+	// initialCPUs, when set, is the CPU affinity the child is forked with
+	// (process.execCPUAffinity.initial).
+	initialCPUs *unix.CPUSet
 }
 
 // newSpawn prepares a child with stdio and the preserved fds 3..3+n-1.
@@ -129,6 +133,20 @@ func (s *spawn) start(cg *cgroups.Manager, subreaper bool, writeMaps func(pid in
 }
 
 func (s *spawn) fork() (int, error) {
+	if s.initialCPUs != nil {
+		// The child inherits the forking thread's affinity; the thread
+		// gets its own back afterwards.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var own unix.CPUSet
+		if err := unix.SchedGetaffinity(0, &own); err != nil {
+			return 0, fmt.Errorf("sched_getaffinity: %w", err)
+		}
+		if err := unix.SchedSetaffinity(0, s.initialCPUs); err != nil {
+			return 0, fmt.Errorf("process.execCPUAffinity.initial: sched_setaffinity: %w", err)
+		}
+		defer unix.SchedSetaffinity(0, &own)
+	}
 	pid, err := syscall.ForkExec("/proc/self/exe", []string{"berth", "init"}, &syscall.ProcAttr{
 		Env: s.env, Files: s.files, Sys: &s.sys,
 	})

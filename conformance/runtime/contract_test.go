@@ -3,7 +3,9 @@ package runtime_test
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -220,5 +222,58 @@ func TestExec(t *testing.T) {
 	c.waitStatus(specs.StateStopped)
 	if r := c.rt("exec", c.ID, "/bin/true"); r.Code == 0 {
 		t.Errorf("exec into a stopped container succeeded")
+	}
+}
+
+// TestExecCPUAffinity: process.execCPUAffinity of an exec'd process, from
+// process.json or inherited from the container's config. final is the
+// affinity it runs with; initial alone is what it is forked with; with
+// neither it may use every CPU its cgroup allows, even when the caller of
+// exec is pinned to one.
+func TestExecCPUAffinity(t *testing.T) {
+	t.Parallel()
+	runcGap(t, "runc 1.1.5 predates process.execCPUAffinity")
+	n := goruntime.NumCPU()
+	if n < 2 {
+		t.Skipf("needs 2 CPUs, has %d", n)
+	}
+	c := newContainer(t, "/bin/sleep", "1000")
+	c.Spec.Process.ExecCPUAffinity = &specs.CPUAffinity{Final: "0"}
+	c.mustCreate()
+	c.start()
+	show := []string{"/bin/sh", "-c", "grep Cpus_allowed_list /proc/self/status"}
+	// exec with a process file carrying a (non-nil) execCPUAffinity.
+	withProcess := func(a *specs.CPUAffinity) []string {
+		p := *c.Spec.Process
+		p.Args, p.ExecCPUAffinity = show, a
+		b, err := json.Marshal(p)
+		must(t, err)
+		proc := filepath.Join(t.TempDir(), "process.json")
+		must(t, os.WriteFile(proc, b, 0o644))
+		return []string{"exec", "--process", proc, c.ID}
+	}
+	// cpus runs the runtime (pinned to CPU 1 like a pinned agent, with
+	// taskset) and returns the exec'd process's Cpus_allowed_list.
+	cpus := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command("taskset", append([]string{"-c", "1", runtimeBin}, c.globals(args...)...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("exec %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(out)), "Cpus_allowed_list:"))
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"final", withProcess(&specs.CPUAffinity{Initial: "1", Final: "0"}), "0"},
+		{"initial-only", withProcess(&specs.CPUAffinity{Initial: "0"}), "0"},
+		{"none", withProcess(&specs.CPUAffinity{}), "0-" + strconv.Itoa(n-1)},
+		{"inherited-from-config", append([]string{"exec", c.ID}, show...), "0"},
+	} {
+		if got := cpus(tc.args...); got != tc.want {
+			t.Errorf("%s: exec'd process runs on CPUs %q, want %q", tc.name, got, tc.want)
+		}
 	}
 }
