@@ -248,6 +248,10 @@ func (b *builder) build() error {
 		return err
 	}
 	logrus.Debugf("container %s: init pid %d in cgroup %v", o.ID, initPid, c.state.CgroupPaths)
+	// In the init's network namespace before its program can run.
+	if err := moveNetDevices(spec.Linux.NetDevices, initPid); err != nil {
+		return err
+	}
 	c.state.InitPid = initPid
 	if c.state.InitStart, _, err = procStat(initPid); err != nil {
 		return fmt.Errorf("reading the init's start time: %w", err)

@@ -27,6 +27,10 @@ func (e *FieldError) Error() string {
 // fieldName appends object keys to a JSON path: plain identifiers after a
 // dot, anything else (sysctl keys, clock names) as a quoted map key, so a
 // key like "net.ipv4.ip_forward" stays one segment.
+// FieldName is fieldName for the runtime's own messages about config
+// fields, so they name map entries the way validation errors do.
+func FieldName(parent string, keys ...string) string { return fieldName(parent, keys...) }
+
 func fieldName(parent string, keys ...string) string {
 	for _, key := range keys {
 		switch {

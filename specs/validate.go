@@ -22,8 +22,7 @@ import (
 // empty, the root filesystem is not looked at (for checking a generated
 // config, as `berth spec` does).
 //
-// Fields this build does not implement (Intel RDT, network devices) are
-// errors, not silently ignored. Whether the host runs
+// Fields this build does not implement (Intel RDT) are errors, not silently ignored. Whether the host runs
 // the AppArmor or SELinux a config asks for is the runtime's to judge
 // (libcontainer/lsm).
 // Things only the runtime can judge are left to it: seccomp (the seccomp
@@ -313,6 +312,33 @@ func (v *validator) cpuList(path, list string) {
 	}
 }
 
+// netDevices checks linux.netDevices: interface names (both the host's
+// and the new one, which may end in a "%d" template), and a network
+// namespace of the container's own to move them into.
+func (v *validator) netDevices(devs map[string]rspec.LinuxNetDevice, ns nsSet) {
+	if len(devs) > 0 && !ns.has(rspec.NetworkNamespace) {
+		v.errorf("linux.netDevices", "needs a %q namespace in linux.namespaces to move the devices into", rspec.NetworkNamespace)
+	}
+	for _, name := range sortedKeys(devs) {
+		p := fieldName("linux.netDevices", name)
+		if !validIfName(name) {
+			v.errorf(p, "%q is not a network interface name", name)
+		}
+		if n := devs[name].Name; n != "" && !validIfName(n) {
+			v.errorf(p+".name", "%q is not a network interface name", n)
+		}
+	}
+}
+
+// validIfName is the kernel's dev_valid_name: 1 to 15 bytes, not "." or
+// "..", no '/', ':' or whitespace.
+func validIfName(name string) bool {
+	if name == "" || len(name) > 15 || name == "." || name == ".." {
+		return false
+	}
+	return !strings.ContainsAny(name, "/: \t\n\v\f\r")
+}
+
 // maxCPUs and maxNUMANodes bound lists, as the kernel's NR_CPUS and
 // set_mempolicy's 1023-node mask (x/sys/unix.CPUSet) do.
 const (
@@ -543,7 +569,7 @@ func (v *validator) linux(linux *rspec.Linux, ns nsSet) {
 
 	v.unsupported("linux.intelRdt", linux.IntelRdt != nil, "Intel RDT")
 	v.memoryPolicy(linux.MemoryPolicy)
-	v.unsupported("linux.netDevices", len(linux.NetDevices) > 0, "moving network devices")
+	v.netDevices(linux.NetDevices, ns)
 }
 
 // unsupported reports a field this build does not implement: the runtime

@@ -245,8 +245,15 @@ func TestValidateErrors(t *testing.T) {
 		{"memoryPolicy flag", func(s *rspec.Spec) {
 			s.Linux.MemoryPolicy = &rspec.LinuxMemoryPolicy{Mode: rspec.MpolBind, Nodes: "0", Flags: []rspec.MemoryPolicyFlagType{"MPOL_F_FAST"}}
 		}, `config.json: linux.memoryPolicy.flags[0]: unknown flag "MPOL_F_FAST"`},
-		{"netDevices", func(s *rspec.Spec) { s.Linux.NetDevices = map[string]rspec.LinuxNetDevice{"eth1": {}} },
-			`config.json: linux.netDevices: moving network devices is not supported by this build of berth`},
+		{"netDevices without netns", func(s *rspec.Spec) {
+			removeNS(s, rspec.NetworkNamespace)
+			s.Linux.NetDevices = map[string]rspec.LinuxNetDevice{"eth1": {}}
+		}, `config.json: linux.netDevices: needs a "network" namespace in linux.namespaces`},
+		{"netDevices host name", func(s *rspec.Spec) { s.Linux.NetDevices = map[string]rspec.LinuxNetDevice{"eth/1": {}} },
+			`config.json: linux.netDevices["eth/1"]: "eth/1" is not a network interface name`},
+		{"netDevices new name", func(s *rspec.Spec) {
+			s.Linux.NetDevices = map[string]rspec.LinuxNetDevice{"eth1": {Name: "a-name-that-is-too-long"}}
+		}, `config.json: linux.netDevices.eth1.name: "a-name-that-is-too-long" is not a network interface name`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

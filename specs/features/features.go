@@ -34,8 +34,8 @@ var mountOptions = []string{
 //
 // Linux.Seccomp is left nil: the runtime fills it in from
 // libcontainer/seccomp, which knows the libseccomp it was built with.
-// Intel RDT and netDevices are reported as not enabled, matching
-// specs.Validate, which refuses configs that use them. AppArmor and SELinux are enabled in the sense of
+// Intel RDT is reported as not enabled, matching specs.Validate, which
+// refuses configs that use it. AppArmor and SELinux are enabled in the sense of
 // features-linux.md: berth supports them, whether or not this host runs
 // them (create then refuses the config, naming the field).
 func Static() *features.Features {
@@ -73,7 +73,7 @@ func Static() *features.Features {
 			MountExtensions: &features.MountExtensions{
 				IDMap: &features.IDMap{Enabled: yes()},
 			},
-			NetDevices: &features.NetDevices{Enabled: no()},
+			NetDevices: &features.NetDevices{Enabled: yes()},
 			MemoryPolicy: &features.MemoryPolicy{
 				Modes: specs.MemoryPolicyModes(),
 				Flags: specs.MemoryPolicyFlags(),

@@ -109,7 +109,6 @@ func TestDisabledFeaturesAreRefused(t *testing.T) {
 		path    string
 	}{
 		{f.Linux.IntelRdt.Enabled, func(s *rspec.Spec) { s.Linux.IntelRdt = &rspec.LinuxIntelRdt{} }, "linux.intelRdt"},
-		{f.Linux.NetDevices.Enabled, func(s *rspec.Spec) { s.Linux.NetDevices = map[string]rspec.LinuxNetDevice{"eth1": {}} }, "linux.netDevices"},
 	}
 	for _, c := range cases {
 		if *c.enabled {
