@@ -19,7 +19,9 @@ import (
 // namespace into the init's (config-linux.md#network-devices): each is
 // renamed if asked, keeps its permanent addresses of global scope (a move
 // drops every address) and is set up. Devices are never moved back: their
-// lifecycle follows the namespace's owner.
+// lifecycle follows the namespace's owner. So when create fails after a
+// move and the new namespace dies, the kernel decides: physical devices
+// return to the initial namespace, virtual ones (veth, macvlan) are gone.
 func moveNetDevices(devs map[string]specs.LinuxNetDevice, initPid int) error {
 	if len(devs) == 0 {
 		return nil
