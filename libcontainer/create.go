@@ -112,6 +112,14 @@ func Create(o *CreateOpts) (c *Container, err error) {
 	return c, nil
 }
 
+// minInitTasks is the smallest pids limit the init runs under reliably. It
+// is born in the container's cgroup and, being a Go program, has 4 or 5
+// threads there (main, sysmon, a template thread, one for blocking system
+// calls) until it execs the user program; under a lower limit create would
+// fail at random (pthread_create: EAGAIN). Refusing says why instead.
+// `update` may set any limit: by then the program runs alone.
+const minInitTasks = 8
+
 // checkCreatable refuses configs berth cannot run, with the field's path.
 func checkCreatable(spec *specs.Spec, o *CreateOpts) error {
 	if spec.Linux == nil {
@@ -124,6 +132,11 @@ func checkCreatable(spec *specs.Spec, o *CreateOpts) error {
 	}
 	if err := lsm.CheckHost("config.json", spec.Process, spec.Linux); err != nil {
 		return err
+	}
+	if r := spec.Linux.Resources; r != nil && r.Pids != nil && r.Pids.Limit != nil {
+		if l := *r.Pids.Limit; l > 0 && l < minInitTasks {
+			return fmt.Errorf("config.json: linux.resources.pids.limit: %d is below %d, the tasks berth's init may need in the container's cgroup before the program starts (it is a Go program with several threads)", l, minInitTasks)
+		}
 	}
 	terminal := spec.Process != nil && spec.Process.Terminal
 	if terminal && o.ConsoleSocket == "" {
