@@ -241,7 +241,7 @@ func TestValidateErrors(t *testing.T) {
 		{"memoryPolicy nodes", func(s *rspec.Spec) {
 			s.Linux.MemoryPolicy = &rspec.LinuxMemoryPolicy{Mode: rspec.MpolBind, Nodes: "0-2048"}
 		},
-			`config.json: linux.memoryPolicy.nodes: "0-2048": 2048 is out of range (below 1023)`},
+			`config.json: linux.memoryPolicy.nodes: "0-2048" is not a list like "0-3,7": 2048 is not below 1023`},
 		{"memoryPolicy flag", func(s *rspec.Spec) {
 			s.Linux.MemoryPolicy = &rspec.LinuxMemoryPolicy{Mode: rspec.MpolBind, Nodes: "0", Flags: []rspec.MemoryPolicyFlagType{"MPOL_F_FAST"}}
 		}, `config.json: linux.memoryPolicy.flags[0]: unknown flag "MPOL_F_FAST"`},

@@ -9,6 +9,8 @@ import (
 	devcfg "github.com/opencontainers/cgroups/devices/config"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
+
+	berthspecs "github.com/berthproject/berth/specs"
 )
 
 // Resources is the library's form of linux.resources, the value the Manager
@@ -417,49 +419,9 @@ func convertUnified(r *specs.LinuxResources, res *Resources) error {
 // parseList parses a cpuset list such as "0-3,8,10-11" and returns its
 // members. An empty list is valid (it means "inherit").
 func parseList(s string) ([]int, error) {
-	var out []int
-	if strings.TrimSpace(s) == "" {
-		return nil, nil
-	}
-	for _, part := range strings.Split(s, ",") {
-		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
-		a, err := parseIndex(lo)
-		if err != nil {
-			return nil, err
-		}
-		b := a
-		if isRange {
-			if b, err = parseIndex(hi); err != nil {
-				return nil, err
-			}
-			if b < a {
-				return nil, fmt.Errorf("range %d-%d is backwards", a, b)
-			}
-		}
-		for i := a; i <= b; i++ {
-			out = append(out, i)
-		}
-	}
-	return out, nil
+	return berthspecs.ParseList(s, maxListIndex+1)
 }
 
 // maxListIndex bounds parseList so a typo like "0-99999999" is an error,
 // not a huge allocation. The kernel's NR_CPUS tops out at 8192.
 const maxListIndex = 8192
-
-func parseIndex(s string) (int, error) {
-	if s == "" {
-		return 0, fmt.Errorf("empty element")
-	}
-	n := 0
-	for _, ch := range s {
-		if ch < '0' || ch > '9' {
-			return 0, fmt.Errorf("%q is not a number", s)
-		}
-		n = n*10 + int(ch-'0')
-		if n > maxListIndex {
-			return 0, fmt.Errorf("%s is above %d", s, maxListIndex)
-		}
-	}
-	return n, nil
-}
