@@ -76,7 +76,7 @@ func (c *Container) Exec(o *ExecOpts) (pid int, err error) {
 		cfg.ConsoleFD = sp.addFD(s)
 	}
 	if a := proc.ExecCPUAffinity; a != nil && a.Initial != "" {
-		if sp.initialCPUs, err = cpuSet("process.execCPUAffinity.initial", a.Initial); err != nil {
+		if sp.initialCPUs, err = listMask("process.execCPUAffinity.initial", a.Initial, 1024); err != nil {
 			return 0, err
 		}
 	}

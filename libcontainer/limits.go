@@ -144,16 +144,9 @@ func setMemoryPolicy(mp *specs.LinuxMemoryPolicy) error {
 	}
 	// x/sys passes a CPUSet (1024 bits) as the node mask, with maxnode
 	// 1024, of which the kernel uses 1023.
-	var mask *unix.CPUSet
-	nodes, err := berthspecs.ParseList(mp.Nodes, 1023)
+	mask, err := listMask("linux.memoryPolicy.nodes", mp.Nodes, 1023)
 	if err != nil {
-		return fmt.Errorf("linux.memoryPolicy.nodes: %w", err)
-	}
-	if len(nodes) > 0 {
-		mask = new(unix.CPUSet)
-		for _, n := range nodes {
-			mask.Set(n)
-		}
+		return err
 	}
 	if err := unix.SetMemPolicy(mode, mask); err != nil {
 		return fmt.Errorf("linux.memoryPolicy (mode %s, nodes %q): set_mempolicy: %w", mp.Mode, mp.Nodes, err)
@@ -161,15 +154,20 @@ func setMemoryPolicy(mp *specs.LinuxMemoryPolicy) error {
 	return nil
 }
 
-// cpuSet parses a CPU list ("0-3,7") into a sched_setaffinity mask.
-func cpuSet(field, list string) (*unix.CPUSet, error) {
-	cpus, err := berthspecs.ParseList(list, 1024) // unix.CPUSet's size
+// listMask turns a list ("0-3,7") of CPUs or NUMA nodes, each below max,
+// into the bit mask sched_setaffinity and set_mempolicy take; nil for an
+// empty list.
+func listMask(field, list string, max int) (*unix.CPUSet, error) {
+	members, err := berthspecs.ParseList(list, max)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", field, err)
 	}
+	if len(members) == 0 {
+		return nil, nil
+	}
 	set := new(unix.CPUSet)
-	for _, c := range cpus {
-		set.Set(c)
+	for _, m := range members {
+		set.Set(m)
 	}
 	return set, nil
 }
@@ -188,7 +186,7 @@ func setExecCPUAffinity(a *specs.CPUAffinity) error {
 		}
 	case a.Final != "":
 		var err error
-		if set, err = cpuSet("process.execCPUAffinity.final", a.Final); err != nil {
+		if set, err = listMask("process.execCPUAffinity.final", a.Final, 1024); err != nil {
 			return err
 		}
 	default:
