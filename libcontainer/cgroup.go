@@ -23,8 +23,18 @@ func cgroupOptions(st *State, res *cgroups.Resources) cgroups.Options {
 
 // cgroup reloads the container's cgroup manager from its saved paths.
 func (c *Container) cgroup() (*cgroups.Manager, error) {
+	cg, err := c.cgroupIfAny()
+	if err == nil && cg == nil {
+		err = fmt.Errorf("container %q has no cgroup of its own: it runs rootless in its caller's cgroups, where berth could not create one", c.state.ID)
+	}
+	return cg, err
+}
+
+// cgroupIfAny is cgroup, with nil for a rootless container that has no
+// cgroup of its own.
+func (c *Container) cgroupIfAny() (*cgroups.Manager, error) {
 	if len(c.state.CgroupPaths) == 0 && c.state.Rootless {
-		return nil, fmt.Errorf("container %q has no cgroup of its own: it runs rootless in its caller's cgroups, where berth could not create one", c.state.ID)
+		return nil, nil
 	}
 	return cgroups.Load(cgroupOptions(c.state, nil), c.state.CgroupPaths)
 }

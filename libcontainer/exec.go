@@ -9,7 +9,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berthproject/berth/libcontainer/caps"
-	"github.com/berthproject/berth/libcontainer/cgroups"
 	"github.com/berthproject/berth/libcontainer/console"
 	"github.com/berthproject/berth/libcontainer/lsm"
 	berthspecs "github.com/berthproject/berth/specs"
@@ -91,13 +90,11 @@ func (c *Container) Exec(o *ExecOpts) (pid int, err error) {
 	if err := sp.planNamespaces(&spec); err != nil {
 		return 0, err
 	}
-	// A rootless container without a cgroup of its own: the process
-	// stays in the caller's, as the init did.
-	var cg *cgroups.Manager
-	if len(c.state.CgroupPaths) > 0 || !c.state.Rootless {
-		if cg, err = c.cgroup(); err != nil {
-			return 0, err
-		}
+	// nil for a rootless container without a cgroup of its own: the
+	// process then stays in the caller's, as the init did.
+	cg, err := c.cgroupIfAny()
+	if err != nil {
+		return 0, err
 	}
 	pid, err = sp.start(cg, o.Subreaper, nil)
 	defer func() {

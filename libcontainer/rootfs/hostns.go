@@ -1,6 +1,7 @@
 package rootfs
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -58,8 +59,8 @@ func MountID(path string) (uint64, error) {
 func DetachHostMounts(rootfs string, id uint64) error {
 	fd, err := openDir(rootfs)
 	if err != nil {
-		if pe, ok := err.(*os.PathError); ok && (pe.Err == unix.ENOENT || pe.Err == unix.ENOTDIR || pe.Err == unix.ELOOP) {
-			return nil
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
+			return nil // nothing (or no directory) there: no bind of ours
 		}
 		return err
 	}
