@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/berthproject/berth/imagetool/platform"
@@ -123,9 +124,10 @@ func (g *Globals) Registry() (*registry.Client, error) {
 	return registry.New(opts)
 }
 
-// ParseRef parses an image reference, honouring --insecure.
+// ParseRef parses an image reference, honouring --insecure. A docker://
+// prefix (skopeo's transport name, as copy takes it) is accepted.
 func (g *Globals) ParseRef(s string) (reference.Reference, error) {
-	return reference.Parse(s, g.Insecure)
+	return reference.Parse(strings.TrimPrefix(s, "docker://"), g.Insecure)
 }
 
 // Progress returns the progress reporter the flags ask for (on stderr, so

@@ -33,6 +33,8 @@ type RegistryConfig struct {
 	// Token puts a bearer-token realm of our own in front: anonymous
 	// clients get pull access to "public/" repositories only.
 	Token bool
+	// NoDelete leaves manifest deletes disabled (the registry's default).
+	NoDelete bool
 }
 
 // Registry is a running registry.
@@ -59,7 +61,7 @@ func StartRegistry(dir string, cfg RegistryConfig) (*Registry, error) {
 	r := &Registry{Addr: fmt.Sprintf("127.0.0.1:%d", port), Dir: dir}
 	var conf strings.Builder
 	fmt.Fprintf(&conf, "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n")
-	fmt.Fprintf(&conf, "storage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\n", filepath.Join(dir, "data"))
+	fmt.Fprintf(&conf, "storage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: %v\n", filepath.Join(dir, "data"), !cfg.NoDelete)
 	fmt.Fprintf(&conf, "http:\n  addr: %s\n  secret: berth-test-secret\n", r.Addr)
 	if cfg.TLS {
 		if r.CA, err = NewCA(); err != nil {
