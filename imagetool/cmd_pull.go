@@ -10,20 +10,22 @@ import (
 
 func init() {
 	var jobs int
+	var repair bool
 	register(&command{
 		Name:    "pull",
 		Args:    "REF",
 		Summary: "pull an image from a registry into the store",
 		Flags: func(fs *flag.FlagSet) {
 			fs.IntVar(&jobs, "jobs", pull.DefaultJobs, "download at most `N` blobs at once")
+			fs.BoolVar(&repair, "repair", false, "hash the blobs already stored again and fetch the ones that fail (see verify)")
 		},
 		Run: func(ctx context.Context, g *Globals, args []string) error {
-			return runPull(ctx, g, args, jobs)
+			return runPull(ctx, g, args, pull.Options{Jobs: jobs, Repair: repair})
 		},
 	})
 }
 
-func runPull(ctx context.Context, g *Globals, args []string, jobs int) error {
+func runPull(ctx context.Context, g *Globals, args []string, opts pull.Options) error {
 	if err := wantArgs(args, 1, "REF"); err != nil {
 		return err
 	}
@@ -32,7 +34,8 @@ func runPull(ctx context.Context, g *Globals, args []string, jobs int) error {
 		return err
 	}
 	rep := g.Progress()
-	res, err := pull.Pull(ctx, s, repo, ref, pull.Options{Platform: g.Platform, Jobs: jobs, Progress: rep})
+	opts.Platform, opts.Progress = g.Platform, rep
+	res, err := pull.Pull(ctx, s, repo, ref, opts)
 	rep.Close()
 	if err != nil {
 		return err

@@ -37,6 +37,9 @@ type Options struct {
 	// Name is what to record the image as; "" means ref.StoreName(),
 	// and "-" means do not record it.
 	Name string
+	// Repair hashes every blob already in the store again and fetches
+	// the ones that fail, instead of trusting their presence.
+	Repair bool
 }
 
 // Result describes a pulled image.
@@ -154,7 +157,7 @@ func pullIndex(ctx context.Context, s *store.Store, repo *registry.Repo, top reg
 			return err
 		}
 	}
-	return s.PutBlob(top.Desc, bytes.NewReader(top.Raw))
+	return putManifest(ctx, s, top, opts.Repair)
 }
 
 // pullManifest fetches the config and layers of image manifest mf, then
@@ -174,11 +177,24 @@ func pullManifest(ctx context.Context, s *store.Store, repo *registry.Repo, mf r
 	if err != nil {
 		return err
 	}
-	return s.PutBlob(mf.Desc, bytes.NewReader(mf.Raw))
+	return putManifest(ctx, s, mf, opts.Repair)
+}
+
+// putManifest stores a fetched manifest or index; with repair, a stored
+// copy that fails verification is replaced.
+func putManifest(ctx context.Context, s *store.Store, m registry.Manifest, repair bool) error {
+	if repair {
+		if _, err := s.DropCorrupt(ctx, m.Desc.Digest, m.Desc.Size); err != nil {
+			return err
+		}
+	}
+	return s.PutBlob(m.Desc, bytes.NewReader(m.Raw))
 }
 
 // getManifest returns the manifest from the store when asked by digest
-// and present (never fetched twice), else from the registry.
+// and present (never fetched twice), else from the registry. A stored copy
+// that fails its digest check is fetched again (with Repair, putManifest
+// then replaces it).
 func getManifest(ctx context.Context, s *store.Store, repo *registry.Repo, id string) (registry.Manifest, error) {
 	if d, err := digest.Parse(id); err == nil && s.Has(d, -1) {
 		raw, err := s.ReadBlob(d)
@@ -247,6 +263,11 @@ func fetchBlobs(ctx context.Context, s *store.Store, repo *registry.Repo, blobs 
 			what = "config"
 		}
 		opts.Progress.Start(b.Digest.String(), what, b.Size)
+		if opts.Repair {
+			if _, err := s.DropCorrupt(ctx, b.Digest, b.Size); err != nil {
+				return 0, 0, err
+			}
+		}
 		if s.Has(b.Digest, b.Size) {
 			nReused.Add(b.Size)
 			opts.Progress.Finish(b.Digest.String(), "exists")
