@@ -40,6 +40,10 @@ func runBundle(ctx context.Context, g *Globals, uf *unpackFlags, jobs int, refSt
 	if err != nil {
 		return err
 	}
+	verify, err := g.verifier(ref)
+	if err != nil {
+		return err
+	}
 	var rep progress.Reporter = g.Progress()
 	var pre *prefetcher
 	if cache := layerCache(s, uf.rootless); cache != nil {
@@ -52,7 +56,7 @@ func runBundle(ctx context.Context, g *Globals, uf *unpackFlags, jobs int, refSt
 			layers: map[string]bool{}, sem: make(chan struct{}, max(1, uf.jobs))}
 		rep = pre
 	}
-	res, err := pull.Pull(ctx, s, repo, ref, pull.Options{Platform: g.Platform, Jobs: jobs, Progress: rep})
+	res, err := pull.Pull(ctx, s, repo, ref, pull.Options{Platform: g.Platform, Jobs: jobs, Progress: rep, Verify: verify})
 	rep.Close()
 	if pre != nil {
 		pre.wg.Wait()

@@ -42,9 +42,13 @@ func runCopy(ctx context.Context, g *Globals, args []string, all bool, jobs int)
 	if err != nil {
 		return err
 	}
+	pol, err := g.Policy()
+	if err != nil {
+		return err
+	}
 	rep := g.Progress()
 	res, err := transfer.Copy(ctx, src, dst, transfer.Options{
-		Client: client, Insecure: g.Insecure, Platform: g.Platform, All: all, Jobs: jobs, Progress: rep,
+		Client: client, Policy: pol, Insecure: g.Insecure, Platform: g.Platform, All: all, Jobs: jobs, Progress: rep,
 	})
 	rep.Close()
 	if err != nil {

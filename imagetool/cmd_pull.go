@@ -34,6 +34,9 @@ func runPull(ctx context.Context, g *Globals, args []string, opts pull.Options) 
 		return err
 	}
 	rep := g.Progress()
+	if opts.Verify, err = g.verifier(ref); err != nil {
+		return err
+	}
 	opts.Platform, opts.Progress = g.Platform, rep
 	res, err := pull.Pull(ctx, s, repo, ref, opts)
 	rep.Close()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/berthproject/berth/imagetool/platform"
+	"github.com/berthproject/berth/imagetool/policy"
 	"github.com/berthproject/berth/imagetool/progress"
 	"github.com/berthproject/berth/imagetool/reference"
 	"github.com/berthproject/berth/imagetool/registry"
@@ -27,6 +28,8 @@ type Globals struct {
 	Quiet       bool   // --quiet: no progress output
 	Format      string // --format text|json
 	Debug       bool   // --debug: log registry traffic to stderr
+	PolicyFile  string // --policy: containers-policy.json to enforce
+	NoPolicy    bool   // --insecure-policy: accept any image
 
 	// Platform is PlatformStr parsed (the host when not given).
 	Platform ocispec.Platform
@@ -52,6 +55,8 @@ func (g *Globals) define(fs *flag.FlagSet) {
 	fs.BoolVar(&g.Quiet, "q", g.Quiet, "short for --quiet")
 	fs.StringVar(&g.Format, "format", g.Format, "output `FORMAT`: text or json")
 	fs.BoolVar(&g.Debug, "debug", g.Debug, "log registry requests to stderr")
+	fs.StringVar(&g.PolicyFile, "policy", g.PolicyFile, "trust policy `FILE` (containers-policy.json; default: ~/.config/containers/policy.json, then "+policy.SystemPath+")")
+	fs.BoolVar(&g.NoPolicy, "insecure-policy", g.NoPolicy, "accept any image, ignoring the trust policy")
 }
 
 // finish validates the parsed flags.
@@ -128,6 +133,25 @@ func (g *Globals) Registry() (*registry.Client, error) {
 // prefix (skopeo's transport name, as copy takes it) is accepted.
 func (g *Globals) ParseRef(s string) (reference.Reference, error) {
 	return reference.Parse(strings.TrimPrefix(s, "docker://"), g.Insecure)
+}
+
+// Policy loads the trust policy the flags name.
+func (g *Globals) Policy() (*policy.Policy, error) {
+	path := policy.Locate(g.PolicyFile)
+	if g.NoPolicy || path == "" {
+		return policy.AcceptAnything(), nil
+	}
+	return policy.Load(path)
+}
+
+// verifier is the pull.Options.Verify that enforces the trust policy for
+// ref, loading it first (a bad policy fails before anything is fetched).
+func (g *Globals) verifier(ref reference.Reference) (func(context.Context, *registry.Repo, ocispec.Descriptor) error, error) {
+	p, err := g.Policy()
+	if err != nil {
+		return nil, err
+	}
+	return policy.Verifier(p, ref), nil
 }
 
 // Progress returns the progress reporter the flags ask for (on stderr, so

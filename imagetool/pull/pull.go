@@ -40,6 +40,10 @@ type Options struct {
 	// Repair hashes every blob already in the store again and fetches
 	// the ones that fail, instead of trusting their presence.
 	Repair bool
+	// Verify, if set, decides from the top-level manifest (an index's
+	// own descriptor for an index) whether the image may be pulled at
+	// all (the trust policy); it runs before any blob is fetched.
+	Verify func(ctx context.Context, repo *registry.Repo, top ocispec.Descriptor) error
 }
 
 // Result describes a pulled image.
@@ -78,6 +82,11 @@ func Pull(ctx context.Context, s *store.Store, repo *registry.Repo, ref referenc
 	top, err := getManifest(ctx, s, repo, ref.Identifier())
 	if err != nil {
 		return res, err
+	}
+	if opts.Verify != nil {
+		if err := opts.Verify(ctx, repo, top.Desc); err != nil {
+			return res, err
+		}
 	}
 	recorded := top.Desc
 	switch {

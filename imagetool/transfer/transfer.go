@@ -14,6 +14,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/berthproject/berth/imagetool/policy"
 	"github.com/berthproject/berth/imagetool/progress"
 	"github.com/berthproject/berth/imagetool/pull"
 	"github.com/berthproject/berth/imagetool/reference"
@@ -70,7 +71,9 @@ func Parse(s string) (Location, error) {
 
 // Options tunes a copy.
 type Options struct {
-	Client   *registry.Client
+	Client *registry.Client
+	// Policy decides whether the source image may be copied.
+	Policy   *policy.Policy
 	Insecure bool
 	Platform ocispec.Platform
 	// All copies every image of an index instead of the Platform one.
@@ -91,6 +94,9 @@ type Result struct {
 // Copy copies the image src names to dst.
 func Copy(ctx context.Context, src, dst Location, opts Options) (Result, error) {
 	res := Result{Source: src.String(), Destination: dst.String()}
+	if opts.Policy == nil {
+		opts.Policy = policy.AcceptAnything()
+	}
 	cleanup := func() {}
 	defer func() { cleanup() }()
 
@@ -145,12 +151,16 @@ func openSource(ctx context.Context, src Location, into *store.Store, name strin
 		if err != nil {
 			return nil, ocispec.Descriptor{}, done, err
 		}
-		res, err := pull.Pull(ctx, s, repo, ref, pull.Options{Platform: opts.Platform, All: opts.All, Jobs: opts.Jobs, Progress: opts.Progress, Name: name})
+		res, err := pull.Pull(ctx, s, repo, ref, pull.Options{Platform: opts.Platform, All: opts.All, Jobs: opts.Jobs, Progress: opts.Progress, Name: name,
+			Verify: policy.Verifier(opts.Policy, ref)})
 		if err != nil {
 			return nil, ocispec.Descriptor{}, done, err
 		}
 		return s, res.Manifest, done, nil
 	case "oci":
+		if err := opts.Policy.CheckLayout(src.Transport, src.Path, src.Ref); err != nil {
+			return nil, ocispec.Descriptor{}, noop, err
+		}
 		s, err := openExistingLayout(src.Path)
 		if err != nil {
 			return nil, ocispec.Descriptor{}, noop, err
@@ -158,6 +168,9 @@ func openSource(ctx context.Context, src Location, into *store.Store, name strin
 		desc, err := pick(s, src.Ref, opts)
 		return s, desc, noop, err
 	case "oci-archive":
+		if err := opts.Policy.CheckLayout(src.Transport, src.Path, src.Ref); err != nil {
+			return nil, ocispec.Descriptor{}, noop, err
+		}
 		s, done, err := tempLayout(opts.TempDir)
 		if err != nil {
 			return nil, ocispec.Descriptor{}, noop, err
