@@ -283,7 +283,7 @@ func fetchBlobs(ctx context.Context, s *store.Store, repo *registry.Repo, blobs 
 			continue
 		}
 		g.Go(func() error {
-			got, err := fetchBlob(gctx, s, repo, b, opts.Progress)
+			got, err := fetchBlob(gctx, ctx, s, repo, b, opts.Progress)
 			switch {
 			case err != nil:
 				opts.Progress.Finish(b.Digest.String(), err.Error())
@@ -304,7 +304,10 @@ func fetchBlobs(ctx context.Context, s *store.Store, repo *registry.Repo, blobs 
 
 // fetchBlob downloads b unless another process did while we waited for the
 // blob's lock; fetched reports which.
-func fetchBlob(ctx context.Context, s *store.Store, repo *registry.Repo, b ocispec.Descriptor, rep progress.Reporter) (fetched bool, err error) {
+// A download interrupted by the caller (outer is done: SIGINT, SIGTERM) is
+// kept for the next run to resume; one stopped because another blob
+// failed is not.
+func fetchBlob(ctx, outer context.Context, s *store.Store, repo *registry.Repo, b ocispec.Descriptor, rep progress.Reporter) (fetched bool, err error) {
 	unlock, err := s.LockBlob(ctx, b.Digest)
 	if err != nil {
 		return false, err
@@ -313,12 +316,20 @@ func fetchBlob(ctx context.Context, s *store.Store, repo *registry.Repo, b ocisp
 	if s.Has(b.Digest, b.Size) {
 		return false, nil
 	}
-	w, err := s.NewBlobWriter(b)
+	w, err := s.ResumeBlobWriter(b)
 	if err != nil {
 		return false, err
 	}
-	defer w.Close()
+	defer func() {
+		if outer.Err() != nil {
+			w.Keep()
+		}
+		w.Close()
+	}()
 	id := b.Digest.String()
+	if w.Resumed > 0 {
+		rep.Update(id, w.Resumed)
+	}
 	if err := repo.FetchBlob(ctx, b, w, func(n int64) { rep.Update(id, n) }); err != nil {
 		return false, err
 	}

@@ -202,6 +202,9 @@ func (r *Repo) fetchOnce(ctx context.Context, desc ocispec.Descriptor, w BlobSin
 		return err
 	}
 	offset := w.Written()
+	if desc.Size >= 0 && offset == desc.Size {
+		return nil // all there (a resumed download); the sink's Commit verifies
+	}
 	if offset > 0 {
 		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", offset))
 	}

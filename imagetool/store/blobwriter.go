@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -24,7 +26,51 @@ type BlobWriter struct {
 	h      hash.Hash
 	n      int64
 	closed bool
+	// keep leaves an uncommitted resumable download in tmp/ on Close.
+	keep bool
+	// Resumed is how many bytes an earlier run had written.
+	Resumed int64
 }
+
+// partialSuffix marks the temp file of a download that a later run may
+// resume: tmp/<alg>-<hex>.partial.
+const partialSuffix = ".partial"
+
+// ResumeBlobWriter continues a download of desc that an earlier, killed
+// or interrupted run left in tmp/<alg>-<hex>.partial, hashing those bytes
+// again (so the digest is still computed over the whole blob), or starts
+// one there. The caller holds LockBlob(desc.Digest), so no other process
+// writes the same file.
+func (s *Store) ResumeBlobWriter(desc ocispec.Descriptor) (*BlobWriter, error) {
+	if err := desc.Digest.Validate(); err != nil {
+		return nil, fmt.Errorf("digest %q: %v", desc.Digest, err)
+	}
+	p := s.path("tmp", desc.Digest.Algorithm().String()+"-"+desc.Digest.Encoded()+partialSuffix)
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("blob %s: %w", desc.Digest, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("blob %s: lock temp file: %w", desc.Digest, err)
+	}
+	w := &BlobWriter{s: s, desc: desc, f: f, h: desc.Digest.Algorithm().Hash()}
+	n, err := io.Copy(w.h, f) // leaves the offset at the end, where writing goes on
+	if err != nil || (desc.Size >= 0 && n > desc.Size) {
+		if err := w.Reset(); err != nil {
+			w.Close()
+			return nil, fmt.Errorf("blob %s: %w", desc.Digest, err)
+		}
+		n = 0
+	}
+	w.n, w.Resumed = n, n
+	return w, nil
+}
+
+// Keep makes Close leave an uncommitted download in place for a later
+// run to resume (ResumeBlobWriter writers only): for interruptions, not
+// for failures.
+func (w *BlobWriter) Keep() { w.keep = strings.HasSuffix(w.f.Name(), partialSuffix) }
 
 // NewBlobWriter starts writing blob desc; desc.Size < 0 means unknown.
 func (s *Store) NewBlobWriter(desc ocispec.Descriptor) (*BlobWriter, error) {
@@ -106,6 +152,9 @@ func (w *BlobWriter) Close() error {
 	}
 	w.closed = true
 	err := w.f.Close()
+	if w.keep {
+		return err
+	}
 	if rerr := os.Remove(w.f.Name()); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 		err = rerr
 	}

@@ -161,7 +161,7 @@ func (s *Store) GC() ([]Freed, error) {
 	if err := sweep(s.path("cache", "layers"), "layer cache"); err != nil {
 		return freed, err
 	}
-	if n := s.cleanTemp(); n > 0 {
+	if n := s.cleanTemp(true); n > 0 {
 		freed = append(freed, Freed{What: "abandoned temp files", Bytes: n})
 	}
 	// Nobody holds a blob lock while gc holds the store lock.

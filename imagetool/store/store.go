@@ -20,6 +20,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -66,7 +67,7 @@ func Open(root string) (*Store, error) {
 	if err := s.initLayout(); err != nil {
 		return nil, err
 	}
-	s.cleanTemp()
+	s.cleanTemp(false)
 	return s, nil
 }
 
@@ -296,9 +297,13 @@ func syncDir(dir string) error {
 // not yet locked by their writer.
 const tempGrace = 2 * time.Second
 
+// partialKeep is how long Open keeps a resumable download.
+const partialKeep = 24 * time.Hour
+
 // cleanTemp removes temp files whose writer is gone: a live writer holds
-// an flock on its file, so a file we can lock is abandoned.
-func (s *Store) cleanTemp() (freed int64) {
+// an flock on its file, so a file we can lock is abandoned. Resumable
+// downloads are kept unless all is set (gc).
+func (s *Store) cleanTemp(all bool) (freed int64) {
 	dir := s.path("tmp")
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -308,6 +313,11 @@ func (s *Store) cleanTemp() (freed int64) {
 		p := filepath.Join(dir, e.Name())
 		fi, err := e.Info()
 		if err != nil || time.Since(fi.ModTime()) < tempGrace {
+			continue
+		}
+		// Downloads a killed run left are kept for the next one to resume,
+		// for a day; gc removes them at once.
+		if !all && strings.HasSuffix(e.Name(), partialSuffix) && time.Since(fi.ModTime()) < partialKeep {
 			continue
 		}
 		f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_CLOEXEC, 0)
