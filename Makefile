@@ -10,6 +10,9 @@ LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # missing ones (as root) or prints the command to run.
 DEPS      := gcc libseccomp-dev pkg-config busybox-static runc crun skopeo umoci docker-registry iproute2 hyperfine podman containerd
 RUNTIME   ?=
+# The attack suite's table (conformance/security): go test shows a passing
+# package's output only with -v.
+SECURITY_RESULTS := conformance/security/work/results.txt
 
 .PHONY: all build berth berth-image static deps test unit conformance validation bench demo clean fmt vet
 
@@ -48,6 +51,7 @@ test: deps build
 	@sh .ci/need-root.sh
 	$(GO) vet ./...
 	$(GO) test -count=1 -p 1 -timeout 30m ./...
+	@cat $(SECURITY_RESULTS)
 	$(MAKE) validation
 
 unit: build
@@ -56,6 +60,7 @@ unit: build
 conformance: build
 	@sh .ci/need-root.sh
 	$(GO) test -count=1 -p 1 -timeout 20m ./conformance/...
+	@cat $(SECURITY_RESULTS)
 
 # The OCI runtime-tools validation suite, against bin/berth or $(RUNTIME).
 validation: build
