@@ -44,7 +44,7 @@ func runInspect(g *Globals, ref string, raw, config bool) error {
 	if err != nil {
 		return err
 	}
-	entry, err := s.Resolve(ref)
+	entry, err := s.ResolvePlatform(ref, g.Platform)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -12,7 +13,7 @@ import (
 func init() {
 	register(&command{
 		Name:    "list",
-		Summary: "list the images in the store (name, digest, size, created)",
+		Summary: "list the images in the store (name, platform, digest, size, created)",
 		Run:     runList,
 	})
 }
@@ -44,7 +45,7 @@ func runList(ctx context.Context, g *Globals, args []string) error {
 		return g.PrintJSON(infos)
 	}
 	tw := tabwriter.NewWriter(g.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tDIGEST\tSIZE\tCREATED")
+	fmt.Fprintln(tw, "NAME\tPLATFORM\tDIGEST\tSIZE\tCREATED")
 	for _, i := range infos {
 		created := "-"
 		if i.Created != nil {
@@ -54,7 +55,14 @@ func runList(ctx context.Context, g *Globals, args []string) error {
 		if name == "" {
 			name = "<none>"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, i.Digest, progress.Bytes(i.Size), created)
+		plat := i.Platform
+		if len(i.Platforms) > 0 {
+			plat = strings.Join(i.Platforms, ",")
+		}
+		if plat == "" {
+			plat = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", name, plat, i.Digest, progress.Bytes(i.Size), created)
 	}
 	return tw.Flush()
 }

@@ -10,17 +10,18 @@ import (
 
 func init() {
 	var jobs int
-	var repair bool
+	var repair, oci bool
 	register(&command{
 		Name:    "pull",
 		Args:    "REF",
 		Summary: "pull an image from a registry into the store",
 		Flags: func(fs *flag.FlagSet) {
 			fs.IntVar(&jobs, "jobs", pull.DefaultJobs, "download at most `N` blobs at once")
+			fs.BoolVar(&oci, "oci", false, "store a Docker schema2 image with OCI media types (same blobs, another manifest digest), as skopeo copy to oci: does, so that skopeo and umoci read it from the store")
 			fs.BoolVar(&repair, "repair", false, "hash the blobs already stored again and fetch the ones that fail (see verify)")
 		},
 		Run: func(ctx context.Context, g *Globals, args []string) error {
-			return runPull(ctx, g, args, pull.Options{Jobs: jobs, Repair: repair})
+			return runPull(ctx, g, args, pull.Options{Jobs: jobs, Repair: repair, OCI: oci})
 		},
 	})
 }

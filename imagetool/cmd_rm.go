@@ -5,13 +5,14 @@ import (
 	"fmt"
 
 	"github.com/berthproject/berth/imagetool/store"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 func init() {
 	register(&command{
 		Name:    "rm",
 		Args:    "REF...",
-		Summary: "remove images from the store's index (their blobs go with the next gc)",
+		Summary: "remove images from the store's index, every platform of the name or the --platform one (their blobs go with the next gc)",
 		Run:     runRm,
 	})
 }
@@ -26,7 +27,15 @@ func runRm(ctx context.Context, g *Globals, args []string) error {
 	}
 	var out []map[string]string
 	for _, ref := range args {
-		removed, err := s.Remove(ref)
+		// --platform removes that platform's entry only; without it,
+		// every platform of the name goes.
+		var removed []ocispec.Descriptor
+		var err error
+		if g.PlatformStr != "" {
+			removed, err = s.RemovePlatform(ref, g.Platform)
+		} else {
+			removed, err = s.Remove(ref)
+		}
 		if err != nil {
 			return err
 		}

@@ -78,8 +78,15 @@ func (g *Globals) finish() error {
 // JSON reports whether machine-readable output was asked for.
 func (g *Globals) JSON() bool { return g.Format == "json" }
 
-// OpenStore opens (creating if needed) the image store.
-func (g *Globals) OpenStore() (*store.Store, error) { return store.Open(g.StoreDir) }
+// OpenStore opens (creating if needed) the image store, saying so when
+// that adds berth-image's files to another tool's layout.
+func (g *Globals) OpenStore() (*store.Store, error) {
+	s, err := store.Open(g.StoreDir)
+	if err == nil && s.Adopted && !g.Quiet {
+		fmt.Fprintf(g.Stderr, "note: %s is an OCI layout berth-image had not used: it now also holds berth-image's lock, index.lock and tmp/ (and locks/, cache/ as needed) next to oci-layout, index.json and blobs/; OCI tools ignore them, and berth-image gc removes blobs no index.json entry references\n", s.Root())
+	}
+	return s, err
+}
 
 // openSource resolves what a pull needs: the reference as given, the
 // store, and the registry repository it comes from.

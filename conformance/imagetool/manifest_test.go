@@ -37,12 +37,16 @@ func TestPullIndexSelectsPlatform(t *testing.T) {
 		Digest string
 		Config struct{ Architecture, Variant string }
 	}
-	if err := json.Unmarshal([]byte(mustRun(t, nil, "--store", st, "inspect", ref)), &info); err != nil {
+	// Both are kept; --platform picks one.
+	if err := json.Unmarshal([]byte(mustRun(t, nil, "--store", st, "--platform", "linux/arm/v7", "inspect", ref)), &info); err != nil {
 		t.Fatal(err)
 	}
-	// The second pull replaced the name: it now points at arm/v7.
 	if info.Digest != descs["arm"] || info.Config.Architecture != "arm" || info.Config.Variant != "v7" {
-		t.Fatalf("inspect after --platform linux/arm/v7: %+v, want digest %s", info, descs["arm"])
+		t.Fatalf("inspect --platform linux/arm/v7: %+v, want digest %s", info, descs["arm"])
+	}
+	json.Unmarshal([]byte(mustRun(t, nil, "--store", st, "--platform", "linux/arm64", "inspect", ref)), &info)
+	if info.Digest != descs["arm64"] {
+		t.Fatalf("inspect --platform linux/arm64: %+v, want digest %s", info, descs["arm64"])
 	}
 	checkStore(t, st)
 

@@ -40,6 +40,11 @@ type Options struct {
 	// Repair hashes every blob already in the store again and fetches
 	// the ones that fail, instead of trusting their presence.
 	Repair bool
+	// OCI stores a Docker schema2 image manifest rewritten with OCI media
+	// types (same blobs, another digest), as skopeo does for an oci:
+	// destination, so that skopeo and umoci can read it from the store.
+	// Not with All (an index refers to its manifests by digest).
+	OCI bool
 	// Verify, if set, decides from the top-level manifest (an index's
 	// own descriptor for an index) whether the image may be pulled at
 	// all (the trust policy); it runs before any blob is fetched.
@@ -108,15 +113,18 @@ func Pull(ctx context.Context, s *store.Store, repo *registry.Repo, ref referenc
 		if err != nil {
 			return res, fmt.Errorf("%s: %w", ref, err)
 		}
-		if err := pullManifest(ctx, s, repo, mf, opts, &res); err != nil {
+		stored, err := pullManifest(ctx, s, repo, mf, opts, &res)
+		if err != nil {
 			return res, fmt.Errorf("%s: %w", ref, err)
 		}
-		res.Index, res.Manifest, recorded = top.Desc.Digest, mf.Desc, mf.Desc
+		res.Index, res.Manifest, recorded = top.Desc.Digest, stored, stored
 	default:
-		if err := pullManifest(ctx, s, repo, top, opts, &res); err != nil {
+		stored, err := pullManifest(ctx, s, repo, top, opts, &res)
+		if err != nil {
 			return res, fmt.Errorf("%s: %w", ref, err)
 		}
-		res.Manifest = top.Desc
+		res.Manifest = withPlatform(s, stored)
+		recorded = res.Manifest
 	}
 	if res.Name != "-" {
 		if err := s.Tag(res.Name, recorded); err != nil {
@@ -124,6 +132,21 @@ func Pull(ctx context.Context, s *store.Store, repo *registry.Repo, ref referenc
 		}
 	}
 	return res, nil
+}
+
+// withPlatform sets desc.Platform from the image's config, so that the
+// store records which platform it is and keeps other platforms of the name.
+func withPlatform(s *store.Store, desc ocispec.Descriptor) ocispec.Descriptor {
+	m, err := s.Manifest(desc)
+	if err != nil {
+		return desc
+	}
+	c, err := s.Config(m.Config)
+	if err != nil || c.OS == "" || c.Architecture == "" {
+		return desc
+	}
+	desc.Platform = &ocispec.Platform{OS: c.OS, Architecture: c.Architecture, Variant: c.Variant}
+	return desc
 }
 
 func parseIndex(m registry.Manifest) (ocispec.Index, error) {
@@ -162,7 +185,7 @@ func pullIndex(ctx context.Context, s *store.Store, repo *registry.Repo, top reg
 		if err != nil {
 			return err
 		}
-		if err := pullManifest(ctx, s, repo, mf, opts, res); err != nil {
+		if _, err := pullManifest(ctx, s, repo, mf, opts, res); err != nil {
 			return err
 		}
 	}
@@ -172,21 +195,27 @@ func pullIndex(ctx context.Context, s *store.Store, repo *registry.Repo, top reg
 // pullManifest fetches the config and layers of image manifest mf, then
 // stores mf itself: last, so that a stored manifest always has its blobs
 // (gc and rm rely on that).
-func pullManifest(ctx context.Context, s *store.Store, repo *registry.Repo, mf registry.Manifest, opts Options, res *Result) error {
+// It returns the descriptor stored (another one with opts.OCI).
+func pullManifest(ctx context.Context, s *store.Store, repo *registry.Repo, mf registry.Manifest, opts Options, res *Result) (ocispec.Descriptor, error) {
 	var m ocispec.Manifest
 	if err := json.Unmarshal(mf.Raw, &m); err != nil {
-		return fmt.Errorf("manifest %s: %v", mf.Desc.Digest, err)
+		return mf.Desc, fmt.Errorf("manifest %s: %v", mf.Desc.Digest, err)
 	}
 	if err := checkManifest(m); err != nil {
-		return fmt.Errorf("manifest %s: %w", mf.Desc.Digest, err)
+		return mf.Desc, fmt.Errorf("manifest %s: %w", mf.Desc.Digest, err)
 	}
 	fetched, reused, err := fetchBlobs(ctx, s, repo, append([]ocispec.Descriptor{m.Config}, m.Layers...), opts)
 	res.Fetched += fetched
 	res.Reused += reused
 	if err != nil {
-		return err
+		return mf.Desc, err
 	}
-	return putManifest(ctx, s, mf, opts.Repair)
+	if opts.OCI && !opts.All {
+		if mf, err = toOCI(mf); err != nil {
+			return mf.Desc, err
+		}
+	}
+	return mf.Desc, putManifest(ctx, s, mf, opts.Repair)
 }
 
 // putManifest stores a fetched manifest or index; with repair, a stored

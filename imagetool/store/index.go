@@ -71,8 +71,9 @@ func (s *Store) Images() ([]ocispec.Descriptor, error) {
 // Name returns the recorded name of an index.json entry.
 func Name(desc ocispec.Descriptor) string { return desc.Annotations[AnnotationRefName] }
 
-// Tag records desc under name, replacing any image of that name. The blob
-// desc (and everything it references) must already be in the store.
+// Tag records desc under name, replacing the image of that name and the
+// same platform (see replaces: desc.Platform keeps other platforms). The
+// blob desc (and everything it references) must already be in the store.
 func (s *Store) Tag(name string, desc ocispec.Descriptor) error {
 	if !s.Has(desc.Digest, desc.Size) {
 		return fmt.Errorf("tag %s: manifest %s: %w", name, desc.Digest, ErrBlobNotFound)
@@ -91,7 +92,7 @@ func (s *Store) Tag(name string, desc ocispec.Descriptor) error {
 	return s.updateIndex(func(idx *ocispec.Index) error {
 		kept := idx.Manifests[:0]
 		for _, m := range idx.Manifests {
-			if Name(m) != name {
+			if Name(m) != name || !replaces(desc.Platform, m.Platform) {
 				kept = append(kept, m)
 			}
 		}
@@ -123,17 +124,22 @@ func (s *Store) Remove(ref string) ([]ocispec.Descriptor, error) {
 	if err != nil {
 		return nil, err
 	}
+	return removed, s.runRemoved(removed)
+}
+
+// runRemoved runs the hooks' Removed for entries taken out of index.json.
+func (s *Store) runRemoved(removed []ocispec.Descriptor) error {
 	for _, h := range hooks() {
 		if h.Removed == nil {
 			continue
 		}
 		for _, d := range removed {
 			if err := h.Removed(s, d); err != nil {
-				return removed, fmt.Errorf("%s: after removing %s: %w", h.Name, Name(d), err)
+				return fmt.Errorf("%s: after removing %s: %w", h.Name, Name(d), err)
 			}
 		}
 	}
-	return removed, nil
+	return nil
 }
 
 // Resolve finds the index.json entry for ref, which may be the name as
@@ -194,7 +200,7 @@ func matcher(ms []ocispec.Descriptor, ref string) []bool {
 // ResolveImage resolves ref to an image manifest, choosing the manifest
 // for plat when ref names an index.
 func (s *Store) ResolveImage(ref string, plat ocispec.Platform) (ocispec.Descriptor, error) {
-	desc, err := s.Resolve(ref)
+	desc, err := s.ResolvePlatform(ref, plat)
 	if err != nil {
 		return desc, err
 	}

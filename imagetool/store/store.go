@@ -36,6 +36,10 @@ const AnnotationRefName = ocispec.AnnotationRefName
 // Store is an OCI image layout on disk.
 type Store struct {
 	root string
+	// Adopted is set when Open found an OCI layout that berth-image had
+	// not used before (made by skopeo, umoci, …) and added its own files
+	// (lock, index.lock, tmp/; later locks/ and cache/) to it.
+	Adopted bool
 }
 
 // DefaultRoot is /var/lib/berth/images for root, else
@@ -59,6 +63,9 @@ func Open(root string) (*Store, error) {
 		return nil, fmt.Errorf("store %s: %w", root, err)
 	}
 	s := &Store{root: abs}
+	_, errLayout := os.Stat(s.path(ocispec.ImageLayoutFile))
+	_, errTmp := os.Stat(s.path("tmp"))
+	s.Adopted = errLayout == nil && errors.Is(errTmp, fs.ErrNotExist)
 	for _, d := range []string{abs, s.path("blobs", "sha256"), s.path("tmp")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("store: %w", err)
