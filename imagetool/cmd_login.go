@@ -9,14 +9,18 @@ import (
 	"os"
 	"strings"
 
+	"github.com/berthproject/berth/imagetool/credentials"
 	"github.com/berthproject/berth/imagetool/reference"
 	"github.com/docker/cli/cli/config"
+	"github.com/docker/cli/cli/config/configfile"
 	"github.com/docker/cli/cli/config/types"
 )
 
 // Credentials go to the Docker config ($DOCKER_CONFIG/config.json or
 // ~/.docker/config.json), through its credential helper when it names
-// one, which is where pull looks first.
+// one, which is where pull looks first; with --authfile (or
+// $REGISTRY_AUTH_FILE) to that file, in the same format, which is
+// podman's auth.json format too.
 
 func init() {
 	var user, password string
@@ -34,13 +38,16 @@ func init() {
 		},
 		Run: func(ctx context.Context, g *Globals, args []string) error {
 			if passwordStdin {
+				if password != "" {
+					return usagef("--password and --password-stdin together")
+				}
 				b, err := io.ReadAll(bufio.NewReader(os.Stdin))
 				if err != nil {
 					return fmt.Errorf("reading password from stdin: %w", err)
 				}
 				password = strings.TrimRight(string(b), "\r\n")
 			}
-			return runLogin(ctx, g, args, user, password)
+			return runLogin(ctx, g, args, user, password, !passwordStdin)
 		},
 	})
 	register(&command{
@@ -78,7 +85,7 @@ func configKey(host string) string {
 	return host
 }
 
-func runLogin(ctx context.Context, g *Globals, args []string, user, password string) error {
+func runLogin(ctx context.Context, g *Globals, args []string, user, password string, mayPrompt bool) error {
 	if err := wantArgs(args, 1, "REGISTRY"); err != nil {
 		return err
 	}
@@ -86,8 +93,19 @@ func runLogin(ctx context.Context, g *Globals, args []string, user, password str
 	if err != nil {
 		return err
 	}
+	// Left out on a terminal: asked for, as podman login does.
+	if ask := g.linePrompt(); user == "" && ask != nil && mayPrompt {
+		if user, err = ask("Username"); err != nil {
+			return err
+		}
+	}
+	if ask := g.passwordPrompt(); password == "" && user != "" && ask != nil && mayPrompt {
+		if password, err = ask("Password"); err != nil {
+			return err
+		}
+	}
 	if user == "" || password == "" {
-		return usagef("--username and a password (--password or --password-stdin) are required")
+		return usagef("--username and a password (--password, --password-stdin, or typed at the prompt on a terminal) are required")
 	}
 	client, err := g.Registry()
 	if err != nil {
@@ -96,9 +114,9 @@ func runLogin(ctx context.Context, g *Globals, args []string, user, password str
 	if err := client.CheckLogin(ctx, host, user, password); err != nil {
 		return err
 	}
-	cf, err := config.Load(config.Dir())
+	cf, err := g.credentialsFile()
 	if err != nil {
-		return fmt.Errorf("docker config: %w", err)
+		return err
 	}
 	key := configKey(host)
 	if err := cf.GetCredentialsStore(key).Store(types.AuthConfig{ServerAddress: key, Username: user, Password: password}); err != nil {
@@ -121,9 +139,9 @@ func runLogout(ctx context.Context, g *Globals, args []string) error {
 	if err != nil {
 		return err
 	}
-	cf, err := config.Load(config.Dir())
+	cf, err := g.credentialsFile()
 	if err != nil {
-		return fmt.Errorf("docker config: %w", err)
+		return err
 	}
 	key := configKey(host)
 	if _, ok := cf.AuthConfigs[key]; !ok && cf.CredentialsStore == "" && cf.CredentialHelpers[key] == "" {
@@ -139,4 +157,21 @@ func runLogout(ctx context.Context, g *Globals, args []string) error {
 		fmt.Fprintf(g.Stdout, "Removed credentials for %s\n", host)
 	}
 	return nil
+}
+
+// credentialsFile is the file login and logout change: --authfile, else
+// $REGISTRY_AUTH_FILE, else the Docker config.
+func (g *Globals) credentialsFile() (*configfile.ConfigFile, error) {
+	path := g.AuthFile
+	if path == "" {
+		path = os.Getenv("REGISTRY_AUTH_FILE")
+	}
+	if path == "" {
+		cf, err := config.Load(config.Dir())
+		if err != nil {
+			return nil, fmt.Errorf("docker config: %w", err)
+		}
+		return cf, nil
+	}
+	return credentials.Load(path)
 }

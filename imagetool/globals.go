@@ -9,12 +9,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthproject/berth/imagetool/credentials"
 	"github.com/berthproject/berth/imagetool/platform"
 	"github.com/berthproject/berth/imagetool/policy"
 	"github.com/berthproject/berth/imagetool/progress"
 	"github.com/berthproject/berth/imagetool/reference"
 	"github.com/berthproject/berth/imagetool/registry"
 	"github.com/berthproject/berth/imagetool/store"
+	"github.com/google/go-containerregistry/pkg/authn"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -30,11 +32,17 @@ type Globals struct {
 	Debug       bool   // --debug: log registry traffic to stderr
 	PolicyFile  string // --policy: containers-policy.json to enforce
 	NoPolicy    bool   // --insecure-policy: accept any image
+	Creds       string // --creds USER[:PASSWORD] for every registry
+	AuthFile    string // --authfile: the only credentials file read
 
 	// Platform is PlatformStr parsed (the host when not given).
 	Platform ocispec.Platform
 
 	Stdout, Stderr io.Writer
+
+	// asked holds credentials parsed (and passwords asked for) per flag
+	// value, so that one command asks once.
+	asked map[string]*authn.AuthConfig
 }
 
 // defaults sets the flag defaults; define then uses the current values as
@@ -57,6 +65,8 @@ func (g *Globals) define(fs *flag.FlagSet) {
 	fs.BoolVar(&g.Debug, "debug", g.Debug, "log registry requests to stderr")
 	fs.StringVar(&g.PolicyFile, "policy", g.PolicyFile, "trust policy `FILE` (containers-policy.json; default: ~/.config/containers/policy.json, then "+policy.SystemPath+")")
 	fs.BoolVar(&g.NoPolicy, "insecure-policy", g.NoPolicy, "accept any image, ignoring the trust policy")
+	fs.StringVar(&g.Creds, "creds", g.Creds, "`USER[:PASSWORD]` for the registry (asks for the password on a terminal when left out)")
+	fs.StringVar(&g.AuthFile, "authfile", g.AuthFile, "read (and for login, write) credentials in `FILE` only (default: $REGISTRY_AUTH_FILE, else the Docker config and the containers auth.json files)")
 }
 
 // finish validates the parsed flags.
@@ -129,7 +139,27 @@ func (g *Globals) Debugf(format string, a ...any) {
 
 // Registry returns a registry client configured by the global flags.
 func (g *Globals) Registry() (*registry.Client, error) {
-	opts := registry.Options{Insecure: g.Insecure, CAFile: g.CAFile, CertDir: g.CertDir}
+	return g.RegistryWithCreds("--creds", g.Creds)
+}
+
+// RegistryWithCreds is Registry with credentials given as the flag named
+// (--creds, --src-creds, --dest-creds) says; "" means the credential files.
+func (g *Globals) RegistryWithCreds(flag, creds string) (*registry.Client, error) {
+	kc := &credentials.Keychain{AuthFile: g.AuthFile}
+	if creds != "" {
+		if g.asked == nil {
+			g.asked = map[string]*authn.AuthConfig{}
+		}
+		if g.asked[creds] == nil {
+			ac, err := credentials.ParseCreds(flag, creds, g.passwordPrompt())
+			if err != nil {
+				return nil, usagef("%v", err)
+			}
+			g.asked[creds] = ac
+		}
+		kc.Creds = g.asked[creds]
+	}
+	opts := registry.Options{Insecure: g.Insecure, CAFile: g.CAFile, CertDir: g.CertDir, Keychain: kc}
 	if g.Debug {
 		opts.Debugf = g.Debugf
 	}

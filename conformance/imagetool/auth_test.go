@@ -28,11 +28,7 @@ func credsEnv(t *testing.T, host, user, password string) []string {
 }
 
 func TestPullBasicAuth(t *testing.T) {
-	reg := startRegistry(t, harness.RegistryConfig{User: "alice", Password: "s3cret"})
-	l := newLayout(t)
-	l.image(t, "v1", busybox(t))
-	l.push(t, reg, "v1", "private/app:v1", "--dest-creds", "alice:s3cret")
-	ref := reg.Addr + "/private/app:v1"
+	reg, ref := servedImage(t, harness.RegistryConfig{User: "alice", Password: "s3cret"}, "private/app")
 
 	mustFail(t, credsEnv(t, reg.Addr, "", ""), []string{"--store", t.TempDir(), "pull", "-q", ref}, "authentication failed")
 	mustFail(t, credsEnv(t, reg.Addr, "alice", "wrong"), []string{"--store", t.TempDir(), "pull", "-q", ref}, "authentication failed")
@@ -83,11 +79,7 @@ func TestPullTokenAuth(t *testing.T) {
 }
 
 func TestPullTLS(t *testing.T) {
-	reg := startRegistry(t, harness.RegistryConfig{TLS: true})
-	l := newLayout(t)
-	l.image(t, "v1", busybox(t))
-	l.push(t, reg, "v1", "app:v1")
-	ref := reg.Addr + "/app:v1"
+	reg, ref := servedImage(t, harness.RegistryConfig{TLS: true}, "app")
 
 	mustFail(t, nil, []string{"--store", t.TempDir(), "pull", "-q", ref}, "certificate")
 	mustRun(t, nil, "--store", t.TempDir(), "--ca-file", reg.CAFile(), "pull", "-q", ref)
@@ -101,11 +93,7 @@ func TestPullTLS(t *testing.T) {
 }
 
 func TestPullTLSClientCertificate(t *testing.T) {
-	reg := startRegistry(t, harness.RegistryConfig{TLS: true, ClientCerts: true})
-	l := newLayout(t)
-	l.image(t, "v1", busybox(t))
-	l.push(t, reg, "v1", "app:v1")
-	ref := reg.Addr + "/app:v1"
+	reg, ref := servedImage(t, harness.RegistryConfig{TLS: true, ClientCerts: true}, "app")
 
 	mustFail(t, nil, []string{"--store", t.TempDir(), "--ca-file", reg.CAFile(), "pull", "-q", ref}, ref)
 	st := t.TempDir()
@@ -114,10 +102,7 @@ func TestPullTLSClientCertificate(t *testing.T) {
 }
 
 func TestPullCredentialHelper(t *testing.T) {
-	reg := startRegistry(t, harness.RegistryConfig{User: "dave", Password: "from-helper"})
-	l := newLayout(t)
-	l.image(t, "v1", busybox(t))
-	l.push(t, reg, "v1", "app:v1", "--dest-creds", "dave:from-helper")
+	reg, ref := servedImage(t, harness.RegistryConfig{User: "dave", Password: "from-helper"}, "app")
 
 	env := credsEnv(t, reg.Addr, "", "")
 	bindir, dockerDir := t.TempDir(), t.TempDir()
@@ -131,16 +116,12 @@ func TestPullCredentialHelper(t *testing.T) {
 	}
 	env = append(env, "DOCKER_CONFIG="+dockerDir, "PATH="+bindir+":"+os.Getenv("PATH"))
 	st := t.TempDir()
-	mustRun(t, env, "--store", st, "pull", "-q", reg.Addr+"/app:v1")
+	mustRun(t, env, "--store", st, "pull", "-q", ref)
 	checkStore(t, st)
 }
 
 func TestPullRefreshesExpiredToken(t *testing.T) {
-	reg := startRegistry(t, harness.RegistryConfig{Token: true, User: "bob", Password: "hunter2"})
-	l := newLayout(t)
-	l.image(t, "v1", busybox(t))
-	l.push(t, reg, "v1", "private/app:v1", "--dest-creds", "bob:hunter2")
-
+	reg, _ := servedImage(t, harness.RegistryConfig{Token: true, User: "bob", Password: "hunter2"}, "private/app")
 	p := startFaultProxy(t, reg.Addr, "expire")
 	before := reg.TokensIssued()
 	st := t.TempDir()

@@ -23,6 +23,22 @@ func startRegistry(t *testing.T, cfg harness.RegistryConfig) *harness.Registry {
 	return r
 }
 
+// servedImage starts a registry set up as cfg and pushes the busybox
+// image to it as repo:v1 (with cfg's credentials); it returns the
+// registry and the image's reference.
+func servedImage(t *testing.T, cfg harness.RegistryConfig, repo string) (*harness.Registry, string) {
+	t.Helper()
+	reg := startRegistry(t, cfg)
+	l := newLayout(t)
+	l.image(t, "v1", busybox(t))
+	var creds []string
+	if cfg.User != "" {
+		creds = []string{"--dest-creds", cfg.User + ":" + cfg.Password}
+	}
+	l.push(t, reg, "v1", repo+":v1", creds...)
+	return reg, reg.Addr + "/" + repo + ":v1"
+}
+
 // layout is an OCI layout the test builds images in.
 type layout struct {
 	dir string

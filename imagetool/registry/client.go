@@ -11,14 +11,9 @@ package registry
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -36,8 +31,15 @@ type Options struct {
 	Insecure bool
 	// CAFile is a PEM bundle of CAs trusted in addition to the system's.
 	CAFile string
-	// CertDir holds *.crt CA files and *.cert/*.key client key pairs.
+	// InsecureHosts are registries (host[:port]) treated as if Insecure
+	// were set, e.g. from registries.conf.
+	InsecureHosts map[string]bool
+	// CertDir holds *.crt CA files and *.cert/*.key client key pairs,
+	// for every registry; when set, CertsDirs are not searched.
 	CertDir string
+	// CertsDirs hold per-registry directories DIR/<host[:port]>/ of the
+	// same form (certs.d); nil means DefaultCertsDirs().
+	CertsDirs []string
 	// Keychain finds credentials; nil means the docker/podman config
 	// files and credential helpers (authn.DefaultKeychain).
 	Keychain authn.Keychain
@@ -53,106 +55,21 @@ type Client struct {
 
 // New builds a client, loading the configured CAs and client certificates.
 func New(opts Options) (*Client, error) {
-	tlsConf, err := tlsConfig(opts)
-	if err != nil {
-		return nil, err
-	}
 	if opts.Keychain == nil {
 		opts.Keychain = authn.DefaultKeychain
 	}
-	ht := http.DefaultTransport.(*http.Transport).Clone()
-	ht.TLSClientConfig = tlsConf
-	ht.MaxIdleConnsPerHost = 32
-	// Blobs are compressed already; transparent gzip would only get in
-	// the way of Range requests.
-	ht.DisableCompression = true
-	ht.ReadBufferSize = 256 << 10
-	ht.WriteBufferSize = 64 << 10
-	ht.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	ht.ResponseHeaderTimeout = 2 * time.Minute
-	var rt http.RoundTripper = &guardTransport{inner: ht, insecure: opts.Insecure, debugf: opts.Debugf}
+	hosts, err := newHostTransports(opts)
+	if err != nil {
+		return nil, err
+	}
+	rt := &guardTransport{inner: hosts, opts: opts, realms: newPrivateRealms(), debugf: opts.Debugf}
 	return &Client{opts: opts, base: rt}, nil
 }
 
-// tlsConfig trusts the system CAs plus CAFile and CertDir/*.crt, and
-// presents CertDir/*.cert with its *.key as client certificate.
-func tlsConfig(opts Options) (*tls.Config, error) {
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	conf := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12, InsecureSkipVerify: opts.Insecure}
-	addCA := func(path string) error {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return fmt.Errorf("CA file: %w", err)
-		}
-		if !pool.AppendCertsFromPEM(b) {
-			return fmt.Errorf("CA file %s: no PEM certificate in it", path)
-		}
-		return nil
-	}
-	if opts.CAFile != "" {
-		if err := addCA(opts.CAFile); err != nil {
-			return nil, err
-		}
-	}
-	if opts.CertDir != "" {
-		ents, err := os.ReadDir(opts.CertDir)
-		if err != nil {
-			return nil, fmt.Errorf("--cert-dir: %w", err)
-		}
-		for _, e := range ents {
-			p := filepath.Join(opts.CertDir, e.Name())
-			switch {
-			case strings.HasSuffix(e.Name(), ".crt"):
-				if err := addCA(p); err != nil {
-					return nil, err
-				}
-			case strings.HasSuffix(e.Name(), ".cert"):
-				key := strings.TrimSuffix(p, ".cert") + ".key"
-				pair, err := tls.LoadX509KeyPair(p, key)
-				if err != nil {
-					return nil, fmt.Errorf("client certificate %s (key %s): %v", p, key, err)
-				}
-				conf.Certificates = append(conf.Certificates, pair)
-			}
-		}
-	}
-	return conf, nil
-}
-
-// guardTransport refuses plain HTTP to non-loopback hosts unless the user
-// asked for --insecure (go-containerregistry would otherwise fall back to
-// HTTP for private-network addresses silently), and logs with --debug.
-type guardTransport struct {
-	inner    http.RoundTripper
-	insecure bool
-	debugf   func(string, ...any)
-}
-
-func (g *guardTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Scheme == "http" && !g.insecure && !isLoopback(req.URL.Hostname()) {
-		return nil, fmt.Errorf("refusing plain HTTP to %s (use --insecure to allow it)", req.URL.Host)
-	}
-	start := time.Now()
-	resp, err := g.inner.RoundTrip(req)
-	if g.debugf != nil {
-		if err != nil {
-			g.debugf("%s %s: %v", req.Method, req.URL.Redacted(), err)
-		} else {
-			g.debugf("%s %s %s: %d (%s)", req.Method, req.URL.Redacted(), req.Header.Get("Range"), resp.StatusCode, time.Since(start).Round(time.Millisecond))
-		}
-	}
-	return resp, err
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+// insecure reports whether host (host[:port]) may be reached over plain
+// HTTP or unverified TLS.
+func (o Options) insecure(host string) bool {
+	return o.Insecure || o.InsecureHosts[host]
 }
 
 // retryCodes are the statuses retried with backoff.
@@ -193,6 +110,15 @@ func (c *Client) Keychain() authn.Keychain { return c.opts.Keychain }
 // logging), for go-containerregistry calls that authenticate themselves.
 func (c *Client) Base() http.RoundTripper { return c.base }
 
+// Explain returns err with go-containerregistry's error details
+// shortened as describeErr does, for errors of its remote package.
+func Explain(err error) error {
+	if err == nil {
+		return nil
+	}
+	return errors.New(describeErr(err))
+}
+
 // describeErr shortens go-containerregistry's errors to what a user needs:
 // the registry's error codes and messages, without request dumps.
 func describeErr(err error) string {
@@ -211,6 +137,9 @@ func describeErr(err error) string {
 		te, _ = e.(*transport.Error)
 	}
 	if te == nil {
+		if strings.Contains(err.Error(), "invalid realm in www-authenticate") {
+			return err.Error() + " (a token realm on a private or loopback address is allowed only for a registry on such an address itself, or one marked insecure: see docs/imagetool.md)"
+		}
 		return err.Error()
 	}
 	var msgs []string

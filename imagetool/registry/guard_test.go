@@ -23,7 +23,7 @@ func TestGuardRefusesPlainHTTPUnlessLoopbackOrInsecure(t *testing.T) {
 		t.Fatalf("loopback plain HTTP refused: %v", err)
 	}
 	resp.Body.Close()
-	g.insecure = true
+	g.opts.Insecure = true
 	req, _ = http.NewRequest("GET", "http://10.1.2.3:5000/v2/", nil)
 	req.URL.Host = strings.TrimPrefix(srv.URL, "http://") // reachable, but the check runs on the URL first
 	if _, err := g.RoundTrip(req); err != nil {

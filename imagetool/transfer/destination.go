@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/berthproject/berth/imagetool/reference"
+	"github.com/berthproject/berth/imagetool/registry"
 	"github.com/berthproject/berth/imagetool/store"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
@@ -120,10 +121,14 @@ func push(ctx context.Context, from *store.Store, desc ocispec.Descriptor, dst L
 	if err != nil {
 		return err
 	}
+	client := opts.Client
+	if opts.DestClient != nil {
+		client = opts.DestClient
+	}
 	ropts := []remote.Option{
 		remote.WithContext(ctx),
-		remote.WithTransport(opts.Client.Base()),
-		remote.WithAuthFromKeychain(opts.Client.Keychain()),
+		remote.WithTransport(client.Base()),
+		remote.WithAuthFromKeychain(client.Keychain()),
 		remote.WithJobs(max(opts.Jobs, 1)),
 	}
 	if store.IsIndex(desc.MediaType) {
@@ -135,13 +140,13 @@ func push(ctx context.Context, from *store.Store, desc ocispec.Descriptor, dst L
 		if err != nil {
 			return err
 		}
-		return remote.WriteIndex(tag, idx, ropts...)
+		return registry.Explain(remote.WriteIndex(tag, idx, ropts...))
 	}
 	img, err := p.Image(h)
 	if err != nil {
 		return err
 	}
-	return remote.Write(tag, img, ropts...)
+	return registry.Explain(remote.Write(tag, img, ropts...))
 }
 
 // pushView makes a layout for go-containerregistry that holds only desc

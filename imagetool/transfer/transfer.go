@@ -71,7 +71,10 @@ func Parse(s string) (Location, error) {
 
 // Options tunes a copy.
 type Options struct {
-	Client *registry.Client
+	// Client reaches registries; DestClient, when set, the destination
+	// registry (its own credentials: copy --dest-creds).
+	Client     *registry.Client
+	DestClient *registry.Client
 	// Policy decides whether the source image may be copied.
 	Policy   *policy.Policy
 	Insecure bool

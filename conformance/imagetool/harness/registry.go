@@ -194,3 +194,11 @@ func (r *Registry) TokensIssued() int64 {
 	}
 	return r.token.Issued.Load()
 }
+
+// TokenRealm is the URL of the token realm (Token only).
+func (r *Registry) TokenRealm() string {
+	if r.token == nil {
+		return ""
+	}
+	return r.token.URL + "/token"
+}

@@ -54,9 +54,10 @@ func StartTokenServer(dir, service, user, password string) (*TokenServer, error)
 	if err != nil {
 		return nil, err
 	}
-	// "localhost", not the IP: go-containerregistry refuses realms on
-	// private or loopback IP literals other than the registry's own host.
-	ts.URL = fmt.Sprintf("http://localhost:%d", l.Addr().(*net.TCPAddr).Port)
+	// A loopback IP literal on a port of its own: the setup
+	// go-containerregistry refuses (SSRF protection) and berth-image
+	// allows for a registry on loopback (imagetool/registry/realm.go).
+	ts.URL = fmt.Sprintf("http://127.0.0.1:%d", l.Addr().(*net.TCPAddr).Port)
 	ts.srv = &http.Server{Handler: http.HandlerFunc(ts.serve)}
 	go ts.srv.Serve(l)
 	return ts, nil
