@@ -30,6 +30,9 @@ func init() {
 			if err := wantArgs(args, 2, "REF BUNDLE"); err != nil {
 				return err
 			}
+			if err := uf.volumes.check(); err != nil {
+				return err
+			}
 			return runBundle(ctx, g, uf, jobs, args[0], args[1])
 		},
 	})

@@ -30,6 +30,9 @@ func init() {
 			if err := wantArgs(args, 2, "IMAGE BUNDLE"); err != nil {
 				return err
 			}
+			if err := uf.volumes.check(); err != nil {
+				return err
+			}
 			return runUnpack(ctx, g, uf, args[0], args[1])
 		},
 	})
@@ -45,6 +48,7 @@ type unpackFlags struct {
 	entrypoint argvFlag
 	cmd        argvFlag
 	terminal   bool
+	volumes    volumeFlag
 	jobs       int
 	limits     unpack.Limits
 }
@@ -58,7 +62,8 @@ func (f *unpackFlags) define(fs *flag.FlagSet) {
 	fs.Var(&f.gidMaps, "gid-map", "`containerID:hostID:size` to shift file groups by (repeatable)")
 	fs.Var(&f.entrypoint, "entrypoint", "replace the image's Entrypoint (`ARGS`: a JSON array or words; \"\" clears it)")
 	fs.Var(&f.cmd, "cmd", "replace the image's Cmd (`ARGS`: a JSON array or words)")
-	fs.BoolVar(&f.terminal, "terminal", false, "give the process a terminal")
+	fs.BoolVar(&f.terminal, "terminal", false, "give the process a terminal (never implied)")
+	fs.Var(&f.volumes, "volume", "`HOSTDIR:PATH` bind-mounts HOSTDIR at PATH in config.json (repeatable); the image's Volumes get a tmpfs otherwise")
 	fs.IntVar(&f.jobs, "unpack-jobs", max(2, runtime.NumCPU()), "extract at most `N` layers at once")
 	fs.Int64Var(&f.limits.MaxBytes, "max-size", f.limits.MaxBytes, "refuse images over `BYTES` uncompressed")
 	fs.Int64Var(&f.limits.MaxEntries, "max-entries", f.limits.MaxEntries, "refuse images with more than `N` files")
@@ -76,6 +81,41 @@ func (m *idMapFlag) Set(s string) error {
 		return err
 	}
 	m.maps = append(m.maps, v)
+	return nil
+}
+
+// volumeFlag collects --volume HOSTDIR:PATH values.
+type volumeFlag struct{ binds map[string]string }
+
+func (v *volumeFlag) String() string { return "" }
+
+func (v *volumeFlag) Set(s string) error {
+	host, dest, ok := strings.Cut(s, ":")
+	if !ok || host == "" || !strings.HasPrefix(dest, "/") {
+		return fmt.Errorf("%q: want HOSTDIR:/container/path", s)
+	}
+	abs, err := filepath.Abs(host)
+	if err != nil {
+		return err
+	}
+	if v.binds == nil {
+		v.binds = map[string]string{}
+	}
+	v.binds[filepath.Clean(dest)] = abs
+	return nil
+}
+
+// check makes sure every host directory exists, before anything is
+// pulled or unpacked.
+func (v *volumeFlag) check() error {
+	for dest, host := range v.binds {
+		if fi, err := os.Stat(host); err != nil || !fi.IsDir() {
+			if err == nil {
+				err = fmt.Errorf("%s: not a directory", host)
+			}
+			return fmt.Errorf("--volume %s:%s: %w", host, dest, err)
+		}
+	}
 	return nil
 }
 
@@ -175,6 +215,7 @@ func unpackImage(ctx context.Context, g *Globals, f *unpackFlags, s *store.Store
 				Rootless:    rootless,
 				UIDMappings: ids.UIDs,
 				GIDMappings: ids.GIDs,
+				Binds:       f.volumes.binds,
 			})
 		},
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"sort"
 	"strings"
 	"time"
@@ -37,6 +38,10 @@ type Options struct {
 	// with these maps (for a rootfs unpacked with --uid-map/--gid-map).
 	UIDMappings []rspec.LinuxIDMapping
 	GIDMappings []rspec.LinuxIDMapping
+	// Binds maps a container path to a host directory bind-mounted there:
+	// an image Volume so given gets the host dir instead of a tmpfs, and
+	// other paths are added.
+	Binds map[string]string
 }
 
 // Annotation keys conversion.md derives from image config fields. The
@@ -52,7 +57,7 @@ const (
 	annotationStopSignal   = "org.opencontainers.image.stopSignal"
 	annotationExposedPorts = "org.opencontainers.image.exposedPorts"
 	// Volumes have no runtime-spec field and no standard annotation; the
-	// list is kept so that a caller can add mounts for them.
+	// list is kept as well as the mounts made for them.
 	annotationVolumes = "org.opencontainers.image.volumes"
 )
 
@@ -97,7 +102,58 @@ func Convert(img *ocispec.Image, rootfs string, opts Options) (*rspec.Spec, erro
 	p.User = u
 	p.Env = processEnv(cfg.Env, spec.Process.Env, home, opts.Terminal)
 	spec.Annotations = annotations(img)
+	mounts, err := volumeMounts(spec.Mounts, cfg.Volumes, opts.Binds)
+	if err != nil {
+		return nil, err
+	}
+	spec.Mounts = append(spec.Mounts, mounts...)
 	return spec, nil
+}
+
+// volumeTmpfsOptions are umoci's for the tmpfs of a Volume.
+var volumeTmpfsOptions = []string{"rw", "nosuid", "nodev", "noexec", "relatime"}
+
+// volumeMounts gives each image Volume a mount, as umoci does: a fresh
+// tmpfs (what the image has at that path is hidden, as with umoci; docker
+// would copy it into the volume), or the host directory binds names for
+// it; binds to other paths are added too. Paths the default mounts
+// already cover (/proc, /dev, …) are left to them.
+func volumeMounts(defaults []rspec.Mount, volumes map[string]struct{}, binds map[string]string) ([]rspec.Mount, error) {
+	taken := map[string]bool{}
+	for _, m := range defaults {
+		taken[m.Destination] = true
+	}
+	var dests []string
+	for v := range volumes {
+		dests = append(dests, v)
+	}
+	for d := range binds {
+		if _, dup := volumes[d]; !dup {
+			dests = append(dests, d)
+		}
+	}
+	sort.Strings(dests)
+	var out []rspec.Mount
+	for _, d := range dests {
+		clean := path.Clean(d)
+		if !path.IsAbs(clean) {
+			return nil, fmt.Errorf("volume %q: not an absolute path", d)
+		}
+		if taken[clean] || clean == "/" {
+			continue
+		}
+		taken[clean] = true
+		host, bind := binds[d]
+		if !bind {
+			host, bind = binds[clean]
+		}
+		if bind {
+			out = append(out, rspec.Mount{Destination: clean, Type: "bind", Source: host, Options: []string{"rbind", "rw"}})
+		} else {
+			out = append(out, rspec.Mount{Destination: clean, Type: "tmpfs", Source: "tmpfs", Options: append([]string(nil), volumeTmpfsOptions...)})
+		}
+	}
+	return out, nil
 }
 
 func processArgs(cfg ocispec.ImageConfig, opts Options) ([]string, error) {

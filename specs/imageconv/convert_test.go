@@ -231,3 +231,36 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+func TestVolumesBecomeMounts(t *testing.T) {
+	_, rootfs := bundleWithEtc(t)
+	img := &ocispec.Image{Config: ocispec.ImageConfig{Cmd: []string{"sh"},
+		Volumes: map[string]struct{}{"/var/lib/data": {}, "/cache/": {}, "/proc": {}, "rel": {}}}}
+	if _, err := Convert(img, rootfs, Options{}); err == nil || !strings.Contains(err.Error(), `"rel"`) {
+		t.Fatalf("relative volume: err = %v", err)
+	}
+	delete(img.Config.Volumes, "rel")
+	spec, err := Convert(img, rootfs, Options{Binds: map[string]string{"/var/lib/data": "/srv/data", "/extra": "/srv/extra"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]rspec.Mount{}
+	for _, m := range spec.Mounts {
+		if _, dup := got[m.Destination]; dup {
+			t.Fatalf("two mounts at %s", m.Destination)
+		}
+		got[m.Destination] = m
+	}
+	if m := got["/cache"]; m.Type != "tmpfs" || strings.Join(m.Options, ",") != "rw,nosuid,nodev,noexec,relatime" {
+		t.Errorf("volume /cache: %+v, want umoci's tmpfs", m)
+	}
+	if m := got["/var/lib/data"]; m.Type != "bind" || m.Source != "/srv/data" {
+		t.Errorf("bound volume: %+v", m)
+	}
+	if m := got["/extra"]; m.Type != "bind" || m.Source != "/srv/extra" {
+		t.Errorf("bind outside the image's volumes: %+v", m)
+	}
+	if got["/proc"].Type != "proc" {
+		t.Errorf("a volume replaced the /proc mount: %+v", got["/proc"])
+	}
+}
