@@ -39,9 +39,7 @@ func (a *attack) newContainer(args ...string) *container {
 	if len(slug) > 28 {
 		slug = slug[:28]
 	}
-	b := make([]byte, 4)
-	rand.Read(b)
-	c := &container{a: a, id: "sec-" + slug + "-" + hex.EncodeToString(b)}
+	c := &container{a: a, id: "sec-" + slug + "-" + randomHex(4)}
 	c.bundle = filepath.Join(a.dir, c.id)
 	c.rootfs = filepath.Join(c.bundle, "rootfs")
 	c.report = filepath.Join(c.bundle, "report")
@@ -217,4 +215,11 @@ func (c *container) logEvents() {
 	if len(evs) > 25 {
 		c.a.t.Logf("%s: %d events in all: %v", c.id, len(evs), kinds)
 	}
+}
+
+// randomHex is n random bytes in hex: unique names and secrets.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }

@@ -232,3 +232,21 @@ func fileSum(path string) (string, error) {
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
+
+// rewatch takes the watched directories' snapshots again, after the test
+// has laid out its decoys in them.
+func (a *attack) rewatch() {
+	for _, w := range a.witnesses {
+		w.before = snapshot(w.path)
+	}
+}
+
+// oomOf is a host process's oom_score_adj, read through the host's /proc
+// (-1001 when it cannot be read).
+func oomOf(pid int) int {
+	n, err := strconv.Atoi(strings.TrimSpace(readQuiet("/proc/" + strconv.Itoa(pid) + "/oom_score_adj")))
+	if err != nil {
+		return -1001
+	}
+	return n
+}

@@ -125,7 +125,9 @@ func (in *inspector) mem() {
 	e.Detail = fmt.Sprintf("read %d bytes from %d mappings", total, regions)
 }
 
-// fds lists the init's open fds and where they point.
+// fds lists the init's open fds and where they point; Found says whether
+// any link could be read (the directory itself is readable by its owner
+// even when the links are not).
 func (in *inspector) fds() []int {
 	ents, err := os.ReadDir(in.proc("fd"))
 	if err != nil {
@@ -134,6 +136,7 @@ func (in *inspector) fds() []int {
 	}
 	var fds []int
 	var desc []string
+	e := event.Event{Kind: "fds", PID: in.pid, Result: "ok"}
 	for _, ent := range ents {
 		n, err := strconv.Atoi(ent.Name())
 		if err != nil {
@@ -143,11 +146,14 @@ func (in *inspector) fds() []int {
 		target, err := os.Readlink(in.proc("fd/" + ent.Name()))
 		if err != nil {
 			target = errName(err)
+		} else {
+			e.Found = true
 		}
 		desc = append(desc, ent.Name()+" -> "+target)
 	}
 	sort.Ints(fds)
-	in.lg.log(event.Event{Kind: "fds", PID: in.pid, Result: "ok", Detail: strings.Join(desc, "; ")})
+	e.Detail = strings.Join(desc, "; ")
+	in.lg.log(e)
 	return fds
 }
 

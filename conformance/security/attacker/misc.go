@@ -37,24 +37,28 @@ func escapeCwdCmd(fs *flag.FlagSet, lg *logger) func() error {
 	}
 }
 
-// mkdirCgroupsCmd tries to create (and then removes) a cgroup in every
-// hierarchy mounted under /sys/fs/cgroup: with a read-only /sys every
-// attempt must fail.
+// mkdirCgroupsCmd tries to create (and then removes) a cgroup below the
+// container's own cgroup and below its parent, in every hierarchy mounted
+// under /sys/fs/cgroup (-cgroup names them relative to each hierarchy's
+// root, e.g. berth-sec/ID): with a read-only /sys every attempt must fail.
+// It touches no other cgroup of the host.
 func mkdirCgroupsCmd(fs *flag.FlagSet, lg *logger) func() error {
 	name := fs.String("name", "escaped", "cgroup to create")
+	own := fs.String("cgroup", "", "the container's cgroup path in each hierarchy")
 	return func() error {
-		dirs, _ := filepath.Glob("/sys/fs/cgroup/*")
-		dirs = append(dirs, "/sys/fs/cgroup")
-		for _, d := range dirs {
-			if st, err := os.Lstat(d); err != nil || !st.IsDir() {
-				continue
+		hierarchies, _ := filepath.Glob("/sys/fs/cgroup/*")
+		for _, h := range hierarchies {
+			for _, parent := range []string{filepath.Join(h, *own), filepath.Join(h, filepath.Dir(*own))} {
+				if st, err := os.Lstat(parent); err != nil || !st.IsDir() {
+					continue
+				}
+				p := filepath.Join(parent, *name)
+				err := os.Mkdir(p, 0o755)
+				if err == nil {
+					os.Remove(p)
+				}
+				lg.log(event.Event{Kind: "mkdir", Path: p, Result: errName(err)})
 			}
-			p := filepath.Join(d, *name)
-			err := os.Mkdir(p, 0o755)
-			if err == nil {
-				os.Remove(p)
-			}
-			lg.log(event.Event{Kind: "mkdir", Path: p, Result: errName(err)})
 		}
 		lg.log(event.Event{Kind: "done"})
 		return nil
