@@ -203,7 +203,6 @@ func (b *builder) build() error {
 	if err != nil {
 		return err
 	}
-	b.cg = cg
 	c.state.CgroupPaths = cg.Paths()
 	if !hasNamespace(spec, specs.MountNamespace) {
 		id, err := rootfs.MountID(c.state.Rootfs)
@@ -250,8 +249,11 @@ func (b *builder) build() error {
 		return err
 	}
 	if err := cg.Create(); err != nil {
+		// Create removed what it made; a cgroup that was there before
+		// (with processes in it) is not ours to destroy.
 		return err
 	}
+	b.cg = cg
 	if o.Rootless {
 		// Only the cgroups it could create (see cgroups.Manager.Paths).
 		c.state.CgroupPaths = cg.Paths()

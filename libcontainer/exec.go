@@ -21,6 +21,10 @@ type ExecOpts struct {
 	PreserveFDs   int
 	// Subreaper makes the caller reap the process (it waits for it).
 	Subreaper bool
+	// SubCgroups places the process in sub-cgroups (see execCgroup).
+	SubCgroups map[string]string
+	// IgnorePaused allows exec into a paused container.
+	IgnorePaused bool
 }
 
 // Exec starts another process in the namespaces and cgroup of a created or
@@ -28,6 +32,12 @@ type ExecOpts struct {
 func (c *Container) Exec(o *ExecOpts) (pid int, err error) {
 	switch st := c.Status(); st {
 	case specs.StateCreated, specs.StateRunning:
+	case "paused":
+		if !o.IgnorePaused {
+			// The process would be frozen as it joins the cgroup; with
+			// IgnorePaused the caller waits for a resume, as with runc.
+			return 0, fmt.Errorf("container %q: cannot exec in a paused container (use --ignore-paused to override)", c.state.ID)
+		}
 	default:
 		return 0, fmt.Errorf("container %q is %s: exec needs a created or running container", c.state.ID, st)
 	}
@@ -92,7 +102,7 @@ func (c *Container) Exec(o *ExecOpts) (pid int, err error) {
 	}
 	// nil for a rootless container without a cgroup of its own: the
 	// process then stays in the caller's, as the init did.
-	cg, err := c.cgroupIfAny()
+	cg, err := c.execCgroup(o.SubCgroups)
 	if err != nil {
 		return 0, err
 	}

@@ -6,7 +6,7 @@ import (
 )
 
 func init() {
-	commands["features"] = &command{usage: "features", short: "print what this build supports as runtime-spec features JSON", run: cmdFeatures}
+	register(&command{name: "features", short: "print what this build supports as runtime-spec features JSON", run: cmdFeatures})
 }
 
 func cmdFeatures(g *globals, args []string) error {

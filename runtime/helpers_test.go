@@ -16,14 +16,14 @@ func TestParseSignal(t *testing.T) {
 	for in, want := range map[string]unix.Signal{
 		"9": unix.SIGKILL, "KILL": unix.SIGKILL, "SIGKILL": unix.SIGKILL, "kill": unix.SIGKILL, "sigkill": unix.SIGKILL,
 		"TERM": unix.SIGTERM, "15": unix.SIGTERM, "hup": unix.SIGHUP, "SIGUSR1": unix.SIGUSR1, "64": unix.Signal(64),
-		"WINCH": unix.SIGWINCH,
+		"WINCH": unix.SIGWINCH, "0": 0,
 	} {
 		got, err := parseSignal(in)
 		if err != nil || got != want {
 			t.Errorf("parseSignal(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"0", "-9", "65", "", "SIG", "FOO", "SIGFOO", "9x", " 9"} {
+	for _, in := range []string{"-9", "65", "", "SIG", "FOO", "SIGFOO", "9x", " 9"} {
 		if got, err := parseSignal(in); err == nil || err.Error() != "invalid signal "+strconv.Quote(in) {
 			t.Errorf("parseSignal(%q) = %v, %v; want an invalid signal error", in, got, err)
 		}
@@ -86,28 +86,40 @@ func TestApplyUpdateFlags(t *testing.T) {
 	cpus := "0-1"
 	res := &specs.LinuxResources{CPU: &specs.LinuxCPU{Cpus: cpus}}
 	err := applyUpdateFlags(res, map[string]string{
-		"memory": "1048576", "pids-limit": "100", "cpu-shares": "512", "cpu-quota": "-1", "cpu-period": "100000",
+		"memory": "1048576", "memory-swap": "-1", "memory-reservation": "1g", "pids-limit": "100",
+		"cpu-share": "512", "cpu-quota": "-1", "cpu-period": "100000", "cpu-burst": "10", "cpu-rt-period": "1000",
+		"cpu-rt-runtime": "500", "cpu-idle": "1", "cpuset-mems": "0", "blkio-weight": "300",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Memory == nil || *res.Memory.Limit != 1048576 || res.Pids == nil || *res.Pids.Limit != 100 {
+	m := res.Memory
+	if m == nil || *m.Limit != 1048576 || *m.Swap != -1 || *m.Reservation != 1<<30 || res.Pids == nil || *res.Pids.Limit != 100 {
 		t.Errorf("memory/pids = %+v / %+v", res.Memory, res.Pids)
 	}
-	if c := res.CPU; c.Cpus != cpus || *c.Shares != 512 || *c.Quota != -1 || *c.Period != 100000 {
+	if c := res.CPU; c.Cpus != cpus || *c.Shares != 512 || *c.Quota != -1 || *c.Period != 100000 || *c.Burst != 10 ||
+		*c.RealtimePeriod != 1000 || *c.RealtimeRuntime != 500 || *c.Idle != 1 || c.Mems != "0" {
 		t.Errorf("cpu = %+v, want the flags added to the resources file's cpus", c)
+	}
+	if res.BlockIO == nil || *res.BlockIO.Weight != 300 {
+		t.Errorf("blockIO = %+v", res.BlockIO)
 	}
 	// Flags not given leave the resources alone.
 	empty := &specs.LinuxResources{}
-	if err := applyUpdateFlags(empty, map[string]string{"memory": "", "cpu-shares": ""}); err != nil || !reflect.DeepEqual(empty, &specs.LinuxResources{}) {
+	if err := applyUpdateFlags(empty, map[string]string{}); err != nil || !reflect.DeepEqual(empty, &specs.LinuxResources{}) {
 		t.Errorf("no flags: %+v, %v", empty, err)
 	}
 	for flags, want := range map[string]string{
-		"memory=1g":         `--memory "1g": not a number`,
-		"pids-limit=lots":   `--pids-limit "lots": not a number`,
-		"cpu-quota=1.5":     `--cpu-quota "1.5": not a number`,
-		"cpu-period=0x10":   `--cpu-period "0x10": not a number`,
-		"cpu-shares=shares": `--cpu-shares "shares": not a number`,
+		"memory=1x":              `--memory "1x": not a valid value`,
+		"pids-limit=lots":        `--pids-limit "lots": not a valid value`,
+		"cpu-quota=1.5":          `--cpu-quota "1.5": not a valid value`,
+		"cpu-period=0x10":        `--cpu-period "0x10": not a valid value`,
+		"cpu-share=shares":       `--cpu-share "shares": not a valid value`,
+		"cpu-share=-1":           `--cpu-share "-1": not a valid value`,
+		"cpu-period=-1":          `--cpu-period "-1": not a valid value`,
+		"blkio-weight=70000":     `--blkio-weight "70000": not a valid value`,
+		"l3-cache-schema=L3:0=f": `--l3-cache-schema: Intel RDT is not supported in this build (berth does not implement linux.intelRdt)`,
+		"mem-bw-schema=MB:0=70":  `--mem-bw-schema: Intel RDT is not supported in this build (berth does not implement linux.intelRdt)`,
 	} {
 		k, v, _ := strings.Cut(flags, "=")
 		if err := applyUpdateFlags(&specs.LinuxResources{}, map[string]string{k: v}); err == nil || err.Error() != want {
@@ -116,21 +128,57 @@ func TestApplyUpdateFlags(t *testing.T) {
 	}
 }
 
-// cpu.shares and cpu.cfs_period_us are unsigned: a negative value must be
-// refused, not wrapped to 2^64-1 (which the kernel would clamp to the
-// maximum weight), as runc refuses it.
-func TestApplyUpdateFlagsNegativeUnsigned(t *testing.T) {
-	for _, k := range []string{"cpu-shares", "cpu-period"} {
-		res := &specs.LinuxResources{}
-		err := applyUpdateFlags(res, map[string]string{k: "-1"})
-		if err == nil || !strings.Contains(err.Error(), "--"+k+` "-1"`) {
-			var got uint64
-			if c := res.CPU; c != nil && c.Shares != nil {
-				got = *c.Shares
-			} else if c != nil && c.Period != nil {
-				got = *c.Period
-			}
-			t.Errorf("--%s -1: err %v, value set %d; want an error naming --%s \"-1\"", k, err, got, k)
+func TestParseBytes(t *testing.T) {
+	for in, want := range map[string]int64{"0": 0, "512": 512, "1k": 1024, "64m": 64 << 20, "2G": 2 << 30, "1gb": 1 << 30, "3MiB": 3 << 20, "1.5k": 1536, "-1": -1} {
+		if got, err := parseBytes(in); err != nil || got != want {
+			t.Errorf("parseBytes(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "k", "1x", "-2", "1kk", "m1"} {
+		if got, err := parseBytes(in); err == nil {
+			t.Errorf("parseBytes(%q) = %d; want an error", in, got)
+		}
+	}
+}
+
+func TestParseSubCgroups(t *testing.T) {
+	got, err := parseSubCgroups([]string{"cpu,cpuacct:a/b", "memory:m"})
+	if err != nil || !reflect.DeepEqual(got, map[string]string{"cpu": "a/b", "cpuacct": "a/b", "memory": "m"}) {
+		t.Errorf("v1 form: %v, %v", got, err)
+	}
+	if got, err := parseSubCgroups([]string{"sub"}); err != nil || !reflect.DeepEqual(got, map[string]string{"": "sub"}) {
+		t.Errorf("v2 form: %v, %v", got, err)
+	}
+	for _, bad := range [][]string{{"a", "b"}, {":x"}, {"cpu:a", "cpu:b"}} {
+		if got, err := parseSubCgroups(bad); err == nil {
+			t.Errorf("parseSubCgroups(%q) = %v; want an error", bad, got)
+		}
+	}
+}
+
+// Flags may follow positional arguments; -- and exec's program end them.
+func TestParseArgsInterspersed(t *testing.T) {
+	for _, tc := range []struct {
+		args   []string
+		stopAt int
+		want   []string
+		all    bool
+		str    string
+	}{
+		{[]string{"ID", "--all"}, 0, []string{"ID"}, true, ""},
+		{[]string{"--all", "ID", "9"}, 0, []string{"ID", "9"}, true, ""},
+		{[]string{"ID", "-s", "v", "9"}, 0, []string{"ID", "9"}, false, "v"},
+		{[]string{"ID", "--", "--all"}, 0, []string{"ID", "--all"}, false, ""},
+		{[]string{"ID", "-s", "--", "x"}, 0, []string{"ID", "x"}, false, "--"},
+		{[]string{"ID", "--all", "sh", "-s", "x"}, 2, []string{"ID", "sh", "-s", "x"}, true, ""},
+		{[]string{"ID", "--", "-s", "x"}, 2, []string{"ID", "-s", "x"}, false, ""},
+	} {
+		fs := newFlags("kill")
+		all := fs.Bool("all", false, "")
+		str := fs.String("s", "", "")
+		got, err := fs.parseArgs(tc.args, tc.stopAt)
+		if err != nil || !reflect.DeepEqual(got, tc.want) || *all != tc.all || *str != tc.str {
+			t.Errorf("parseArgs(%q, %d) = %q, %v (all %v, s %q); want %q (all %v, s %q)", tc.args, tc.stopAt, got, err, *all, *str, tc.want, tc.all, tc.str)
 		}
 	}
 }

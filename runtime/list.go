@@ -9,7 +9,7 @@ import (
 )
 
 func init() {
-	commands["list"] = &command{usage: "list [--format table|json] [--quiet]", short: "list containers", run: cmdList}
+	register(&command{name: "list", short: "list containers", run: cmdList})
 }
 
 // listEntry matches runc's `list --format json` objects.
@@ -28,9 +28,9 @@ type listEntry struct {
 func cmdList(g *globals, args []string) error {
 	fs := newFlags("list")
 	format := fs.String("format", "table", "table or json")
-	fs.StringVar(format, "f", "table", "short for --format")
+	fs.alias("f", "format")
 	quiet := fs.Bool("quiet", false, "print only the ids")
-	fs.BoolVar(quiet, "q", false, "short for --quiet")
+	fs.alias("q", "quiet")
 	if _, err := parse(fs, args, 0, 0); err != nil {
 		return err
 	}

@@ -9,8 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 
 	"github.com/sirupsen/logrus"
 
@@ -45,14 +43,6 @@ func (g *globals) isRootless() bool {
 	return os.Geteuid() != 0
 }
 
-type command struct {
-	usage string // "create [flags] ID"
-	short string
-	run   func(g *globals, args []string) error
-}
-
-var commands = map[string]*command{}
-
 func main() {
 	// The runtime re-executes itself as the container's init; that path
 	// must not parse flags or touch the log.
@@ -67,30 +57,39 @@ func runMain(args []string) int {
 	g := &globals{}
 	fs := flag.NewFlagSet("berth", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.StringVar(&g.root, "root", defaultRoot(), "directory for container state (tmpfs recommended)")
-	fs.StringVar(&g.log, "log", "", "write log lines to this file instead of stderr")
-	fs.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
-	fs.BoolVar(&g.debug, "debug", false, "log debug messages")
-	fs.BoolVar(&g.systemdCgroup, "systemd-cgroup", false, "manage cgroups through systemd (cgroupsPath is slice:prefix:name)")
-	fs.StringVar(&g.rootless, "rootless", "auto", "rootless mode: auto, true or false")
-	showVersion := fs.Bool("version", false, "print the version")
-	fs.BoolVar(showVersion, "v", false, "print the version")
+	fs.BoolVar(&g.debug, "debug", false, "enable debug logging")
+	fs.StringVar(&g.log, "log", "", "set the log file to write berth logs to (default is '/dev/stderr')")
+	fs.StringVar(&g.logFormat, "log-format", "text", "set the log format ('text' (default), or 'json')")
+	fs.StringVar(&g.root, "root", defaultRoot(), "root directory for storage of container state (this should be located in tmpfs)")
+	fs.BoolVar(&g.systemdCgroup, "systemd-cgroup", false, "enable systemd cgroup support, expects cgroupsPath to be of form \"slice:prefix:name\" for e.g. \"system.slice:berth:434234\"")
+	fs.StringVar(&g.rootless, "rootless", "auto", "ignore cgroup permission errors ('true', 'false', or 'auto')")
 	help := fs.Bool("help", false, "show help")
-	fs.BoolVar(help, "h", false, "show help")
+	showVersion := fs.Bool("version", false, "print the version")
+	fs.BoolVar(help, "h", false, "")
+	fs.BoolVar(showVersion, "v", false, "")
+	aliases := map[string]string{"help": "h", "version": "v"}
 	if err := fs.Parse(args); err != nil {
 		fmt.Fprintf(os.Stderr, "berth: %v\n", err)
-		printUsage(os.Stderr, fs)
+		printUsage(os.Stderr, fs, aliases)
 		return 2
 	}
 	if *showVersion {
 		printVersion()
 		return 0
 	}
-	if *help || fs.NArg() == 0 {
-		printUsage(os.Stdout, fs)
-		if fs.NArg() == 0 && !*help {
-			return 2
+	name := fs.Arg(0)
+	if name == "help" || name == "h" {
+		// `berth help COMMAND` is `berth COMMAND --help`.
+		if fs.NArg() < 2 {
+			*help = true
+		} else {
+			name, args = fs.Arg(1), []string{"--help"}
 		}
+	} else {
+		args = fs.Args()[min(1, fs.NArg()):]
+	}
+	if *help || name == "" {
+		printUsage(os.Stdout, fs, aliases)
 		return 0
 	}
 	if g.rootless != "auto" && g.rootless != "true" && g.rootless != "false" {
@@ -101,12 +100,11 @@ func runMain(args []string) int {
 		fmt.Fprintf(os.Stderr, "berth: %v\n", err)
 		return 1
 	}
-	name := fs.Arg(0)
 	cmd, ok := commands[name]
 	if !ok {
-		return fail(g, fmt.Errorf("unknown command %q (see berth --help)", name))
+		return failCode(g, errNoHelpTopic(name), 3)
 	}
-	if err := cmd.run(g, fs.Args()[1:]); err != nil {
+	if err := cmd.run(g, args); err != nil {
 		var ee *exitError
 		if errors.As(err, &ee) {
 			return ee.code
@@ -114,7 +112,12 @@ func runMain(args []string) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		return fail(g, fmt.Errorf("%s: %w", name, err))
+		code := 1
+		var ue *usageError
+		if errors.As(err, &ue) {
+			code = ue.code
+		}
+		return failCode(g, fmt.Errorf("%s: %w", name, err), code)
 	}
 	return 0
 }
@@ -127,12 +130,14 @@ func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code
 
 // fail writes the error to the log (which the shim and conmon read) and,
 // when the log is a file, to stderr too.
-func fail(g *globals, err error) int {
+func fail(g *globals, err error) int { return failCode(g, err, 1) }
+
+func failCode(g *globals, err error, code int) int {
 	logrus.Error(err.Error())
 	if g.log != "" {
 		fmt.Fprintf(os.Stderr, "berth: %v\n", err)
 	}
-	return 1
+	return code
 }
 
 func setupLog(g *globals) error {
@@ -172,57 +177,4 @@ func printVersion() {
 		fmt.Printf("commit: %s\n", commit)
 	}
 	fmt.Printf("spec: %s\n", specVersion)
-}
-
-func printUsage(w io.Writer, fs *flag.FlagSet) {
-	fmt.Fprintln(w, "berth: an OCI container runtime with runc's command line")
-	fmt.Fprintln(w, "\nUsage: berth [global flags] COMMAND [flags] [ARGS]")
-	fmt.Fprintln(w, "\nCommands:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].short)
-	}
-	fmt.Fprintln(w, "\nGlobal flags:")
-	fs.SetOutput(w)
-	fs.PrintDefaults()
-	fs.SetOutput(io.Discard)
-}
-
-// newFlags makes a command's flag set; its usage goes to stdout on --help.
-func newFlags(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {
-		c := commands[name]
-		fmt.Printf("Usage: berth %s\n\n%s\n\nFlags:\n", c.usage, c.short)
-		fs.SetOutput(os.Stdout)
-		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
-	}
-	return fs
-}
-
-// parse parses a command's flags and checks the number of arguments.
-func parse(fs *flag.FlagSet, args []string, min, max int) ([]string, error) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
-		}
-		return nil, err
-	}
-	rest := fs.Args()
-	if len(rest) < min || (max >= 0 && len(rest) > max) {
-		want := fmt.Sprintf("%d", min)
-		if max < 0 {
-			want = fmt.Sprintf("at least %d", min)
-		} else if max != min {
-			want = fmt.Sprintf("%d to %d", min, max)
-		}
-		return nil, fmt.Errorf("expects %s argument(s), got %d: %s (usage: berth %s)", want, len(rest), strings.Join(rest, " "), commands[fs.Name()].usage)
-	}
-	return rest, nil
 }

@@ -55,12 +55,12 @@ func (r result) check(t *testing.T, code int, stderrHas string) {
 
 func TestGlobalUsageErrorsExit2(t *testing.T) {
 	r := run(t)
-	if r.code != 2 || !strings.Contains(r.stdout, "Usage: berth [global flags] COMMAND") {
+	if r.code != 0 || !strings.Contains(r.stdout, "USAGE:\n   berth [global options] command [command options] [arguments...]") {
 		t.Errorf("no command: exit %d, stdout %q", r.code, r.stdout)
 	}
 	r = run(t, "--bogus", "list")
 	r.check(t, 2, "berth: flag provided but not defined: -bogus\n")
-	if !strings.Contains(r.stderr, "Usage: berth") {
+	if !strings.Contains(r.stderr, "USAGE:") {
 		t.Errorf("a bad global flag shows no usage: %q", r.stderr)
 	}
 	run(t, "--rootless", "maybe", "list").check(t, 2, `berth: --rootless "maybe": must be auto, true or false`)
@@ -69,7 +69,7 @@ func TestGlobalUsageErrorsExit2(t *testing.T) {
 
 func TestHelpAndVersion(t *testing.T) {
 	r := run(t, "--help")
-	if r.code != 0 || !strings.Contains(r.stdout, "Commands:") || !strings.Contains(r.stdout, "  create ") {
+	if r.code != 0 || !strings.Contains(r.stdout, "COMMANDS:") || !strings.Contains(r.stdout, "   create ") || !strings.Contains(r.stdout, "   --root value ") {
 		t.Errorf("--help: exit %d, stdout %q", r.code, r.stdout)
 	}
 	r = run(t, "-v")
@@ -77,9 +77,15 @@ func TestHelpAndVersion(t *testing.T) {
 		t.Errorf("-v: exit %d, stdout %q", r.code, r.stdout)
 	}
 	// A command's --help prints its usage and succeeds.
-	r = run(t, "state", "--help")
-	if r.code != 0 || !strings.HasPrefix(r.stdout, "Usage: berth state ID") {
-		t.Errorf("state --help: exit %d, stdout %q", r.code, r.stdout)
+	for _, args := range [][]string{{"state", "--help"}, {"state", "-h"}, {"help", "state"}, {"h", "state"}} {
+		r = run(t, args...)
+		if r.code != 0 || !strings.HasPrefix(r.stdout, "NAME:\n   berth state - ") || !strings.Contains(r.stdout, "USAGE:\n   berth state [command options] <container-id>\n") {
+			t.Errorf("%q: exit %d, stdout %q", args, r.code, r.stdout)
+		}
+	}
+	r = run(t, "help", "kill")
+	if !strings.Contains(r.stdout, "OPTIONS:\n   --all, -a  ") {
+		t.Errorf("help kill: %q", r.stdout)
 	}
 }
 
@@ -90,9 +96,8 @@ func TestCommandErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"frob"}, `unknown command \"frob\" (see berth --help)`},
 		{[]string{"state"}, `state: expects 1 argument(s), got 0`},
-		{[]string{"state", "a", "b"}, `state: expects 1 argument(s), got 2: a b (usage: berth state ID)`},
+		{[]string{"state", "a", "b"}, `state: expects 1 argument(s), got 2: a b (usage: berth state [command options] <container-id>)`},
 		{[]string{"kill", "a", "TERM", "c"}, `kill: expects 1 to 2 argument(s), got 3`},
 		{[]string{"exec"}, `exec: expects at least 1 argument(s), got 0`},
 		{[]string{"list", "x"}, `list: expects 0 argument(s), got 1: x`},
@@ -101,7 +106,10 @@ func TestCommandErrors(t *testing.T) {
 		{[]string{"kill", "x", "SIGFOO"}, `kill: invalid signal \"SIGFOO\"`},
 		{[]string{"state", "missing"}, `state: container \"missing\": container does not exist`},
 		{[]string{"state", "../x"}, `invalid container id`},
-		{[]string{"update", "--memory", "1g", "x"}, `update: --memory \"1g\": not a number`},
+		{[]string{"update", "--memory", "1x", "x"}, `update: --memory \"1x\": not a valid value`},
+		{[]string{"update", "x", "--pids-limit", "z"}, `update: --pids-limit \"z\": not a valid value`},
+		{[]string{"checkpoint", "x"}, `checkpoint: not supported in this build`},
+		{[]string{"restore", "--image-path", "/x", "x"}, `restore: not supported in this build`},
 		{[]string{"update", "--resources", "/no/such/file", "x"}, `update: --resources: open /no/such/file: no such file or directory`},
 	} {
 		args := append([]string{"--root", root}, tc.args...)
@@ -109,6 +117,10 @@ func TestCommandErrors(t *testing.T) {
 		if r.code != 1 || !strings.Contains(r.stderr, tc.want) || !strings.Contains(r.stderr, "level=error") {
 			t.Errorf("berth %q: exit %d, stderr %q; want exit 1 and %q logged", tc.args, r.code, r.stderr, tc.want)
 		}
+	}
+	// An unknown command is answered as runc does, with exit status 3.
+	for _, args := range [][]string{{"frob"}, {"help", "frob"}} {
+		run(t, append([]string{"--root", root}, args...)...).check(t, 3, "No help topic for 'frob'")
 	}
 	// A bad --log-format is refused before anything runs.
 	run(t, "--log-format", "xml", "list").check(t, 1, `berth: --log-format "xml": must be text or json`)

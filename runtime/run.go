@@ -1,16 +1,22 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"os/signal"
+	"path/filepath"
 
+	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
 	"github.com/berthproject/berth/libcontainer"
 )
 
 func init() {
-	commands["run"] = &command{usage: "run [flags] ID", short: "create and start a container; wait for it unless --detach", run: cmdRun}
+	register(&command{name: "run", args: "<container-id>", short: "create and start a container; wait for it unless --detach", run: cmdRun,
+		desc: "With process.terminal true and no --console-socket, the container gets a new\n" +
+			"pseudo-terminal connected to berth's own: raw mode while it runs, input\n" +
+			"forwarded, window size followed."})
 }
 
 func cmdRun(g *globals, args []string) error {
@@ -18,12 +24,31 @@ func cmdRun(g *globals, args []string) error {
 	fs := newFlags("run")
 	f.register(fs)
 	detach := fs.Bool("detach", false, "return once the container has started")
-	fs.BoolVar(detach, "d", false, "short for --detach")
+	fs.alias("d", "detach")
+	keep := fs.Bool("keep", false, "do not delete the container after it exits")
 	rest, err := parse(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
 	o := f.opts(g, rest[0])
+	var tty *foregroundTTY
+	if f.consoleSocket == "" && bundleWantsTerminal(f.bundle) {
+		if *detach {
+			return errDetachTTY
+		}
+		if tty, err = newForegroundTTY(); err != nil {
+			return err
+		}
+		defer tty.close()
+		o.ConsoleSocket = tty.Path()
+	}
+	pidfd, err := dialPidfdSocket(f.pidfdSocket)
+	if err != nil {
+		return err
+	}
+	defer pidfd.Close()
+	// berth must reap the init that a forking nsenter stage leaves it
+	// while it waits (--no-subreaper is accepted, not obeyed, for that).
 	o.Subreaper = !*detach
 	var sigs *relay
 	if !*detach {
@@ -33,9 +58,20 @@ func cmdRun(g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := c.SendInitPidfd(pidfd); err != nil {
+		c.Delete(true)
+		return err
+	}
 	if err := writePidFile(f.pidFile, c.InitPid()); err != nil {
 		c.Delete(true)
 		return err
+	}
+	if tty != nil {
+		if err := tty.attach(); err != nil {
+			c.Delete(true)
+			return err
+		}
+		sigs.onWinch = tty.resize
 	}
 	if err := c.Start(); err != nil {
 		c.Delete(true)
@@ -45,10 +81,28 @@ func cmdRun(g *globals, args []string) error {
 		return nil
 	}
 	code := forwardAndWait(c.InitPid(), sigs)
-	if err := c.Delete(true); err != nil {
-		return err
+	tty.close()
+	if !*keep {
+		if err := c.Delete(true); err != nil {
+			return err
+		}
 	}
 	return &exitError{code: code}
+}
+
+// bundleWantsTerminal reads process.terminal from the bundle's config.
+// Errors are left for create to report with their context.
+func bundleWantsTerminal(bundle string) bool {
+	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		return false
+	}
+	var cfg struct {
+		Process *struct {
+			Terminal bool `json:"terminal"`
+		} `json:"process"`
+	}
+	return json.Unmarshal(b, &cfg) == nil && cfg.Process != nil && cfg.Process.Terminal
 }
 
 // relay holds the signals that arrive for the container. Subscribing to
@@ -57,6 +111,10 @@ func cmdRun(g *globals, args []string) error {
 type relay struct {
 	ch    chan os.Signal
 	ready chan struct{}
+	// onWinch, when set, handles SIGWINCH instead of forwarding it: the
+	// container's terminal follows berth's, and the kernel signals the
+	// container's foreground process group itself.
+	onWinch func()
 }
 
 func catchSignals() *relay {
@@ -75,13 +133,21 @@ func forwardAndWait(pid int, sigs *relay) int {
 	<-sigs.ready
 	go func() {
 		for s := range sigs.ch {
-			if sig := s.(unix.Signal); sig != unix.SIGCHLD && sig != unix.SIGURG {
+			sig := s.(unix.Signal)
+			switch {
+			case sig == unix.SIGCHLD || sig == unix.SIGURG:
+			case sig == unix.SIGWINCH && sigs.onWinch != nil:
+				sigs.onWinch()
+			default:
+				logrus.Debugf("forwarding signal %d (%v) to pid %d", int(sig), sig, pid)
 				unix.Kill(pid, sig)
 			}
 		}
 	}()
 	for {
 		var ws unix.WaitStatus
+		// Unbounded on purpose: `run` and `exec` last as long as the
+		// container's process; every signal berth gets is forwarded to it.
 		wpid, err := unix.Wait4(-1, &ws, 0, nil)
 		if err == unix.EINTR {
 			continue
@@ -94,8 +160,10 @@ func forwardAndWait(pid int, sigs *relay) int {
 		}
 		switch {
 		case ws.Exited():
+			logrus.Debugf("process %d exited with status %d", pid, ws.ExitStatus())
 			return ws.ExitStatus()
 		case ws.Signaled():
+			logrus.Debugf("process %d was killed by signal %d (%v)", pid, int(ws.Signal()), ws.Signal())
 			return 128 + int(ws.Signal())
 		}
 	}

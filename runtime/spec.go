@@ -7,13 +7,13 @@ import (
 )
 
 func init() {
-	commands["spec"] = &command{usage: "spec [--bundle DIR] [--rootless]", short: "write a default config.json into the bundle", run: cmdSpec}
+	register(&command{name: "spec", short: "write a default config.json into the bundle", run: cmdSpec})
 }
 
 func cmdSpec(g *globals, args []string) error {
 	fs := newFlags("spec")
 	bundle := fs.String("bundle", ".", "bundle directory to write config.json into")
-	fs.StringVar(bundle, "b", ".", "short for --bundle")
+	fs.alias("b", "bundle")
 	rootless := fs.Bool("rootless", false, "write a config for a container run by an unprivileged user")
 	if _, err := parse(fs, args, 0, 0); err != nil {
 		return err

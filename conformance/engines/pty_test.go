@@ -2,7 +2,6 @@ package engines_test
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -11,43 +10,16 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-)
 
-// openPty allocates a pseudo-terminal and returns its master and the path of
-// its slave. The master stays non-blocking (it is never passed to Fd()), so
-// reads honour deadlines.
-func openPty() (*os.File, string, error) {
-	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		return nil, "", err
-	}
-	raw, err := master.SyscallConn()
-	if err != nil {
-		master.Close()
-		return nil, "", err
-	}
-	var n int
-	var ioctlErr error
-	if err := raw.Control(func(fd uintptr) {
-		if ioctlErr = unix.IoctlSetPointerInt(int(fd), unix.TIOCSPTLCK, 0); ioctlErr == nil {
-			n, ioctlErr = unix.IoctlGetInt(int(fd), unix.TIOCGPTN)
-		}
-	}); err != nil {
-		ioctlErr = err
-	}
-	if ioctlErr != nil {
-		master.Close()
-		return nil, "", fmt.Errorf("setting up the pty: %w", ioctlErr)
-	}
-	return master, fmt.Sprintf("/dev/pts/%d", n), nil
-}
+	"github.com/berthproject/berth/conformance/ptytest"
+)
 
 // runInPty runs cmd with a terminal as its stdin, stdout and stderr (and as
 // its controlling terminal), as a person at a shell would, and returns what
 // it wrote there.
 func runInPty(t *testing.T, cmd *exec.Cmd, timeout time.Duration) command {
 	t.Helper()
-	master, slavePath, err := openPty()
+	master, slavePath, err := ptytest.Open()
 	if err != nil {
 		t.Fatal(err)
 	}
