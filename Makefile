@@ -8,13 +8,13 @@ COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # Debian packages the build and the tests need; deps.sh installs the
 # missing ones (as root) or prints the command to run.
-DEPS      := gcc libseccomp-dev pkg-config busybox-static runc crun skopeo umoci docker-registry iproute2 hyperfine podman containerd
+DEPS      := gcc musl-tools libseccomp-dev pkg-config busybox-static runc crun skopeo umoci docker-registry iproute2 hyperfine podman containerd
 RUNTIME   ?=
 # The attack suite's table (conformance/security): go test shows a passing
 # package's output only with -v.
 SECURITY_RESULTS := conformance/security/work/results.txt
 
-.PHONY: all build berth berth-image static deps test unit conformance validation bench demo clean fmt vet
+.PHONY: all build init berth berth-image static deps test unit conformance validation bench demo clean fmt vet
 
 all: build
 
@@ -26,7 +26,20 @@ build: berth berth-image
 BERTH_TAGS    := netgo osusergo
 BERTH_LDFLAGS := $(LDFLAGS) -linkmode external -extldflags "-static"
 
-berth:
+# berth-init, the C program every container process starts as (see
+# libcontainer/cinit): static with musl, so it is small to copy into a
+# sealed memfd and fast to exec; embedded into berth.
+INIT_SRC  := $(wildcard libcontainer/cinit/c/*.c libcontainer/cinit/c/*.h)
+INIT_BIN  := libcontainer/cinit/berth-init
+INIT_CFLAGS := -std=gnu11 -D_GNU_SOURCE -Os -static -s -ffunction-sections -fdata-sections -Wl,--gc-sections \
+	-Wall -Wextra -Werror -fstack-protector-strong
+
+$(INIT_BIN): $(INIT_SRC)
+	musl-gcc $(INIT_CFLAGS) -o $@ $(filter %.c,$(INIT_SRC))
+
+init: $(INIT_BIN)
+
+berth: $(INIT_BIN)
 	CGO_ENABLED=1 $(GO) build -trimpath -tags '$(BERTH_TAGS)' -ldflags '$(BERTH_LDFLAGS)' -o $(BIN)/berth ./runtime
 
 berth-image:
@@ -42,7 +55,7 @@ deps:
 fmt:
 	gofmt -l -w runtime imagetool libcontainer specs conformance
 
-vet:
+vet: $(INIT_BIN)
 	$(GO) vet ./...
 
 # The tests need root (namespaces, mounts, cgroups): they fail loudly,
@@ -77,4 +90,4 @@ demo: deps build
 	$(GO) run ./conformance/demo $(IMAGE)
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(INIT_BIN)

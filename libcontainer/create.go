@@ -1,6 +1,7 @@
 package libcontainer
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -19,6 +21,7 @@ import (
 	"github.com/berthproject/berth/libcontainer/console"
 	"github.com/berthproject/berth/libcontainer/hooks"
 	"github.com/berthproject/berth/libcontainer/lsm"
+	"github.com/berthproject/berth/libcontainer/plan"
 	"github.com/berthproject/berth/libcontainer/rootfs"
 	berthspecs "github.com/berthproject/berth/specs"
 )
@@ -98,7 +101,7 @@ func Create(o *CreateOpts) (c *Container, err error) {
 	c = &Container{root: o.Root, dir: dir, state: &State{
 		ID: o.ID, Bundle: bundle, Rootfs: rootfs, Created: time.Now(),
 		Owner: owner(), Annotations: spec.Annotations, Config: spec, Systemd: o.SystemdCgroup,
-		Rootless: o.Rootless,
+		Rootless: o.Rootless, NoNewKeyring: o.NoNewKeyring,
 	}}
 	b := &builder{c: c, o: o, spec: spec, res: res}
 	defer func() {
@@ -112,14 +115,6 @@ func Create(o *CreateOpts) (c *Container, err error) {
 	return c, nil
 }
 
-// minInitTasks is the smallest pids limit the init runs under reliably. It
-// is born in the container's cgroup and, being a Go program, has 4 or 5
-// threads there (main, sysmon, a template thread, one for blocking system
-// calls) until it execs the user program; under a lower limit create would
-// fail at random (pthread_create: EAGAIN). Refusing says why instead.
-// `update` may set any limit: by then the program runs alone.
-const minInitTasks = 8
-
 // checkCreatable refuses configs berth cannot run, with the field's path.
 func checkCreatable(spec *specs.Spec, o *CreateOpts) error {
 	if spec.Linux == nil {
@@ -132,11 +127,6 @@ func checkCreatable(spec *specs.Spec, o *CreateOpts) error {
 	}
 	if err := lsm.CheckHost("config.json", spec.Process, spec.Linux); err != nil {
 		return err
-	}
-	if r := spec.Linux.Resources; r != nil && r.Pids != nil && r.Pids.Limit != nil {
-		if l := *r.Pids.Limit; l > 0 && l < minInitTasks {
-			return fmt.Errorf("config.json: linux.resources.pids.limit: %d is below %d, the tasks berth's init may need in the container's cgroup before the program starts (it is a Go program with several threads)", l, minInitTasks)
-		}
 	}
 	terminal := spec.Process != nil && spec.Process.Terminal
 	if terminal && o.ConsoleSocket == "" {
@@ -178,15 +168,14 @@ type builder struct {
 	spec *specs.Spec
 	res  *cgroups.Resources
 
-	cg *cgroups.Manager
-	sp *spawn
+	cg     *cgroups.Manager
+	sp     *spawn
+	rootfs *rootfs.Config
 }
 
 func (b *builder) abort() {
-	if b.sp != nil && b.sp.pid > 0 {
-		unix.Kill(b.sp.pid, unix.SIGKILL)
-		// Reap it if it is our child (or we are its subreaper).
-		unix.Wait4(b.sp.pid, nil, 0, nil)
+	if b.sp != nil {
+		b.sp.kill()
 	}
 	if b.cg != nil {
 		destroyCgroup(b.cg)
@@ -199,7 +188,9 @@ func (b *builder) abort() {
 
 func (b *builder) build() error {
 	spec, o, c := b.spec, b.o, b.c
-	cg, err := cgroups.New(cgroupOptions(c.state, b.res))
+	// The pids limit is written once the init is in place (SetPidsLimit).
+	res, pids := withoutPidsLimit(b.res)
+	cg, err := cgroups.New(cgroupOptions(c.state, res))
 	if err != nil {
 		return err
 	}
@@ -223,29 +214,8 @@ func (b *builder) build() error {
 	}
 	b.sp = sp
 	defer sp.close()
-	fifo, err := makeExecFifo(c.dir)
+	p, err := b.plan(sp)
 	if err != nil {
-		return err
-	}
-	cfg := &initConfig{
-		Spec: spec, Rootfs: c.state.Rootfs, NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring,
-		FifoFD: sp.addFD(fifo), ConsoleFD: -1, PreserveFDs: o.PreserveFDs,
-	}
-	if o.ConsoleSocket != "" {
-		sock, err := console.Dial(o.ConsoleSocket)
-		if err != nil {
-			return err
-		}
-		cfg.ConsoleFD = sp.addFD(sock)
-	}
-	// If this process dies before the init is ready, the init dies too.
-	sp.sys.Pdeathsig = unix.SIGKILL
-	if err := sp.planNamespaces(spec); err != nil {
-		return err
-	}
-	cfg.NewCgroupNS = sp.ns.newCgroupNS
-	cfg.UserNS = sp.ns.userNS
-	if cfg.MountSources, err = idmappedSources(spec, c.state.Bundle, sp); err != nil {
 		return err
 	}
 	if err := cg.Create(); err != nil {
@@ -258,26 +228,24 @@ func (b *builder) build() error {
 		// Only the cgroups it could create (see cgroups.Manager.Paths).
 		c.state.CgroupPaths = cg.Paths()
 	}
-	initPid, err := sp.start(cg, o.Subreaper, func(pid int) error { return writeIDMaps(pid, spec.Linux) })
+	// The cgroup mounts show the container its own cgroup directories.
+	rp := p.Rootfs
+	if rp.Mounts, err = b.withCgroupMounts(cg); err != nil {
+		return err
+	}
+	initPid, err := sp.start(p, cg, o.Subreaper,
+		func(pid int) error { return writeIDMaps(pid, spec.Linux) },
+		// In the init's network namespace before its program can run.
+		func(pid int) error { return moveNetDevices(spec.Linux.NetDevices, pid) })
 	if err != nil {
 		return err
 	}
 	logrus.Debugf("container %s: init pid %d in cgroup %v", o.ID, initPid, c.state.CgroupPaths)
-	// In the init's network namespace before its program can run.
-	if err := moveNetDevices(spec.Linux.NetDevices, initPid); err != nil {
-		return err
-	}
 	c.state.InitPid = initPid
 	if c.state.InitStart, _, err = procStat(initPid); err != nil {
 		return fmt.Errorf("reading the init's start time: %w", err)
 	}
-	if cfg.CgroupMounts, cfg.Cgroup2Path, err = cgroupMountsFor(cg); err != nil {
-		return err
-	}
-	hk := spec.Hooks
-	cfg.RuntimeHooks = hk != nil && (len(hk.Prestart) > 0 || len(hk.CreateRuntime) > 0)
-	cfg.State = c.specState(specs.StateCreating)
-	err = sp.serve(cfg, func() error {
+	err = sp.serve(func() error {
 		// runtime.md counts everything after step 2 (the environment is
 		// made) as created; runtime-tools expects that for prestart.
 		st := c.specState(specs.StateCreated)
@@ -286,9 +254,16 @@ func (b *builder) build() error {
 		}
 		st.Status = specs.StateCreating
 		return hooks.Run("createRuntime", spec.Hooks.CreateRuntime, &st)
+	}, func(fd int) error {
+		return sendSeccompListener(spec, fd, c.specState(specs.StateCreating))
 	})
 	if err != nil {
 		return err
+	}
+	if pids != nil {
+		if err := cg.SetPidsLimit(*pids); err != nil {
+			return err
+		}
 	}
 	if hm := c.state.HostMounts; hm != nil {
 		if hm.Bind, err = rootfs.MountID(c.state.Rootfs); err != nil {
@@ -298,6 +273,141 @@ func (b *builder) build() error {
 	// Until this write the saved state has no init pid, which is what
 	// makes the status "creating" (and a killed create recognisable).
 	return saveState(c.dir, c.state)
+}
+
+// withoutPidsLimit returns res without its pids limit, and the limit.
+func withoutPidsLimit(res *cgroups.Resources) (*cgroups.Resources, *int64) {
+	if res == nil || res.PidsLimit == nil || *res.PidsLimit <= 0 {
+		return res, nil
+	}
+	r := *res
+	r.PidsLimit = nil
+	return &r, res.PidsLimit
+}
+
+// plan resolves the config into berth-init's plan (all but the cgroup
+// mounts, which need the cgroup).
+func (b *builder) plan(sp *spawn) (*plan.Plan, error) {
+	spec, o, c := b.spec, b.o, b.c
+	fifo, err := makeExecFifo(c.dir)
+	if err != nil {
+		return nil, err
+	}
+	p := &plan.Plan{Mode: plan.Create, Setsid: true, RootFD: -1, FifoFD: sp.addFD(fifo)}
+	if spec.Hostname != "" {
+		p.Hostname = &spec.Hostname
+	}
+	if spec.Domainname != "" {
+		p.Domainname = &spec.Domainname
+	}
+	consoleFD := -1
+	if o.ConsoleSocket != "" {
+		sock, err := console.Dial(o.ConsoleSocket)
+		if err != nil {
+			return nil, err
+		}
+		consoleFD = sp.addFD(sock)
+	}
+	// If this process dies before the init is ready, the init dies too.
+	sp.sys.Pdeathsig = unix.SIGKILL
+	if err := sp.planNamespaces(spec.Linux, p); err != nil {
+		return nil, err
+	}
+	p.Loopback = sp.ns.newNetNS
+	sources, err := idmappedSources(spec, c.state.Bundle, sp)
+	if err != nil {
+		return nil, err
+	}
+	b.rootfs = &rootfs.Config{Spec: spec, Rootfs: c.state.Rootfs, Bundle: c.state.Bundle, NoPivot: o.NoPivot,
+		UserNS: sp.ns.userNS, HostMountNS: !hasNamespace(spec, specs.MountNamespace), MountSources: sources}
+	if p.Rootfs, err = rootfs.Plan(b.rootfs); err != nil {
+		return nil, err
+	}
+	hk := spec.Hooks
+	p.Rootfs.RuntimeHooks = hk != nil && (len(hk.Prestart) > 0 || len(hk.CreateRuntime) > 0)
+	if p.Hooks, p.HookStates, err = initHooks(hk, c); err != nil {
+		return nil, err
+	}
+	if spec.Process != nil {
+		keyring := ""
+		if !o.NoNewKeyring {
+			keyring = o.ID
+		}
+		if p.Process, err = planProcess(spec.Process, spec, processOpts{keyring: keyring, consoleFD: consoleFD,
+			consoleMount: true, preserveFDs: o.PreserveFDs}); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// withCgroupMounts plans the config's mounts again, now that the cgroup
+// exists and its directories can be shown under /sys/fs/cgroup.
+func (b *builder) withCgroupMounts(cg *cgroups.Manager) ([]plan.Mount, error) {
+	var err error
+	if b.rootfs.CgroupMounts, b.rootfs.Cgroup2Path, err = cgroupMountsFor(cg); err != nil {
+		return nil, err
+	}
+	rp, err := rootfs.Plan(b.rootfs)
+	if err != nil {
+		return nil, err
+	}
+	return rp.Mounts, nil
+}
+
+// initHooks are the hooks berth-init runs in the container's namespaces,
+// with the state JSON each kind gets around the pid only the init knows.
+func initHooks(hk *specs.Hooks, c *Container) ([]plan.Hook, []plan.HookState, error) {
+	if hk == nil {
+		return nil, nil, nil
+	}
+	var out []plan.Hook
+	var states []plan.HookState
+	for _, k := range []struct {
+		name   string
+		kind   plan.HookKind
+		hooks  []specs.Hook
+		status specs.ContainerState
+	}{
+		{"createContainer", plan.CreateContainer, hk.CreateContainer, specs.StateCreating},
+		{"startContainer", plan.StartContainer, hk.StartContainer, specs.StateCreated},
+	} {
+		if len(k.hooks) == 0 {
+			continue
+		}
+		for i, h := range k.hooks {
+			ph := plan.Hook{Kind: k.kind, Label: fmt.Sprintf("hooks.%s[%d] (%s)", k.name, i, h.Path), Path: h.Path,
+				Args: h.Args, Env: h.Env}
+			if h.Timeout != nil {
+				if *h.Timeout <= 0 {
+					return nil, nil, fmt.Errorf("%s: timeout %d: must be a positive number of seconds", ph.Label, *h.Timeout)
+				}
+				ph.Timeout = uint32(*h.Timeout)
+			}
+			out = append(out, ph)
+		}
+		pre, suf, err := stateAroundPid(c.specState(k.status))
+		if err != nil {
+			return nil, nil, err
+		}
+		states = append(states, plan.HookState{Kind: k.kind, Prefix: pre, Suffix: suf})
+	}
+	return out, states, nil
+}
+
+// stateAroundPid marshals st and splits it where the pid goes.
+func stateAroundPid(st specs.State) (prefix, suffix string, err error) {
+	const marker = 987654321987
+	st.Pid = marker
+	b, err := json.Marshal(st)
+	if err != nil {
+		return "", "", err
+	}
+	pre, suf, ok := strings.Cut(string(b), strconv.Itoa(marker))
+	if !ok {
+		return "", "", errors.New("hook state: no pid in the state JSON")
+	}
+	return pre, suf, nil
 }
 
 // makeExecFifo makes the fifo the init waits on until start, and opens it
@@ -315,16 +425,14 @@ func makeExecFifo(dir string) (*os.File, error) {
 	return os.OpenFile(path, unix.O_PATH|unix.O_CLOEXEC, 0)
 }
 
-// idmappedSources builds the idmapped mounts of a user-namespaced
-// container here, outside its user namespace (the only place they can be
-// made), and hands them to the child detached.
+// idmappedSources builds the config's idmapped mounts here, in the
+// runtime (a process inside the container's user namespace could not give
+// them host ids), and hands them to the init detached.
 func idmappedSources(spec *specs.Spec, bundle string, sp *spawn) (map[int]int, error) {
-	if !sp.ns.userNS {
-		return nil, nil
-	}
 	var sources map[int]int
 	for i, m := range spec.Mounts {
-		if !slices.Contains(m.Options, "idmap") && !slices.Contains(m.Options, "ridmap") {
+		idmap := len(m.UIDMappings) > 0 || len(m.GIDMappings) > 0 || slices.Contains(m.Options, "idmap") || slices.Contains(m.Options, "ridmap")
+		if !idmap {
 			continue
 		}
 		f, err := rootfs.PrepareMountSource(spec, bundle, i)
@@ -337,52 +445,6 @@ func idmappedSources(spec *specs.Spec, bundle string, sp *spawn) (map[int]int, e
 		sources[i] = sp.addFD(f)
 	}
 	return sources, nil
-}
-
-// serveChild sends the config to an init or exec process and answers it
-// until it reports ready. onMounted runs the runtime's hooks between the
-// child's mounts and its pivot_root.
-func serveChild(sock *syncSocket, cfg *initConfig, onMounted func() error) error {
-	if err := sock.send(&syncMsg{Type: syncConfig, Config: cfg}); err != nil {
-		// The child may have failed first (e.g. joining a namespace):
-		// its own message says why.
-		if _, _, rerr := sock.recv(); rerr != nil && !errors.Is(rerr, errEOF) {
-			return rerr
-		}
-		return fmt.Errorf("sending the config to berth init: %w", err)
-	}
-	for {
-		m, fd, err := sock.recv()
-		if err != nil {
-			if errors.Is(err, errEOF) {
-				return errors.New("berth init exited during setup")
-			}
-			return err
-		}
-		switch m.Type {
-		case syncMounted:
-			if err := onMounted(); err != nil {
-				return err
-			}
-			if err := sock.send(&syncMsg{Type: syncHooksDone}); err != nil {
-				return err
-			}
-		case syncSeccompFD:
-			if fd < 0 {
-				return errors.New("berth init sent no seccomp listener fd")
-			}
-			if err := sendSeccompListener(cfg.Spec, fd, cfg.State); err != nil {
-				return err
-			}
-			if err := sock.send(&syncMsg{Type: syncSeccompAck}); err != nil {
-				return err
-			}
-		case syncReady:
-			return nil
-		default:
-			return fmt.Errorf("unexpected message %q from berth init", m.Type)
-		}
-	}
 }
 
 // writeIDMaps writes linux.uidMappings and gidMappings for pid.

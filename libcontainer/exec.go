@@ -11,6 +11,7 @@ import (
 	"github.com/berthproject/berth/libcontainer/caps"
 	"github.com/berthproject/berth/libcontainer/console"
 	"github.com/berthproject/berth/libcontainer/lsm"
+	"github.com/berthproject/berth/libcontainer/plan"
 	berthspecs "github.com/berthproject/berth/specs"
 )
 
@@ -75,14 +76,17 @@ func (c *Container) Exec(o *ExecOpts) (pid int, err error) {
 		return 0, err
 	}
 	defer sp.close()
-	cfg := &initConfig{Exec: true, Spec: &spec, Rootfs: c.state.Rootfs, FifoFD: -1, ConsoleFD: -1,
-		PreserveFDs: o.PreserveFDs, State: c.specState(c.Status())}
+	p := &plan.Plan{Mode: plan.Exec, RootFD: -1, FifoFD: -1}
+	consoleFD := -1
 	if o.ConsoleSocket != "" {
 		s, err := console.Dial(o.ConsoleSocket)
 		if err != nil {
 			return 0, err
 		}
-		cfg.ConsoleFD = sp.addFD(s)
+		consoleFD = sp.addFD(s)
+		// The terminal must become the controlling one of a session
+		// the process leads.
+		p.Setsid = true
 	}
 	if a := proc.ExecCPUAffinity; a != nil && a.Initial != "" {
 		if sp.initialCPUs, err = listMask("process.execCPUAffinity.initial", a.Initial, 1024); err != nil {
@@ -90,14 +94,25 @@ func (c *Container) Exec(o *ExecOpts) (pid int, err error) {
 		}
 	}
 	if !hasNamespace(&spec, specs.MountNamespace) {
+		// A joined mount namespace would bring the container's root
+		// along; without one, the process chroots to the init's.
 		root, err := os.OpenFile(fmt.Sprintf("/proc/%d/root", c.state.InitPid), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return 0, fmt.Errorf("opening the container's root: %w", err)
+			return 0, fmt.Errorf("opening the root of the container's init (pid %d): %w", c.state.InitPid, err)
 		}
-		defer root.Close()
-		cfg.RootFD = sp.addFD(root)
+		p.RootFD = sp.addFD(root)
 	}
-	if err := sp.planNamespaces(&spec); err != nil {
+	if err := sp.planNamespaces(spec.Linux, p); err != nil {
+		return 0, err
+	}
+	// A fresh session keyring, as the init got, unless the container
+	// was created with --no-new-keyring (runc's rule for exec too).
+	keyring := c.state.ID
+	if c.state.NoNewKeyring {
+		keyring = ""
+	}
+	if p.Process, err = planProcess(proc, &spec, processOpts{keyring: keyring, consoleFD: consoleFD,
+		preserveFDs: o.PreserveFDs, exec: true}); err != nil {
 		return 0, err
 	}
 	// nil for a rootless container without a cgroup of its own: the
@@ -106,16 +121,19 @@ func (c *Container) Exec(o *ExecOpts) (pid int, err error) {
 	if err != nil {
 		return 0, err
 	}
-	pid, err = sp.start(cg, o.Subreaper, nil)
+	pid, err = sp.start(p, cg, o.Subreaper, nil, nil)
 	defer func() {
-		if err != nil && sp.pid > 0 {
-			unix.Kill(sp.pid, unix.SIGKILL)
+		if err != nil {
+			sp.kill()
 		}
 	}()
 	if err != nil {
 		return 0, err
 	}
-	if err := sp.serve(cfg, func() error { return errors.New("exec: unexpected mount sync") }); err != nil {
+	err = sp.serve(func() error { return errors.New("exec: unexpected mount sync") }, func(fd int) error {
+		return sendSeccompListener(&spec, fd, c.specState(c.Status()))
+	})
+	if err != nil {
 		return 0, err
 	}
 	return pid, nil

@@ -1,61 +1,32 @@
 package libcontainer
 
 import (
-	"errors"
+	"encoding/binary"
 	"fmt"
-	"os"
-	"strconv"
 	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/berthproject/berth/libcontainer/plan"
 	berthspecs "github.com/berthproject/berth/specs"
 )
 
-// applyProcessLimits applies the process fields that the user switch does
-// not touch: rlimits, oomScoreAdj, scheduler and ioPriority.
-func applyProcessLimits(proc *specs.Process) error {
-	if err := setRlimits(0, proc.Rlimits); err != nil {
-		return err
-	}
-	if proc.OOMScoreAdj != nil {
-		v := strconv.Itoa(*proc.OOMScoreAdj)
-		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(v), 0); err != nil {
-			return fmt.Errorf("process.oomScoreAdj %s: %w", v, err)
-		}
-	}
-	if proc.Scheduler != nil {
-		if err := setScheduler(proc.Scheduler); err != nil {
-			return err
-		}
-	}
-	if proc.IOPriority != nil {
-		if err := setIOPriority(proc.IOPriority); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+// The process fields that are numbers to the kernel, resolved from the
+// config's names: rlimits, scheduler, I/O priority, personality, memory
+// policy and CPU affinity. berth-init only passes them to the kernel.
 
-// setRlimits applies process.rlimits to pid (0: the calling process).
-func setRlimits(pid int, rlimits []specs.POSIXRlimit) error {
+func planRlimits(rlimits []specs.POSIXRlimit) ([]plan.Rlimit, error) {
+	var out []plan.Rlimit
 	for i, rl := range rlimits {
 		res, ok := berthspecs.RlimitResource(rl.Type)
 		if !ok {
-			return fmt.Errorf("process.rlimits[%d].type: unknown rlimit %q", i, rl.Type)
+			return nil, fmt.Errorf("process.rlimits[%d].type: unknown rlimit %q", i, rl.Type)
 		}
-		lim := unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}
-		if err := unix.Prlimit(pid, res, &lim, nil); err != nil {
-			if errors.Is(err, unix.EPERM) {
-				var cur unix.Rlimit
-				unix.Prlimit(pid, res, nil, &cur)
-				return fmt.Errorf("process.rlimits[%d] (%s): hard limit %d is above the current hard limit %d, which needs CAP_SYS_RESOURCE: %w", i, rl.Type, rl.Hard, cur.Max, err)
-			}
-			return fmt.Errorf("process.rlimits[%d] (%s soft=%d hard=%d): %w", i, rl.Type, rl.Soft, rl.Hard, err)
-		}
+		out = append(out, plan.Rlimit{Resource: uint32(res), Soft: rl.Soft, Hard: rl.Hard,
+			Label: fmt.Sprintf("process.rlimits[%d] (%s)", i, rl.Type)})
 	}
-	return nil
+	return out, nil
 }
 
 // schedAttr is struct sched_attr from <linux/sched/types.h>.
@@ -70,10 +41,14 @@ type schedAttr struct {
 	Period   uint64
 }
 
-func setScheduler(s *specs.Scheduler) error {
+// planScheduler returns process.scheduler as the struct sched_setattr takes.
+func planScheduler(s *specs.Scheduler) ([]byte, error) {
+	if s == nil {
+		return nil, nil
+	}
 	policy, ok := berthspecs.SchedulerPolicy(s.Policy)
 	if !ok {
-		return fmt.Errorf("process.scheduler.policy: unknown policy %q", s.Policy)
+		return nil, fmt.Errorf("process.scheduler.policy: unknown policy %q", s.Policy)
 	}
 	attr := schedAttr{Policy: uint32(policy), Nice: s.Nice, Priority: uint32(s.Priority),
 		Runtime: s.Runtime, Deadline: s.Deadline, Period: s.Period}
@@ -81,77 +56,90 @@ func setScheduler(s *specs.Scheduler) error {
 	for i, f := range s.Flags {
 		v, ok := berthspecs.SchedulerFlag(f)
 		if !ok {
-			return fmt.Errorf("process.scheduler.flags[%d]: unknown flag %q", i, f)
+			return nil, fmt.Errorf("process.scheduler.flags[%d]: unknown flag %q", i, f)
 		}
 		attr.Flags |= v
 	}
-	if _, _, e := unix.Syscall(unix.SYS_SCHED_SETATTR, 0, uintptr(unsafe.Pointer(&attr)), 0); e != 0 {
-		return fmt.Errorf("process.scheduler (policy %s): sched_setattr: %w", s.Policy, e)
-	}
-	return nil
+	return unsafe.Slice((*byte)(unsafe.Pointer(&attr)), unsafe.Sizeof(attr)), nil
 }
 
-func setIOPriority(p *specs.LinuxIOPriority) error {
+func planIOPriority(p *specs.LinuxIOPriority) (*uint32, error) {
+	if p == nil {
+		return nil, nil
+	}
 	class, ok := berthspecs.IOPriorityClass(p.Class)
 	if !ok {
-		return fmt.Errorf("process.ioPriority.class: unknown class %q", p.Class)
+		return nil, fmt.Errorf("process.ioPriority.class: unknown class %q", p.Class)
 	}
 	if p.Priority < 0 || p.Priority > 7 {
-		return fmt.Errorf("process.ioPriority.priority %d: must be 0 to 7", p.Priority)
+		return nil, fmt.Errorf("process.ioPriority.priority %d: must be 0 to 7", p.Priority)
 	}
-	const ioprioWhoProcess = 1
-	prio := class<<13 | p.Priority
-	if _, _, e := unix.Syscall(unix.SYS_IOPRIO_SET, ioprioWhoProcess, 0, uintptr(prio)); e != 0 {
-		return fmt.Errorf("process.ioPriority: ioprio_set: %w", e)
-	}
-	return nil
+	prio := uint32(class<<13 | p.Priority)
+	return &prio, nil
 }
 
-// setPersonality applies linux.personality.
-func setPersonality(p *specs.LinuxPersonality) error {
+func planPersonality(p *specs.LinuxPersonality) (*uint32, error) {
 	if p == nil {
-		return nil
+		return nil, nil
 	}
 	d, ok := berthspecs.PersonalityDomain(p.Domain)
 	if !ok {
-		return fmt.Errorf("linux.personality.domain: unknown domain %q", p.Domain)
+		return nil, fmt.Errorf("linux.personality.domain: unknown domain %q", p.Domain)
 	}
 	if len(p.Flags) > 0 {
-		return fmt.Errorf("linux.personality.flags %v: no flags are supported", p.Flags)
+		return nil, fmt.Errorf("linux.personality.flags %v: no flags are supported", p.Flags)
 	}
-	if _, _, e := unix.Syscall(unix.SYS_PERSONALITY, uintptr(d), 0, 0); e != 0 {
-		return fmt.Errorf("linux.personality: %w", e)
-	}
-	return nil
+	v := uint32(d)
+	return &v, nil
 }
 
-// setMemoryPolicy applies linux.memoryPolicy with set_mempolicy(2). The
-// policy is kept across execve, so the user program starts under it.
-func setMemoryPolicy(mp *specs.LinuxMemoryPolicy) error {
+// planMemoryPolicy resolves linux.memoryPolicy for set_mempolicy(2); the
+// policy is kept across execve, so the program starts under it.
+func planMemoryPolicy(mp *specs.LinuxMemoryPolicy) (*plan.MemPolicy, error) {
 	if mp == nil {
-		return nil
+		return nil, nil
 	}
 	mode, ok := berthspecs.MemoryPolicyMode(mp.Mode)
 	if !ok {
-		return fmt.Errorf("linux.memoryPolicy.mode: unknown mode %q", mp.Mode)
+		return nil, fmt.Errorf("linux.memoryPolicy.mode: unknown mode %q", mp.Mode)
 	}
 	for _, f := range mp.Flags {
 		bit, ok := berthspecs.MemoryPolicyFlag(f)
 		if !ok {
-			return fmt.Errorf("linux.memoryPolicy.flags: unknown flag %q", f)
+			return nil, fmt.Errorf("linux.memoryPolicy.flags: unknown flag %q", f)
 		}
 		mode |= bit
 	}
-	// x/sys passes a CPUSet (1024 bits) as the node mask, with maxnode
-	// 1024, of which the kernel uses 1023.
+	// A 1024-bit mask with maxnode 1024, of which the kernel uses 1023.
 	mask, err := listMask("linux.memoryPolicy.nodes", mp.Nodes, 1023)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := unix.SetMemPolicy(mode, mask); err != nil {
-		return fmt.Errorf("linux.memoryPolicy (mode %s, nodes %q): set_mempolicy: %w", mp.Mode, mp.Nodes, err)
+	return &plan.MemPolicy{Mode: uint32(mode), Mask: maskBytes(mask),
+		Label: fmt.Sprintf("linux.memoryPolicy (mode %s, nodes %q)", mp.Mode, mp.Nodes)}, nil
+}
+
+// planExecAffinity is the CPU mask an exec'd process runs on once it is in
+// the container's cgroup: process.execCPUAffinity.final; without any
+// execCPUAffinity every CPU the cgroup allows (not the affinity of whoever
+// ran `berth exec`, a pinned agent say), as runc does; nil with only an
+// initial one (the kernel decides, says runtime-spec).
+func planExecAffinity(a *specs.CPUAffinity) ([]byte, error) {
+	switch {
+	case a == nil || (a.Initial == "" && a.Final == ""):
+		set := new(unix.CPUSet)
+		for i := 0; i < 1024; i++ {
+			set.Set(i) // the kernel masks it with the cgroup's cpuset
+		}
+		return maskBytes(set), nil
+	case a.Final != "":
+		set, err := listMask("process.execCPUAffinity.final", a.Final, 1024)
+		if err != nil {
+			return nil, err
+		}
+		return maskBytes(set), nil
 	}
-	return nil
+	return nil, nil
 }
 
 // listMask turns a list ("0-3,7") of CPUs or NUMA nodes, each below max,
@@ -172,28 +160,14 @@ func listMask(field, list string, max int) (*unix.CPUSet, error) {
 	return set, nil
 }
 
-// setExecCPUAffinity gives an exec'd process, now in the container's
-// cgroup, process.execCPUAffinity.final. Without any execCPUAffinity it
-// may run on every CPU the cgroup allows, rather than keep the affinity
-// of whoever ran `berth exec` (a pinned agent, say), as runc does.
-func setExecCPUAffinity(a *specs.CPUAffinity) error {
-	var set *unix.CPUSet
-	switch {
-	case a == nil || (a.Initial == "" && a.Final == ""):
-		set = new(unix.CPUSet)
-		for i := 0; i < 1024; i++ {
-			set.Set(i) // the kernel masks it with the cgroup's cpuset
-		}
-	case a.Final != "":
-		var err error
-		if set, err = listMask("process.execCPUAffinity.final", a.Final, 1024); err != nil {
-			return err
-		}
-	default:
-		return nil // only initial: the kernel decides (runtime-spec)
+// maskBytes is the mask as the kernel reads it (an array of longs).
+func maskBytes(set *unix.CPUSet) []byte {
+	if set == nil {
+		return nil
 	}
-	if err := unix.SchedSetaffinity(0, set); err != nil {
-		return fmt.Errorf("process.execCPUAffinity: sched_setaffinity: %w", err)
+	b := make([]byte, 0, len(set)*8)
+	for _, w := range set {
+		b = binary.LittleEndian.AppendUint64(b, uint64(w))
 	}
-	return nil
+	return b
 }

@@ -13,11 +13,6 @@ const helperEnv = "BERTH_LIBCONTAINER_TEST_HELPER"
 var helpers = map[string]func() int{}
 
 func TestMain(m *testing.M) {
-	// Started by spawn as "berth init": be the init, as berth's main is.
-	if IsInit() {
-		Init()
-		os.Exit(1)
-	}
 	if name := os.Getenv(helperEnv); name != "" {
 		h, ok := helpers[name]
 		if !ok {

@@ -1,129 +1,115 @@
 package libcontainer
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"sort"
-	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
-	"github.com/berthproject/berth/libcontainer/nsenter"
+	"github.com/berthproject/berth/libcontainer/plan"
 	berthspecs "github.com/berthproject/berth/specs"
 )
 
-// nsPlan says how the init gets its namespaces. The fast path creates them
-// all in the clone that starts the init; joining one by path, or a time
-// namespace, needs the C nsenter stage, which runs before the Go runtime.
-type nsPlan struct {
-	plan        nsenter.Plan
-	cloneFlags  uintptr // fast path only
+// nsSetup says how the child gets the namespaces of linux.namespaces. The
+// fast path creates them all in the clone that starts berth-init; joining
+// one by path, or creating a time namespace, is done by berth-init itself
+// (setns, unshare), which then forks so that what follows runs inside the
+// pid and time namespaces.
+type nsSetup struct {
+	cloneFlags  uintptr // the fast path's CLONE_NEW* flags
 	newCgroupNS bool    // unshared by the init once it is in its cgroup
 	userNS      bool    // the container has a user namespace of its own
-	forks       bool    // the nsenter stage forks; the init is its child
-	usermap     bool    // the nsenter stage asks for id maps
-	// joined names each joined namespace by the child's fd, so that an
-	// error of the C stage ("setns 5: ...") can say which entry failed.
-	joined map[int]string
+	newNetNS    bool    // a new network namespace: its loopback goes up
+	forks       bool    // the init forks; the container's process is its child
+	usermap     bool    // the init asks for id maps after unshare
+	files       []*os.File
 }
 
-// explain rewrites the C stage's "setns FD" into the config entry.
-func (p *nsPlan) explain(err error) error {
-	if err == nil || p == nil {
-		return err
+// close releases the namespace files (after the child inherited them, or
+// on failure).
+func (n *nsSetup) close() {
+	for _, f := range n.files {
+		f.Close()
 	}
-	msg := err.Error()
-	for fd, name := range p.joined {
-		needle := fmt.Sprintf("setns %d:", fd)
-		if strings.Contains(msg, needle) {
-			return errors.New(strings.Replace(msg, needle, "setns "+name+":", 1))
-		}
-	}
-	return err
+	n.files = nil
 }
 
-// planNamespaces builds the plan for linux.namespaces. addFD passes a file
-// to the child and returns its fd number there.
-func planNamespaces(spec *specs.Spec, addFD func(*os.File) int) (*nsPlan, error) {
-	p := &nsPlan{}
+// planNamespaces fills p's namespace steps for linux.namespaces. addFD
+// passes a file to the child and returns its fd number there.
+func planNamespaces(linux *specs.Linux, p *plan.Plan, addFD func(*os.File) int) (*nsSetup, error) {
+	n := &nsSetup{}
 	type join struct {
-		typ  specs.LinuxNamespaceType
-		file *os.File
-		name string
+		typ   specs.LinuxNamespaceType
+		flag  uintptr
+		file  *os.File
+		label string
 	}
 	var joins []join
-	closeJoins := func() {
-		for _, j := range joins {
-			j.file.Close()
-		}
-	}
 	var newFlags uintptr
-	for i, ns := range spec.Linux.Namespaces {
+	for i, ns := range linux.Namespaces {
 		flag, ok := berthspecs.NamespaceCloneFlag(ns.Type)
 		if !ok {
-			closeJoins()
+			n.close()
 			return nil, fmt.Errorf("config.json: linux.namespaces[%d].type: unknown namespace %q", i, ns.Type)
 		}
 		if ns.Type == specs.UserNamespace {
-			p.userNS = true
+			n.userNS = true
 		}
 		if ns.Path == "" {
-			if ns.Type == specs.CgroupNamespace {
-				p.newCgroupNS = true
-				continue
+			switch ns.Type {
+			case specs.CgroupNamespace:
+				n.newCgroupNS = true
+			case specs.NetworkNamespace:
+				n.newNetNS = true
+				newFlags |= flag
+			default:
+				newFlags |= flag
 			}
-			newFlags |= flag
 			continue
 		}
 		f, err := openNamespace(ns.Path, flag)
 		if err != nil {
-			closeJoins()
+			n.close()
 			return nil, fmt.Errorf("config.json: linux.namespaces[%d].path: %w", i, err)
 		}
-		joins = append(joins, join{ns.Type, f, fmt.Sprintf("linux.namespaces[%d].path %q", i, ns.Path)})
+		n.files = append(n.files, f)
+		joins = append(joins, join{ns.Type, flag, f, fmt.Sprintf("linux.namespaces[%d].path %q", i, ns.Path)})
 	}
-	needsStage := len(joins) > 0 || newFlags&unix.CLONE_NEWTIME != 0
-	if !needsStage {
-		p.cloneFlags = newFlags
-		return p, nil
+	p.NewCgroupNS = n.newCgroupNS
+	if len(joins) == 0 && newFlags&unix.CLONE_NEWTIME == 0 {
+		n.cloneFlags = newFlags
+		return n, nil
 	}
 	// A user namespace is joined first: the others are then entered with
 	// the capabilities it grants.
 	sort.SliceStable(joins, func(i, j int) bool { return joins[i].typ == specs.UserNamespace && joins[j].typ != specs.UserNamespace })
-	p.joined = make(map[int]string, len(joins))
 	for _, j := range joins {
-		fd := addFD(j.file)
-		p.joined[fd] = j.name
-		p.plan.Join(fd)
-		if j.typ == specs.UserNamespace {
-			p.plan.BecomeRoot()
-		}
+		p.Joins = append(p.Joins, plan.Join{FD: addFD(j.file), Type: uint32(j.flag), Label: j.label})
 		if j.typ == specs.PIDNamespace || j.typ == specs.TimeNamespace {
-			p.forks = true
+			n.forks = true
 		}
 	}
-	p.plan.Unshare(newFlags)
-	p.usermap = newFlags&unix.CLONE_NEWUSER != 0
+	p.Unshare = uint64(newFlags)
+	n.usermap = newFlags&unix.CLONE_NEWUSER != 0
+	p.UserMap = n.usermap
 	if newFlags&unix.CLONE_NEWTIME != 0 {
-		clocks := make([]string, 0, len(spec.Linux.TimeOffsets))
-		for clock := range spec.Linux.TimeOffsets {
+		clocks := make([]string, 0, len(linux.TimeOffsets))
+		for clock := range linux.TimeOffsets {
 			clocks = append(clocks, clock)
 		}
 		sort.Strings(clocks)
 		for _, clock := range clocks {
-			off := spec.Linux.TimeOffsets[clock]
-			p.plan.TimeOffset(clock, off.Secs, off.Nanosecs)
+			off := linux.TimeOffsets[clock]
+			p.TimeOffsets = append(p.TimeOffsets, fmt.Sprintf("%s %d %d", clock, off.Secs, off.Nanosecs))
 		}
 	}
 	if newFlags&(unix.CLONE_NEWPID|unix.CLONE_NEWTIME) != 0 {
-		p.forks = true
+		n.forks = true
 	}
-	if p.forks {
-		p.plan.Fork()
-	}
-	return p, nil
+	p.Fork = n.forks
+	return n, nil
 }
 
 // openNamespace opens a namespace file and checks it is one of the

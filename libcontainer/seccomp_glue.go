@@ -1,11 +1,10 @@
 package libcontainer
 
 import (
-	"fmt"
-
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/berthproject/berth/libcontainer/plan"
 	"github.com/berthproject/berth/libcontainer/seccomp"
 )
 
@@ -16,25 +15,23 @@ func compileSeccomp(spec *specs.Spec) (*seccomp.Filter, error) {
 	return seccomp.Compile(spec.Linux.Seccomp)
 }
 
-// loadSeccomp installs the filter; with SCMP_ACT_NOTIFY the listener fd
-// goes to the runtime, which hands it to the agent in its own namespaces.
-func loadSeccomp(f *seccomp.Filter, sock *syncSocket) error {
-	fd, err := f.Load()
-	if err != nil {
-		return err
+// planSeccomp compiles linux.seccomp into the BPF program berth-init
+// loads: libseccomp runs here, once. Without no_new_privs the init loads
+// it before the user switch, while it still has CAP_SYS_ADMIN.
+func planSeccomp(spec *specs.Spec, noNewPrivs bool) (*plan.Seccomp, error) {
+	f, err := compileSeccomp(spec)
+	if err != nil || f == nil {
+		return nil, err
 	}
-	if fd < 0 {
-		return nil
+	if err := f.Export(); err != nil {
+		return nil, err
 	}
-	defer unix.Close(fd)
-	if err := sock.sendFD(&syncMsg{Type: syncSeccompFD}, fd); err != nil {
-		return fmt.Errorf("passing the seccomp listener to the runtime: %w", err)
-	}
-	_, _, err = sock.expect(syncSeccompAck)
-	return err
+	prog, flags, notify := f.Program()
+	return &plan.Seccomp{Program: prog, Flags: flags, Notify: notify, Early: !noNewPrivs}, nil
 }
 
-// sendSeccompListener is the runtime's side of loadSeccomp.
+// sendSeccompListener hands the init's seccomp listener to the agent at
+// linux.seccomp.listenerPath, with the container's state.
 func sendSeccompListener(spec *specs.Spec, fd int, st specs.State) error {
 	defer unix.Close(fd)
 	sc := spec.Linux.Seccomp

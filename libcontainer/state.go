@@ -39,6 +39,9 @@ type State struct {
 	// Systemd and Rootless record how the cgroup was made at create.
 	Systemd  bool `json:"systemd,omitempty"`
 	Rootless bool `json:"rootless,omitempty"`
+	// NoNewKeyring is --no-new-keyring: exec'd processes keep the
+	// caller's session keyring too.
+	NoNewKeyring bool `json:"no_new_keyring,omitempty"`
 	// Started is set by start once the user process has been released.
 	Started bool `json:"started,omitempty"`
 	// HostMounts is set for a container without a mount namespace, whose

@@ -1,7 +1,6 @@
 package libcontainer
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -11,28 +10,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The runtime and the init (or exec) process talk over one SOCK_SEQPACKET
-// socket pair, so every write is one message. The C nsenter stage speaks
-// short text lines ("usermap", "pid N", "error ..."); the Go stage speaks
-// JSON syncMsg values. Nothing else crosses between them.
-
-type syncType string
-
-const (
-	syncConfig     syncType = "config"      // runtime → init: the initConfig
-	syncMounted    syncType = "mounted"     // init → runtime: mounts done, run prestart/createRuntime hooks
-	syncHooksDone  syncType = "hooks-done"  // runtime → init: go on
-	syncSeccompFD  syncType = "seccomp-fd"  // init → runtime: the listener fd rides along (SCM_RIGHTS)
-	syncSeccompAck syncType = "seccomp-ack" // runtime → init: the fd was sent to the agent
-	syncReady      syncType = "ready"       // init → runtime: waiting on the exec fifo / about to exec
-	syncError      syncType = "error"       // init → runtime: setup failed, Error says why
-)
-
-type syncMsg struct {
-	Type   syncType    `json:"type"`
-	Error  string      `json:"error,omitempty"`
-	Config *initConfig `json:"config,omitempty"`
-}
+// The runtime and berth-init talk over one SOCK_SEQPACKET socket pair, so
+// every write is one message. The init says "usermap", "pid N",
+// "mounted", "seccomp-fd" (with the listener fd), "ready" or
+// "error ERRNO TEXT"; the runtime answers "ok", "go", "hooks-done" or
+// "seccomp-ack" (libcontainer/cinit/c/sync.c is the other side).
 
 type syncSocket struct {
 	f *os.File
@@ -46,43 +28,21 @@ func newSyncPair() (parent, child *os.File, err error) {
 	return os.NewFile(uintptr(fds[0]), "sync-parent"), os.NewFile(uintptr(fds[1]), "sync-child"), nil
 }
 
-// maxSyncMsg bounds one message; the init config with a large seccomp
-// profile is the biggest one.
-const maxSyncMsg = 4 << 20
-
-func (s *syncSocket) send(m *syncMsg) error {
-	b, err := json.Marshal(m)
+func (s *syncSocket) send(msg string) error {
+	_, err := unix.Write(int(s.f.Fd()), []byte(msg))
 	if err != nil {
-		return err
+		return fmt.Errorf("talking to berth-init: %w", err)
 	}
-	_, err = s.f.Write(b)
-	return err
+	return nil
 }
 
-func (s *syncSocket) sendFD(m *syncMsg, fd int) error {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
-	return unix.Sendmsg(int(s.f.Fd()), b, unix.UnixRights(fd), nil, 0)
-}
+var errEOF = errors.New("berth-init hung up")
 
-// recvRaw reads one message and any fd passed with it (-1 if none).
-func (s *syncSocket) recvRaw() ([]byte, int, error) {
-	// Peek at the message's size first: a large buffer for every small
-	// message would cost a garbage collection on the start path.
-	size := 4096
-	for {
-		n, _, err := unix.Recvfrom(int(s.f.Fd()), nil, unix.MSG_PEEK|unix.MSG_TRUNC)
-		if err == unix.EINTR {
-			continue
-		}
-		if err == nil && n > size {
-			size = min(n, maxSyncMsg)
-		}
-		break
-	}
-	buf := make([]byte, size)
+// recv reads one message and any fd passed with it (-1 if none). An
+// "error" message becomes the error it describes, with the errno's text
+// appended as Go prints it.
+func (s *syncSocket) recv() (string, int, error) {
+	buf := make([]byte, 4096)
 	oob := make([]byte, unix.CmsgSpace(4))
 	for {
 		n, oobn, _, _, err := unix.Recvmsg(int(s.f.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
@@ -90,10 +50,10 @@ func (s *syncSocket) recvRaw() ([]byte, int, error) {
 			continue
 		}
 		if err != nil {
-			return nil, -1, err
+			return "", -1, fmt.Errorf("talking to berth-init: %w", err)
 		}
 		if n == 0 {
-			return nil, -1, errEOF
+			return "", -1, errEOF
 		}
 		fd := -1
 		if oobn > 0 {
@@ -103,74 +63,23 @@ func (s *syncSocket) recvRaw() ([]byte, int, error) {
 				}
 			}
 		}
-		return buf[:n], fd, nil
+		msg := string(buf[:n])
+		if rest, ok := strings.CutPrefix(msg, "error "); ok {
+			return "", fd, initError(rest)
+		}
+		return msg, fd, nil
 	}
 }
 
-var errEOF = errors.New("the other side closed the sync socket")
-
-// recv reads one JSON message; an "error" message becomes an error.
-func (s *syncSocket) recv() (*syncMsg, int, error) {
-	b, fd, err := s.recvRaw()
+// initError turns "ERRNO TEXT" into an error; errno 0 means TEXT is all.
+func initError(s string) error {
+	num, text, _ := strings.Cut(s, " ")
+	errno, err := strconv.Atoi(num)
 	if err != nil {
-		return nil, -1, err
+		return errors.New(s)
 	}
-	if len(b) > 0 && b[0] != '{' {
-		text := strings.TrimSpace(string(b))
-		if strings.HasPrefix(text, "error ") {
-			return nil, fd, errors.New(strings.TrimPrefix(text, "error "))
-		}
-		return nil, fd, fmt.Errorf("unexpected message from the nsenter stage: %q", text)
+	if errno == 0 {
+		return errors.New(text)
 	}
-	var m syncMsg
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fd, fmt.Errorf("decoding sync message: %w", err)
-	}
-	if m.Type == syncError {
-		return &m, fd, errors.New(m.Error)
-	}
-	return &m, fd, nil
-}
-
-// expect reads one message and checks its type.
-func (s *syncSocket) expect(t syncType) (*syncMsg, int, error) {
-	m, fd, err := s.recv()
-	if err != nil {
-		return nil, fd, err
-	}
-	if m.Type != t {
-		return nil, fd, fmt.Errorf("sync: got %q, want %q", m.Type, t)
-	}
-	return m, fd, nil
-}
-
-// nsenterStage drives the C stage's side of the conversation until it
-// reports the final pid (when it forks) or hands over to the Go stage.
-// writeMaps is called when the stage unshared a user namespace.
-func (s *syncSocket) nsenterStage(writeMaps func() error, forks bool) (pid int, err error) {
-	for {
-		b, _, err := s.recvRaw()
-		if err != nil {
-			return 0, fmt.Errorf("namespace setup: %w", err)
-		}
-		line := strings.TrimSpace(string(b))
-		switch {
-		case line == "usermap":
-			if err := writeMaps(); err != nil {
-				return 0, err
-			}
-			if _, err := s.f.Write([]byte("ok\n")); err != nil {
-				return 0, err
-			}
-			if !forks {
-				return 0, nil
-			}
-		case strings.HasPrefix(line, "pid "):
-			return strconv.Atoi(strings.TrimPrefix(line, "pid "))
-		case strings.HasPrefix(line, "error "):
-			return 0, errors.New(strings.TrimPrefix(line, "error "))
-		default:
-			return 0, fmt.Errorf("namespace setup: unexpected message %q", line)
-		}
-	}
+	return fmt.Errorf("%s: %w", text, unix.Errno(errno))
 }

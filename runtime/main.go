@@ -11,9 +11,6 @@ import (
 	"path/filepath"
 
 	"github.com/sirupsen/logrus"
-
-	"github.com/berthproject/berth/libcontainer"
-	_ "github.com/berthproject/berth/libcontainer/nsenter"
 )
 
 // Set by the Makefile with -ldflags.
@@ -44,12 +41,6 @@ func (g *globals) isRootless() bool {
 }
 
 func main() {
-	// The runtime re-executes itself as the container's init; that path
-	// must not parse flags or touch the log.
-	if libcontainer.IsInit() {
-		libcontainer.Init()
-		os.Exit(1)
-	}
 	os.Exit(runMain(os.Args[1:]))
 }
 

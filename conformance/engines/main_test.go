@@ -98,12 +98,14 @@ func missingTools() []string {
 func setUp() error {
 	berth := os.Getenv("RUNTIME")
 	if berth == "" {
-		berth = filepath.Join(workDir, "berth")
-		build := exec.Command("go", "build", "-o", berth, "./runtime")
+		// The binary `make` ships (its tags, its static link, berth-init
+		// embedded), not a differently built one.
+		build := exec.Command("make", "-s", "berth")
 		build.Dir = repoRoot
 		if out, err := build.CombinedOutput(); err != nil {
-			return fmt.Errorf("building the runtime (set RUNTIME to test another binary): %v\n%s", err, out)
+			return fmt.Errorf("building the runtime with make (set RUNTIME to test another binary): %v\n%s", err, out)
 		}
+		berth = filepath.Join(repoRoot, "bin", "berth")
 	} else if !filepath.IsAbs(berth) {
 		return fmt.Errorf("RUNTIME=%s: give an absolute path (the engines run it from other directories)", berth)
 	}

@@ -95,8 +95,7 @@ func TestCgroupDevices(t *testing.T) {
 }
 
 // TestCgroupPidsLimitEnforced: with pids.max 10, sh (pid 1) can start only
-// nine more processes. (Limits below 8 are refused at create: berth's Go
-// init needs room for its threads, see badinput_test.go.)
+// nine more processes.
 func TestCgroupPidsLimitEnforced(t *testing.T) {
 	t.Parallel()
 	c := newContainer(t, "/bin/sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 5 & done")
@@ -104,5 +103,25 @@ func TestCgroupPidsLimitEnforced(t *testing.T) {
 	// busybox sh gives up with "can't fork" when the limit is hit.
 	if r := c.run(); !strings.Contains(r.Stderr, "can't fork") {
 		t.Errorf("twelve forks under pids.max 10 did not fail: %s", r.describe())
+	}
+}
+
+// TestCgroupPidsLimitOne: pids.max 1 runs a single-process container, as
+// under runc: the program starts (nothing of the runtime's is left in the
+// cgroup to count) and its first fork is refused (busybox sh then exits).
+func TestCgroupPidsLimitOne(t *testing.T) {
+	t.Parallel()
+	for _, pidns := range []bool{true, false} {
+		t.Run(map[bool]string{true: "new-pid-namespace", false: "host-pid-namespace"}[pidns], func(t *testing.T) {
+			c := newContainer(t, "/bin/sh", "-c", "echo started; /bin/true; echo forked")
+			c.Spec.Linux.Resources.Pids = &specs.LinuxPids{Limit: ptr(int64(1))}
+			if !pidns {
+				c.Spec.Linux.Namespaces = withoutNamespace(c.Spec.Linux.Namespaces, specs.PIDNamespace)
+			}
+			r := c.run()
+			if !strings.Contains(r.Stdout, "started") || !strings.Contains(r.Stderr, "can't fork") {
+				t.Errorf("want the program started and its fork refused under pids.max 1: %s", r.describe())
+			}
+		})
 	}
 }

@@ -69,12 +69,14 @@ func buildTools(dir string) error {
 	}
 	runtimeBin = os.Getenv("RUNTIME")
 	if runtimeBin == "" {
-		runtimeBin = filepath.Join(dir, "berth")
-		build := exec.Command("go", "build", "-o", runtimeBin, "./runtime")
+		// The binary `make` ships (its tags, its static link, berth-init
+		// embedded), not a differently built one.
+		build := exec.Command("make", "-s", "berth")
 		build.Dir = repoRoot
 		if out, err := build.CombinedOutput(); err != nil {
-			return fmt.Errorf("building the runtime (set RUNTIME to test another binary): %v\n%s", err, out)
+			return fmt.Errorf("building the runtime with make (set RUNTIME to test another binary): %v\n%s", err, out)
 		}
+		runtimeBin = filepath.Join(repoRoot, "bin", "berth")
 	}
 	src, err := exec.LookPath("busybox")
 	if err != nil {

@@ -334,6 +334,22 @@ func (m *Manager) set(res *Resources) error {
 	return nil
 }
 
+// SetPidsLimit writes only the pids limit. Create applies it once the
+// container's init is in place: the process that forks the init sits in
+// the cgroup for the fork, and berth-init may fork once more (pid
+// namespaces), so a limit of 1 or 2 set earlier would refuse the
+// container's own start.
+func (m *Manager) SetPidsLimit(limit int64) error {
+	if err := m.set(&Resources{PidsLimit: &limit, SkipDevices: true, Freezer: lib.Undefined}); err != nil {
+		return fmt.Errorf("cgroup %s: linux.resources.pids.limit %d: %w", m.name, limit, err)
+	}
+	if m.res == nil {
+		m.res = &Resources{}
+	}
+	m.res.PidsLimit = &limit
+	return nil
+}
+
 // Resources returns the resources last applied by Create, Apply or Set, or
 // given to Load.
 func (m *Manager) Resources() *Resources { return m.res }

@@ -19,24 +19,6 @@ import (
 // under a private mount), and one lazy unmount of that bind at delete
 // (DetachHostMounts) takes all of them away.
 
-// bindPrivateRoot binds rootfs onto itself as a private tree. The clone is
-// made private while still detached, so not even its submounts' copies are
-// ever shared with the host.
-func bindPrivateRoot(rootfs string) error {
-	tree, err := openTree(rootfs, true)
-	if err != nil {
-		return fmt.Errorf("root.path: bind %q onto itself: %w", rootfs, err)
-	}
-	defer tree.Close()
-	if err := setattr(tree, true, unix.MountAttr{Propagation: unix.MS_PRIVATE}); err != nil {
-		return fmt.Errorf("root.path: make the bind of %q private: %w", rootfs, err)
-	}
-	if err := unix.MoveMount(int(tree.Fd()), "", unix.AT_FDCWD, rootfs, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-		return fmt.Errorf("root.path: bind %q onto itself: move_mount: %w", rootfs, err)
-	}
-	return nil
-}
-
 // MountID returns the id of the mount that the directory path is on (path
 // itself must not be a symlink): after bindPrivateRoot, the id of that
 // bind. The runtime records it at create, so that delete unmounts only a

@@ -62,9 +62,18 @@ func TestHostMountsBindAndDetach(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := bindPrivateRoot(rootfs); err != nil {
+		// As berth-init binds it (mount.c: bind_private_root).
+		tree, err := openTree(rootfs, true)
+		if err != nil {
 			t.Fatal(err)
 		}
+		if err := setattr(tree, true, unix.MountAttr{Propagation: unix.MS_PRIVATE}); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.MoveMount(int(tree.Fd()), "", unix.AT_FDCWD, rootfs, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+			t.Fatal(err)
+		}
+		tree.Close()
 		bind, err := MountID(rootfs)
 		if err != nil {
 			t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -159,4 +160,84 @@ func forkIntoUserNS(pidfd *int32) (pid uintptr, errno syscall.Errno) {
 		// ppoll with no fds and no timeout blocks forever.
 		syscall.RawSyscall6(unix.SYS_PPOLL, 0, 0, 0, 0, 0, 0)
 	}
+}
+
+// sourceTree clones the source with open_tree(2) and applies every
+// attribute to the detached copy: nothing is ever visible half-set, and the
+// source's attributes that the options do not mention are kept, as the
+// kernel demands for locked flags in user namespaces.
+func sourceTree(sm specs.Mount, bundle string, opts *mountOptions, idmaps *usernsCache) (*os.File, error) {
+	src := sm.Source
+	if !filepath.IsAbs(src) && bundle != "" {
+		src = filepath.Join(bundle, src)
+	}
+	tree, err := openTree(src, opts.recursive)
+	if err != nil {
+		return nil, fmt.Errorf("mount source %q: %w", sm.Source, unwrapErrno(err))
+	}
+	top := mountAttrFromFlags(opts.flags, opts.cleared)
+	rec := opts.recAttr
+	if opts.idmap {
+		userns, err := idmaps.get(sm)
+		if err != nil {
+			tree.Close()
+			return nil, err
+		}
+		a := &top
+		if opts.recIdmap {
+			a = &rec
+		}
+		a.Attr_set |= unix.MOUNT_ATTR_IDMAP
+		a.Userns_fd = uint64(userns)
+	}
+	// Non-recursive options first, then recursive ones, like runc: "rro"
+	// wins over "rw" on submounts.
+	if err = setattr(tree, false, top); err == nil {
+		err = setattr(tree, true, rec)
+	}
+	if err != nil {
+		tree.Close()
+		return nil, err
+	}
+	return tree, nil
+}
+
+// openTree returns a detached clone of the mount tree at path.
+func openTree(path string, recursive bool) (*os.File, error) {
+	flags := uint(unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC)
+	if recursive {
+		flags |= unix.AT_RECURSIVE
+	}
+	fd, err := unix.OpenTree(unix.AT_FDCWD, path, flags)
+	if err != nil {
+		return nil, &os.PathError{Op: "open_tree", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// setattr is mount_setattr(2) on the mount f is the root of; a no-op for
+// an empty attr.
+func setattr(f *os.File, recursive bool, attr unix.MountAttr) error {
+	if attr == (unix.MountAttr{}) {
+		return nil
+	}
+	flags := uint(unix.AT_EMPTY_PATH)
+	if recursive {
+		flags |= unix.AT_RECURSIVE
+	}
+	if err := unix.MountSetattr(int(f.Fd()), "", flags, &attr); err != nil {
+		return fmt.Errorf("mount_setattr(set=%#x clr=%#x propagation=%#x recursive=%v): %w",
+			attr.Attr_set, attr.Attr_clr, attr.Propagation, recursive, err)
+	}
+	return nil
+}
+
+// unwrapErrno strips *os.PathError wrapping so that messages read
+// `mount source "/nope": no such file or directory`.
+func unwrapErrno(err error) error {
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		return errno
+	}
+	return err
 }

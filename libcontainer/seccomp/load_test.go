@@ -62,7 +62,7 @@ func child(profile string, args []string) int {
 	if err := setPrivileges(os.Getenv(childPrivEnv)); err != nil {
 		return fail("%v", err)
 	}
-	fd, err := f.Load()
+	fd, err := load(f)
 	if err != nil {
 		return fail("%v", err)
 	}

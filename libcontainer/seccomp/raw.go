@@ -11,10 +11,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The init loads the filter as a ready BPF program with seccomp(2) rather
-// than through libseccomp: exporting it (Export) happens before the
-// container's rlimits apply, and loading it then allocates nothing, so a
-// small RLIMIT_AS cannot break it.
+// berth-init loads the filter as a ready BPF program with seccomp(2):
+// libseccomp runs once, in the runtime (Compile, Export), and the init,
+// which has no libseccomp, allocates nothing to load it, so a small
+// RLIMIT_AS cannot break it.
 
 // Kernel flags of seccomp(SECCOMP_SET_MODE_FILTER), from <linux/seccomp.h>.
 const (
@@ -68,25 +68,15 @@ func (f *Filter) Export() error {
 	return nil
 }
 
-// loadRaw installs the exported program on the calling thread.
-func (f *Filter) loadRaw() (notifyFD int, err error) {
-	flags := f.flags
-	if f.notify {
-		flags |= filterFlagNewListener
+// Program returns the exported program (Export first) as the bytes of a
+// struct sock_filter array, the seccomp(2) flags to load it with, and
+// whether it uses SCMP_ACT_NOTIFY (then it must be loaded with
+// SECCOMP_FILTER_FLAG_NEW_LISTENER and the listener handed to the agent).
+// berth-init loads it.
+func (f *Filter) Program() (prog []byte, flags uint32, notify bool) {
+	if len(f.prog) == 0 {
+		return nil, 0, false
 	}
-	fprog := unix.SockFprog{Len: uint16(len(f.prog)), Filter: &f.prog[0]}
-	r, _, errno := unix.Syscall(unix.SYS_SECCOMP, seccompSetModeFilter, flags, uintptr(unsafe.Pointer(&fprog)))
-	f.prog = nil
-	if errno != 0 {
-		if errno == unix.EACCES {
-			return -1, fmt.Errorf("load seccomp filter: %w (without no_new_privs this needs CAP_SYS_ADMIN)", errno)
-		}
-		return -1, fmt.Errorf("load seccomp filter: %w", errno)
-	}
-	if !f.notify {
-		return -1, nil
-	}
-	// The listener fd comes back without close-on-exec.
-	unix.CloseOnExec(int(r))
-	return int(r), nil
+	size := len(f.prog) * int(unsafe.Sizeof(unix.SockFilter{}))
+	return unsafe.Slice((*byte)(unsafe.Pointer(&f.prog[0])), size), uint32(f.flags), f.notify
 }

@@ -310,20 +310,6 @@ func sharesArgument(conds []libseccomp.ScmpCondition) bool {
 	return false
 }
 
-// Load installs the filter on the calling thread (the one that will
-// execve; with the process's other threads gone at execve, that is the
-// whole program); it is inherited across fork and execve and cannot be
-// removed. Without no_new_privs set, loading needs CAP_SYS_ADMIN, so the
-// init must load before dropping capabilities in that case. notifyFD is
-// the seccomp listener (close-on-exec) if the profile uses SCMP_ACT_NOTIFY,
-// else -1. A Filter can be loaded once.
-func (f *Filter) Load() (notifyFD int, err error) {
-	if err := f.Export(); err != nil {
-		return -1, err
-	}
-	return f.loadRaw()
-}
-
 // Release frees the compiled filter without loading it.
 func (f *Filter) Release() {
 	if f.scmp != nil {

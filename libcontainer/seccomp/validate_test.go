@@ -158,8 +158,8 @@ func TestCompileAcceptsWholeProfile(t *testing.T) {
 		t.Error("filter with SCMP_ACT_NOTIFY not marked as notifying")
 	}
 	f.Release()
-	if _, err := f.Load(); err == nil || err.Error() != "seccomp: filter already loaded or released" {
-		t.Fatalf("Load after Release: got %v", err)
+	if err := f.Export(); err == nil || err.Error() != "seccomp: filter already loaded or released" {
+		t.Fatalf("Export after Release: got %v", err)
 	}
 }
 
