@@ -1,6 +1,7 @@
-// Package caps applies process.capabilities: the bounding set is dropped
-// to the config's before the user switch; effective, permitted and
-// inheritable are set with capset after it, and ambient ones raised last.
+// Package caps resolves process.capabilities into the bit sets berth-init
+// applies (libcontainer/cinit/c/process.c: the bounding set dropped before
+// the user switch, effective, permitted and inheritable set with capset
+// after it, ambient ones raised last).
 package caps
 
 import (
@@ -104,43 +105,4 @@ func (s *Set) UnraisableAmbient() []int {
 		}
 	}
 	return out
-}
-
-// DropBounding removes every capability not in s.Bounding from the
-// bounding set. It needs CAP_SETPCAP, so it runs before the user switch.
-func (s *Set) DropBounding() error {
-	for c := 0; c <= LastCap(); c++ {
-		if s.Bounding&(1<<uint(c)) != 0 {
-			continue
-		}
-		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && err != unix.EINVAL {
-			return fmt.Errorf("dropping capability %d from the bounding set: %w", c, err)
-		}
-	}
-	return nil
-}
-
-// Apply sets the effective, permitted and inheritable sets, then the
-// ambient set. Run it after setuid, with PR_SET_KEEPCAPS set before it.
-func (s *Set) Apply() error {
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	data := [2]unix.CapUserData{
-		{Effective: uint32(s.Effective), Permitted: uint32(s.Permitted), Inheritable: uint32(s.Inheritable)},
-		{Effective: uint32(s.Effective >> 32), Permitted: uint32(s.Permitted >> 32), Inheritable: uint32(s.Inheritable >> 32)},
-	}
-	if err := unix.Capset(&hdr, &data[0]); err != nil {
-		return fmt.Errorf("capset: %w", err)
-	}
-	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
-		return fmt.Errorf("clearing ambient capabilities: %w", err)
-	}
-	for c := 0; c <= LastCap(); c++ {
-		if s.Ambient&s.Permitted&s.Inheritable&(1<<uint(c)) == 0 {
-			continue
-		}
-		if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(c), 0, 0); err != nil {
-			return fmt.Errorf("raising ambient capability %d (it must also be permitted and inheritable): %w", c, err)
-		}
-	}
-	return nil
 }

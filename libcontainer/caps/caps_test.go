@@ -154,58 +154,6 @@ func onThrowawayThread(f func()) {
 	<-done
 }
 
-func TestDropBoundingAndApply(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("this test needs root (CAP_SETPCAP and a full permitted set)")
-	}
-	s := &Set{
-		Bounding:    bit(capChown) | bit(capKill) | bit(capNetRaw),
-		Effective:   bit(capChown),
-		Permitted:   bit(capChown) | bit(capNetRaw),
-		Inheritable: bit(capNetRaw),
-		// CAP_CHOWN is not inheritable: Apply must leave it out, not fail.
-		Ambient: bit(capNetRaw) | bit(capChown),
-	}
-	onThrowawayThread(func() {
-		if err := s.DropBounding(); err != nil {
-			t.Error(err)
-			return
-		}
-		if err := s.Apply(); err != nil {
-			t.Error(err)
-			return
-		}
-		got := threadCaps(t)
-		want := map[string]uint64{
-			"CapBnd": s.Bounding, "CapEff": s.Effective, "CapPrm": s.Permitted,
-			"CapInh": s.Inheritable, "CapAmb": bit(capNetRaw),
-		}
-		for k, v := range want {
-			if got[k] != v {
-				t.Errorf("%s = %#x, want %#x", k, got[k], v)
-			}
-		}
-		// Raising a permitted capability that was given up is refused.
-		more := *s
-		more.Permitted |= bit(capKill)
-		if err := more.Apply(); err == nil || !strings.Contains(err.Error(), "capset") {
-			t.Errorf("Apply raising CAP_KILL back = %v, want a capset error", err)
-		}
-	})
-	// The test's own threads are untouched.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	var data [2]unix.CapUserData
-	if err := unix.Capget(&unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}, &data[0]); err != nil {
-		t.Fatal(err)
-	}
-	if data[0].Effective&(1<<capKill) == 0 {
-		t.Fatal("the test thread lost CAP_KILL: the caps changed the wrong thread")
-	}
-}
-
-// TestUnavailable: a capability missing from the bounding set is reported
-// and removed from every set, so capset does not fail on it.
 func TestUnavailable(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("needs root")

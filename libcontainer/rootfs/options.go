@@ -161,7 +161,8 @@ func parseMountOptions(options []string) (*mountOptions, error) {
 		case "tmpcopyup":
 			o.tmpcopyup = true
 		case "":
-			return nil, fmt.Errorf("options[%d] is empty", i)
+			// buildah sends "" for `buildah run -v`; runc ignores it.
+			continue
 		default:
 			if strings.ContainsRune(opt, ',') {
 				return nil, fmt.Errorf("options[%d] %q contains a comma; give one option per entry", i, opt)
