@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
 )
 
 // Set by the Makefile with -ldflags.
@@ -45,6 +46,10 @@ func main() {
 }
 
 func runMain(args []string) int {
+	// Whatever fds the caller leaked to berth (shims and shells do) must
+	// never reach a hook or a container: all of them close on exec. Those
+	// --preserve-fds names are passed on explicitly.
+	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	g := &globals{}
 	fs := flag.NewFlagSet("berth", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)

@@ -173,6 +173,12 @@ func (v *validator) root(root *rspec.Root, bundleDir string) {
 		v.errorf("root.path", "%q: %v", root.Path, err)
 	case !fi.IsDir():
 		v.errorf("root.path", "%q: %s is not a directory", root.Path, path)
+	default:
+		// As runc: the root must be named by its real path, so that what
+		// was checked is what the init binds (a link could be swapped).
+		if resolved, err := filepath.EvalSymlinks(path); err == nil && resolved != filepath.Clean(path) {
+			v.errorf("root.path", "%q: %s is a symlink or lies below one (it resolves to %s); give the real path", root.Path, path, resolved)
+		}
 	}
 }
 

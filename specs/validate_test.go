@@ -304,6 +304,21 @@ func addUserNS(s *rspec.Spec) {
 
 // TestValidateAccepts checks valid configs that exercise the optional
 // fields, so the validator is not simply rejecting everything unusual.
+// TestValidateRootSymlink: a root.path that is a symlink (here to the
+// bundle's real rootfs) is refused, as runc refuses it.
+func TestValidateRootSymlink(t *testing.T) {
+	bundle := newBundle(t)
+	if err := os.Symlink("rootfs", filepath.Join(bundle, "link")); err != nil {
+		t.Fatal(err)
+	}
+	spec := Default()
+	spec.Root.Path = "link"
+	err := Validate(spec, bundle)
+	if err == nil || !strings.Contains(err.Error(), `config.json: root.path: "link": `) || !strings.Contains(err.Error(), "is a symlink") {
+		t.Fatalf("symlinked root.path: %v", err)
+	}
+}
+
 func TestValidateAccepts(t *testing.T) {
 	tests := []struct {
 		name   string

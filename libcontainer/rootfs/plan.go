@@ -168,6 +168,12 @@ func (c *Config) planBind(i int, sm specs.Mount, opts *mountOptions, m *plan.Mou
 	}
 	m.Kind = plan.Bind
 	m.Recursive = opts.recursive
+	if opts.recursive && opts.flags&unix.MS_RDONLY != 0 && opts.recAttr.Attr_clr&unix.MOUNT_ATTR_RDONLY == 0 {
+		// "ro" on an rbind covers its submounts too, as in runc 1.2: a
+		// read-only /sys must not leave the host's cgroup mounts below
+		// it writable.
+		m.RAttrSet |= unix.MOUNT_ATTR_RDONLY
+	}
 	m.ProcOK = procAllowList[m.Dest]
 	if fd, ok := c.MountSources[i]; ok {
 		m.SrcFD = fd

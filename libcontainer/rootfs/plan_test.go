@@ -56,6 +56,9 @@ func TestPlanMounts(t *testing.T) {
 		t.Errorf("sysfs ro: attrs %#x sbflags %q fallback %q", sys.AttrSet, sys.SBFlags, sys.Fallback)
 	}
 	data := r.Mounts[4]
+	if ro := r.Mounts[3]; ro.RAttrSet != 0 {
+		t.Errorf("sysfs is no bind: no recursive attributes, got %#x", ro.RAttrSet)
+	}
 	if data.Kind != plan.Bind || data.Source != "/b/data" || data.Dest != "/data" || !data.Recursive ||
 		data.RAttrSet != unix.MOUNT_ATTR_RDONLY || data.AttrSet != unix.MOUNT_ATTR_NOSUID || data.RProp != unix.MS_PRIVATE ||
 		data.Label != `mounts[4] (destination "/data/")` || data.SrcFD != -1 {
@@ -71,6 +74,30 @@ func TestPlanMounts(t *testing.T) {
 	}
 	if len(r.Masked) != 1 || len(r.Readonly) != 1 {
 		t.Errorf("masked %q readonly %q", r.Masked, r.Readonly)
+	}
+}
+
+// TestPlanRbindReadOnly: "ro" on an rbind is recursive (runc 1.2), unless
+// "rrw" asks for writable submounts.
+func TestPlanRbindReadOnly(t *testing.T) {
+	s := planSpec()
+	s.Mounts = []specs.Mount{
+		{Destination: "/sys", Type: "bind", Source: "/sys", Options: []string{"rbind", "ro"}},
+		{Destination: "/a", Type: "bind", Source: "/a", Options: []string{"bind", "ro"}},
+		{Destination: "/b", Type: "bind", Source: "/b", Options: []string{"rbind", "ro", "rrw"}},
+	}
+	r, err := Plan(&Config{Spec: s, Rootfs: "/b/rootfs"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := r.Mounts[0]; m.AttrSet&unix.MOUNT_ATTR_RDONLY == 0 || m.RAttrSet&unix.MOUNT_ATTR_RDONLY == 0 {
+		t.Errorf("rbind,ro: %+v", m)
+	}
+	if m := r.Mounts[1]; m.RAttrSet != 0 {
+		t.Errorf("bind,ro is not recursive: %+v", m)
+	}
+	if m := r.Mounts[2]; m.RAttrSet&unix.MOUNT_ATTR_RDONLY != 0 || m.RAttrClr&unix.MOUNT_ATTR_RDONLY == 0 {
+		t.Errorf("rbind,ro,rrw keeps writable submounts: %+v", m)
 	}
 }
 
