@@ -8,13 +8,13 @@ COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # Debian packages the build and the tests need; deps.sh installs the
 # missing ones (as root) or prints the command to run.
-DEPS      := gcc musl-tools libseccomp-dev pkg-config busybox-static runc crun skopeo umoci docker-registry iproute2 hyperfine podman containerd
+DEPS      := gcc musl-tools libseccomp-dev pkg-config busybox-static runc crun skopeo umoci docker-registry iproute2 hyperfine podman containerd zsh fish groff
 RUNTIME   ?=
 # The attack suite's table (conformance/security): go test shows a passing
 # package's output only with -v.
 SECURITY_RESULTS := conformance/security/work/results.txt
 
-.PHONY: all build init berth berth-image static deps test unit conformance validation bench demo clean fmt vet
+.PHONY: all build init berth berth-image static deps test unit conformance validation bench demo clean fmt vet man
 
 all: build
 
@@ -48,6 +48,10 @@ berth-image:
 # Fully static binaries, for copying onto any host (berth always is).
 static: berth
 	CGO_ENABLED=0 $(GO) build -trimpath -tags 'netgo osusergo' -ldflags '$(LDFLAGS)' -o $(BIN)/berth-image ./imagetool
+
+# berth-image's man pages, made from the same source as its --help.
+man: berth-image
+	$(BIN)/berth-image man $(BIN)/man
 
 deps:
 	@sh .ci/deps.sh $(DEPS)

@@ -20,7 +20,7 @@ func init() {
 	var jobs int
 	register(&command{
 		Name:    "bundle",
-		Args:    "REF BUNDLE",
+		Args:    "[docker://]REF BUNDLE",
 		Summary: "pull an image and make an OCI runtime bundle of it in one step",
 		Flags: func(fs *flag.FlagSet) {
 			uf.define(fs)

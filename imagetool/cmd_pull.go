@@ -13,7 +13,7 @@ func init() {
 	var repair, oci bool
 	register(&command{
 		Name:    "pull",
-		Args:    "REF",
+		Args:    "[docker://]REF",
 		Summary: "pull an image from a registry into the store",
 		Flags: func(fs *flag.FlagSet) {
 			fs.IntVar(&jobs, "jobs", pull.DefaultJobs, "download at most `N` blobs at once")

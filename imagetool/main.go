@@ -15,7 +15,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sort"
 	"strings"
 	"syscall"
 )
@@ -74,6 +73,7 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	top := flag.NewFlagSet("berth-image", flag.ContinueOnError)
 	top.SetOutput(io.Discard)
 	g.define(top)
+	showVersion := top.Bool("version", false, "print the version and exit")
 	if err := top.Parse(argv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			printUsage(stdout)
@@ -84,6 +84,10 @@ func run(argv []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	rest := top.Args()
+	if *showVersion {
+		fmt.Fprintln(stdout, "berth-image version "+versionString())
+		return 0
+	}
 	if len(rest) == 0 {
 		printUsage(stderr)
 		return 2
@@ -157,30 +161,4 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 // embeds newlines (registry error bodies often do).
 func oneLine(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")
-}
-
-func printUsage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: berth-image [global flags] COMMAND [flags] [args]\n\nCommands:\n")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].Summary)
-	}
-	fmt.Fprintf(w, "\nGlobal flags:\n")
-	fs := flag.NewFlagSet("", flag.ContinueOnError)
-	dg := &Globals{}
-	dg.defaults()
-	dg.define(fs)
-	fs.SetOutput(w)
-	fs.PrintDefaults()
-}
-
-func printCommandUsage(w io.Writer, c *command, fs *flag.FlagSet) {
-	fmt.Fprintf(w, "Usage: berth-image %s [flags] %s\n\n%s\n\nFlags (including global ones):\n", c.Name, c.Args, c.Summary)
-	fs.SetOutput(w)
-	fs.PrintDefaults()
-	fs.SetOutput(io.Discard)
 }
