@@ -8,7 +8,7 @@ COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # Debian packages the build and the tests need; deps.sh installs the
 # missing ones (as root) or prints the command to run.
-DEPS      := gcc musl-tools libseccomp-dev pkg-config busybox-static runc crun skopeo umoci docker-registry iproute2 hyperfine podman containerd zsh fish groff
+DEPS      := gcc musl-tools libseccomp-dev pkg-config busybox-static runc crun skopeo umoci docker-registry iproute2 hyperfine podman containerd zsh fish groff docker.io buildah
 RUNTIME   ?=
 # The attack suite's table (conformance/security): go test shows a passing
 # package's output only with -v.

@@ -1,8 +1,8 @@
 // Package engines_test proves that real container engines can use berth as a
 // drop-in for runc. It drives podman (through conmon) and containerd (through
 // ctr and the runc v2 shim) from Debian, black-box, with each runtime in turn:
-// runc (/usr/sbin/runc) is the reference, berth (a fresh build of ./runtime,
-// or $RUNTIME) is the runtime under test. Every call an engine makes is
+// runc (/usr/sbin/runc) is the reference, berth (bin/berth built by `make
+// berth`, or $RUNTIME) is the runtime under test. Every call an engine makes is
 // logged by a wrapper script in front of the runtime, so a failure names the
 // exact command line the runtime received and the error it wrote.
 //
@@ -43,6 +43,10 @@ var requiredTools = []struct{ name, pkg string }{
 	{"unshare", "util-linux"},
 	{"busybox", "busybox-static"},
 	{referenceRunc, "runc"},
+	{"dockerd", "docker.io"},
+	{dockerCLI, "docker.io"},
+	{"docker-init", "docker.io"},
+	{"make", "make"},
 }
 
 func TestMain(m *testing.M) {
@@ -93,8 +97,9 @@ func missingTools() []string {
 	return missing
 }
 
-// setUp builds the runtime under test (unless $RUNTIME names one), puts a
-// logging wrapper in front of each runtime and builds the busybox rootfs.
+// setUp builds the runtime under test as `make` ships it (unless $RUNTIME
+// names one), puts a logging wrapper in front of each runtime and builds
+// the busybox rootfs.
 func setUp() error {
 	berth := os.Getenv("RUNTIME")
 	if berth == "" {
@@ -132,7 +137,7 @@ func eachRuntime(t *testing.T, f func(t *testing.T, rt *runtimeUnderTest)) {
 // not clean.
 func tearDownEngines() error {
 	var errs []string
-	for _, stop := range []func() error{stopContainerds, resetPodman} {
+	for _, stop := range []func() error{stopDockers, stopContainerds, resetPodman} {
 		if err := stop(); err != nil {
 			errs = append(errs, err.Error())
 		}
