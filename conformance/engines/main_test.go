@@ -47,6 +47,7 @@ var requiredTools = []struct{ name, pkg string }{
 	{dockerCLI, "docker.io"},
 	{"docker-init", "docker.io"},
 	{"make", "make"},
+	{"buildah", "buildah"},
 }
 
 func TestMain(m *testing.M) {

@@ -83,6 +83,33 @@ func (c runtimeCall) String() string {
 // calls returns the runtime calls whose argv mentions id, in order.
 func (rt *runtimeUnderTest) calls(t *testing.T, id string) []runtimeCall {
 	t.Helper()
+	var out []runtimeCall
+	for _, c := range rt.allCalls(t) {
+		if id != "" && containsWord(c.args, id) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// anyCall reports whether some call has a word starting with idPrefix and
+// contains every word of shape in order.
+func (rt *runtimeUnderTest) anyCall(t *testing.T, idPrefix string, shape ...string) bool {
+	t.Helper()
+	for _, c := range rt.allCalls(t) {
+		words := strings.Fields(c.args)
+		for _, w := range words {
+			if strings.HasPrefix(w, idPrefix) && hasSubsequence(words, shape) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// allCalls returns every call the runtime received, in order.
+func (rt *runtimeUnderTest) allCalls(t *testing.T) []runtimeCall {
+	t.Helper()
 	b, err := os.ReadFile(rt.callLog)
 	if err != nil && !os.IsNotExist(err) {
 		t.Fatalf("reading the runtime call log: %v", err)
@@ -105,11 +132,9 @@ func (rt *runtimeUnderTest) calls(t *testing.T, id string) []runtimeCall {
 			byPid[pid].log = append(byPid[pid].log, strings.TrimPrefix(rest, "log: "))
 		}
 	}
-	var out []runtimeCall
-	for _, c := range all {
-		if id != "" && containsWord(c.args, id) {
-			out = append(out, *c)
-		}
+	out := make([]runtimeCall, len(all))
+	for i, c := range all {
+		out[i] = *c
 	}
 	return out
 }
