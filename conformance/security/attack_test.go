@@ -20,6 +20,7 @@ type attack struct {
 	bin   string
 	clean string
 	root  string // --root of every call
+	user  uint32 // the uid runtime calls run as (0: root)
 	gap   string
 
 	mu         sync.Mutex
@@ -42,7 +43,7 @@ func newAttack(t *testing.T, rt *runtimeKind) *attack {
 	must(t, os.Chmod(dir, 0o755))
 	a := &attack{t: t, rt: rt, dir: dir, bin: filepath.Join(dir, rt.name), clean: filepath.Join(dir, "clean", rt.name),
 		root: filepath.Join(dir, "state")}
-	must(t, os.MkdirAll(filepath.Dir(a.clean), 0o700))
+	must(t, os.MkdirAll(filepath.Dir(a.clean), 0o755))
 	must(t, copyFile(rt.pristine, a.bin))
 	must(t, copyFile(rt.pristine, a.clean))
 	// Cleanups run last-registered first: the verdict comes after the
@@ -64,6 +65,15 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// runAsUser makes every runtime call of the attack run as an
+// unprivileged host user, who owns the state directory.
+func (a *attack) runAsUser(uid uint32) {
+	a.t.Helper()
+	a.user = uid
+	must(a.t, os.MkdirAll(a.root, 0o700))
+	must(a.t, os.Chown(a.root, int(uid), int(uid)))
 }
 
 // leakDir opens a host directory the way a careless caller leaves one

@@ -56,6 +56,11 @@ func (a *attack) call(o callOpts, args ...string) result {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, o.bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if a.user != 0 {
+		// An unprivileged caller: no groups, an environment of its own.
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: a.user, Gid: a.user, Groups: []uint32{}}
+		cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + a.dir, "XDG_RUNTIME_DIR=" + a.root}
+	}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.Dir = a.dir
 	cmd.ExtraFiles = o.leak

@@ -6,15 +6,20 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // devFromVolume replaces the container's /dev tmpfs by a bind of a host
-// directory (a volume) holding the given symlinks (name -> target).
+// directory (a volume) holding the given symlinks (name -> target) and,
+// unless one of them is null, the null device.
 func (c *container) devFromVolume(links map[string]string) string {
 	dev := filepath.Join(c.bundle, "volume-dev")
 	must(c.a.t, os.MkdirAll(dev, 0o755))
 	for name, target := range links {
 		must(c.a.t, os.Symlink(target, filepath.Join(dev, name)))
+	}
+	if _, ok := links["null"]; !ok {
+		must(c.a.t, unix.Mknod(filepath.Join(dev, "null"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))))
 	}
 	c.removeMount("/dev")
 	c.spec.Mounts = append([]specs.Mount{{Destination: "/dev", Type: "bind", Source: dev, Options: []string{"rbind", "rw"}}}, c.spec.Mounts...)

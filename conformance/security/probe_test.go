@@ -13,7 +13,11 @@ func probeArgs(requests ...string) []string { return append([]string{"/probe"}, 
 // probeReport decodes the probe's report from the container's output; ok
 // is false when the probe did not print one (the container never ran).
 func (c *container) probeReport() (rep report.Report, ok bool) {
-	out := readQuiet(c.out)
+	return decodeReport(readQuiet(c.out))
+}
+
+// decodeReport finds the probe's JSON report in out.
+func decodeReport(out string) (rep report.Report, ok bool) {
 	i := strings.Index(out, "{")
 	if i < 0 {
 		return rep, false
