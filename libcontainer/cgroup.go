@@ -6,17 +6,22 @@ import (
 	"strings"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/berthproject/berth/libcontainer/cgroups"
 	"github.com/berthproject/berth/libcontainer/rootfs"
 )
 
-func cgroupOptions(st *State, res *cgroups.Resources) cgroups.Options {
+// cgroupOptions are the options of the container's cgroup; linux, at
+// create, adds the kernel memory limits only create writes.
+func cgroupOptions(st *State, linux *specs.Linux, res *cgroups.Resources) cgroups.Options {
 	o := cgroups.Options{
-		CgroupsPath: st.Config.Linux.CgroupsPath, ContainerID: st.ID, Resources: res,
+		CgroupsPath: st.CgroupsPath, ContainerID: st.ID, Resources: res,
 		Systemd: st.Systemd, Rootless: st.Rootless,
 	}
-	if r := st.Config.Linux.Resources; r != nil && r.Memory != nil {
-		o.Kernel, o.KernelTCP = r.Memory.Kernel, r.Memory.KernelTCP //nolint:staticcheck // deprecated, still honoured
+	if linux != nil && linux.Resources != nil && linux.Resources.Memory != nil {
+		m := linux.Resources.Memory
+		o.Kernel, o.KernelTCP = m.Kernel, m.KernelTCP //nolint:staticcheck // deprecated, still honoured
 	}
 	return o
 }
@@ -36,7 +41,7 @@ func (c *Container) cgroupIfAny() (*cgroups.Manager, error) {
 	if len(c.state.CgroupPaths) == 0 && c.state.Rootless {
 		return nil, nil
 	}
-	return cgroups.Load(cgroupOptions(c.state, nil), c.state.CgroupPaths)
+	return cgroups.Load(cgroupOptions(c.state, nil, nil), c.state.CgroupPaths)
 }
 
 func (c *Container) paused() bool {

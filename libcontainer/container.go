@@ -2,6 +2,7 @@ package libcontainer
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -18,6 +19,8 @@ type Container struct {
 	root  string
 	dir   string
 	state *State
+	// config is state.Config decoded (see spec).
+	config *specs.Spec
 }
 
 // Load reads the container id under root.
@@ -26,14 +29,54 @@ func Load(root, id string) (*Container, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Container{root: root, dir: stateDir(root, id), state: st}, nil
+	c := &Container{root: root, dir: stateDir(root, id), state: st}
+	if st.Version == "" && len(st.Config) > 0 {
+		// A state written before berth kept these beside the config.
+		if spec, err := c.spec(); err == nil {
+			st.Version, st.Hooks, st.CgroupsPath = spec.Version, spec.Hooks, spec.Linux.CgroupsPath
+		}
+	}
+	return c, nil
 }
 
 // ID returns the container's id.
 func (c *Container) ID() string { return c.state.ID }
 
-// Config returns the config the container was created with.
-func (c *Container) Config() *specs.Spec { return c.state.Config }
+// Config returns the config the container was created with, or nil if its
+// state holds none that decodes.
+func (c *Container) Config() *specs.Spec {
+	spec, _ := c.spec()
+	return spec
+}
+
+// spec decodes the config kept in the state, once.
+func (c *Container) spec() (*specs.Spec, error) {
+	if c.config != nil {
+		return c.config, nil
+	}
+	if len(c.state.Config) == 0 {
+		return nil, fmt.Errorf("container %q: %s has no config", c.state.ID, filepath.Join(c.dir, stateFile))
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(c.state.Config, &spec); err != nil {
+		return nil, fmt.Errorf("container %q: the config in %s: %w", c.state.ID, filepath.Join(c.dir, stateFile), err)
+	}
+	if spec.Linux == nil {
+		spec.Linux = &specs.Linux{}
+	}
+	c.config = &spec
+	return c.config, nil
+}
+
+// setSpec keeps spec as the container's config, in the state too.
+func (c *Container) setSpec(spec *specs.Spec) error {
+	b, err := json.Marshal(spec)
+	if err != nil {
+		return err
+	}
+	c.state.Config, c.state.Version, c.config = b, spec.Version, spec
+	return nil
+}
 
 // InitPid returns the pid of the container's init (its user process).
 func (c *Container) InitPid() int { return c.state.InitPid }
@@ -109,8 +152,8 @@ func (c *Container) OCIState() *OCIState {
 
 func (c *Container) specState(status specs.ContainerState) specs.State {
 	version := specs.Version
-	if c.state.Config != nil && c.state.Config.Version != "" {
-		version = c.state.Config.Version
+	if c.state.Version != "" {
+		version = c.state.Version
 	}
 	return specs.State{
 		Version:     version,

@@ -241,7 +241,7 @@ func TestOCIState(t *testing.T) {
 	// runtime's spec version is used.
 	dead := sampleState("oci-dead")
 	dead.InitPid = deadPid(t)
-	dead.Config.Version = ""
+	dead.Version = ""
 	got = testContainer(t, dead).OCIState()
 	if got.Status != specs.StateStopped || got.Pid != 0 || got.Version != specs.Version {
 		t.Fatalf("stopped OCIState = %+v, want status stopped, pid 0, version %s", got, specs.Version)
@@ -342,7 +342,7 @@ func TestStatusPaused(t *testing.T) {
 		cmd.Process.Kill()
 		cmd.Wait()
 	}()
-	st.Config.Linux.CgroupsPath = "/" + name
+	st.CgroupsPath = "/" + name
 	st.CgroupPaths = map[string]string{"freezer": dir}
 	st.Systemd, st.Rootless = false, false
 	c := testContainer(t, st)

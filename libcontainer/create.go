@@ -1,6 +1,7 @@
 package libcontainer
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -55,7 +56,7 @@ func Create(o *CreateOpts) (c *Container, err error) {
 	if err != nil {
 		return nil, err
 	}
-	spec, err := berthspecs.LoadBundle(bundle)
+	spec, raw, err := berthspecs.LoadBundleJSON(bundle)
 	if err != nil {
 		return nil, err
 	}
@@ -63,21 +64,25 @@ func Create(o *CreateOpts) (c *Container, err error) {
 	if err := checkCreatable(spec, o); err != nil {
 		return nil, err
 	}
-	// Everything that can be refused is refused before anything exists.
-	if cs, err := caps.Resolve(processCaps(spec)); err != nil {
-		return nil, err
-	} else {
-		if missing := cs.Unavailable(); len(missing) > 0 {
-			logrus.Warnf("config.json: process.capabilities: capabilities %v are not in berth's own bounding set; the container runs without them", missing)
+	// Everything that can be refused is refused before anything exists:
+	// the process is resolved here, once (its seccomp profile compiled).
+	var proc *plan.Process
+	if spec.Process != nil {
+		if cs, err := caps.Resolve(spec.Process.Capabilities); err == nil {
+			if missing := cs.Unavailable(); len(missing) > 0 {
+				logrus.Warnf("config.json: process.capabilities: capabilities %v are not in berth's own bounding set; the container runs without them", missing)
+			}
+			if bad := cs.UnraisableAmbient(); len(bad) > 0 {
+				logrus.Warnf("config.json: process.capabilities.ambient: capabilities %v are not both permitted and inheritable; they are not raised", bad)
+			}
 		}
-		if bad := cs.UnraisableAmbient(); len(bad) > 0 {
-			logrus.Warnf("config.json: process.capabilities.ambient: capabilities %v are not both permitted and inheritable; they are not raised", bad)
+		keyring := ""
+		if !o.NoNewKeyring {
+			keyring = o.ID
 		}
-	}
-	if f, err := compileSeccomp(spec); err != nil {
-		return nil, err
-	} else if f != nil {
-		f.Release()
+		if proc, err = planProcess(spec.Process, spec, processOpts{keyring: keyring, consoleFD: -1, preserveFDs: o.PreserveFDs}); err != nil {
+			return nil, err
+		}
 	}
 	res, err := cgroups.ContainerResources(spec.Linux)
 	if err != nil {
@@ -98,12 +103,17 @@ func Create(o *CreateOpts) (c *Container, err error) {
 		}
 		return nil, fmt.Errorf("creating state dir: %w", err)
 	}
-	c = &Container{root: o.Root, dir: dir, state: &State{
+	// The config is kept as given (compacted), not encoded again.
+	var config bytes.Buffer
+	if err := json.Compact(&config, raw); err != nil {
+		return nil, fmt.Errorf("config.json: %w", err)
+	}
+	c = &Container{root: o.Root, dir: dir, config: spec, state: &State{
 		ID: o.ID, Bundle: bundle, Rootfs: rootfs, Created: time.Now(),
-		Owner: owner(), Annotations: spec.Annotations, Config: spec, Systemd: o.SystemdCgroup,
-		Rootless: o.Rootless, NoNewKeyring: o.NoNewKeyring,
+		Owner: owner(), Annotations: spec.Annotations, Config: config.Bytes(), Version: spec.Version, Hooks: spec.Hooks,
+		CgroupsPath: spec.Linux.CgroupsPath, Systemd: o.SystemdCgroup, Rootless: o.Rootless, NoNewKeyring: o.NoNewKeyring,
 	}}
-	b := &builder{c: c, o: o, spec: spec, res: res}
+	b := &builder{c: c, o: o, spec: spec, res: res, proc: proc}
 	defer func() {
 		if err != nil {
 			b.abort()
@@ -171,6 +181,7 @@ type builder struct {
 	cg     *cgroups.Manager
 	sp     *spawn
 	rootfs *rootfs.Config
+	proc   *plan.Process
 }
 
 func (b *builder) abort() {
@@ -190,7 +201,7 @@ func (b *builder) build() error {
 	spec, o, c := b.spec, b.o, b.c
 	// The pids limit is written once the init is in place (SetPidsLimit).
 	res, pids := withoutPidsLimit(b.res)
-	cg, err := cgroups.New(cgroupOptions(c.state, res))
+	cg, err := cgroups.New(cgroupOptions(c.state, spec.Linux, res))
 	if err != nil {
 		return err
 	}
@@ -328,15 +339,8 @@ func (b *builder) plan(sp *spawn) (*plan.Plan, error) {
 	if p.Hooks, p.HookStates, err = initHooks(hk, c); err != nil {
 		return nil, err
 	}
-	if spec.Process != nil {
-		keyring := ""
-		if !o.NoNewKeyring {
-			keyring = o.ID
-		}
-		if p.Process, err = planProcess(spec.Process, spec, processOpts{keyring: keyring, consoleFD: consoleFD,
-			consoleMount: true, preserveFDs: o.PreserveFDs}); err != nil {
-			return nil, err
-		}
+	if p.Process = b.proc; p.Process != nil && consoleFD >= 0 {
+		p.Process.Console = consolePlan(spec.Process, consoleFD, true)
 	}
 	return p, nil
 }

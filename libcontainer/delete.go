@@ -39,7 +39,7 @@ func (c *Container) Delete(force bool) error {
 	if err := c.detachHostMounts(); err != nil {
 		return err
 	}
-	if h := c.state.Config.Hooks; h != nil && len(h.Poststop) > 0 {
+	if h := c.state.Hooks; h != nil && len(h.Poststop) > 0 {
 		st := c.specState(specs.StateStopped)
 		// The spec: a failing poststop hook is a warning only, and the
 		// remaining hooks still run.

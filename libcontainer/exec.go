@@ -57,7 +57,11 @@ func (c *Container) Exec(o *ExecOpts) (pid int, err error) {
 	}
 	// The exec'd process lives under the container's config, with its own
 	// process section; rlimits and no_new_privs default to the container's.
-	spec := *c.state.Config
+	config, err := c.spec()
+	if err != nil {
+		return 0, err
+	}
+	spec := *config
 	base := spec.Process
 	if proc.Rlimits == nil && base != nil {
 		proc.Rlimits = base.Rlimits
@@ -69,7 +73,7 @@ func (c *Container) Exec(o *ExecOpts) (pid int, err error) {
 		proc.ExecCPUAffinity = base.ExecCPUAffinity
 	}
 	spec.Process = proc
-	spec.Linux = c.joinedLinux()
+	spec.Linux = c.joinedLinux(config.Linux)
 
 	sp, err := newSpawn(o.PreserveFDs)
 	if err != nil {
@@ -141,10 +145,10 @@ func (c *Container) Exec(o *ExecOpts) (pid int, err error) {
 
 // joinedLinux is the container's linux section with every namespace
 // pointing at the init's, so the exec process joins them all.
-func (c *Container) joinedLinux() *specs.Linux {
-	l := *c.state.Config.Linux
-	l.Namespaces = make([]specs.LinuxNamespace, 0, len(c.state.Config.Linux.Namespaces))
-	for _, ns := range c.state.Config.Linux.Namespaces {
+func (c *Container) joinedLinux(linux *specs.Linux) *specs.Linux {
+	l := *linux
+	l.Namespaces = make([]specs.LinuxNamespace, 0, len(linux.Namespaces))
+	for _, ns := range linux.Namespaces {
 		name, _ := berthspecs.NamespaceProcName(ns.Type)
 		l.Namespaces = append(l.Namespaces, specs.LinuxNamespace{
 			Type: ns.Type, Path: fmt.Sprintf("/proc/%d/ns/%s", c.state.InitPid, name),

@@ -50,5 +50,5 @@ func (c *Container) execCgroup(sub map[string]string) (*cgroups.Manager, error) 
 			}
 		}
 	}
-	return cgroups.Load(cgroupOptions(c.state, nil), paths)
+	return cgroups.Load(cgroupOptions(c.state, nil, nil), paths)
 }

@@ -71,12 +71,19 @@ func planProcess(proc *specs.Process, spec *specs.Spec, o processOpts) (*plan.Pr
 	}
 	p.KeyringLabel = p.Keyring != "" && p.SELinux != ""
 	if o.consoleFD >= 0 {
-		p.Console = &plan.Console{FD: o.consoleFD, Mount: o.consoleMount}
-		if sz := proc.ConsoleSize; sz != nil {
-			p.Console.Rows, p.Console.Cols = uint32(sz.Height), uint32(sz.Width)
-		}
+		p.Console = consolePlan(proc, o.consoleFD, o.consoleMount)
 	}
 	return p, nil
+}
+
+// consolePlan is process.terminal with the console socket the child has
+// as fd; mount binds the terminal over /dev/console (the init).
+func consolePlan(proc *specs.Process, fd int, mount bool) *plan.Console {
+	c := &plan.Console{FD: fd, Mount: mount}
+	if sz := proc.ConsoleSize; sz != nil {
+		c.Rows, c.Cols = uint32(sz.Height), uint32(sz.Width)
+	}
+	return c
 }
 
 func hasEnv(env []string, key string) bool {

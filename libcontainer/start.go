@@ -40,11 +40,7 @@ func (c *Container) Start() error {
 	if err := os.Remove(fifo); err != nil {
 		return err
 	}
-	c.state.Started = true
-	if err := saveState(c.dir, c.state); err != nil {
-		return err
-	}
-	if h := c.state.Config.Hooks; h != nil && len(h.Poststart) > 0 {
+	if h := c.state.Hooks; h != nil && len(h.Poststart) > 0 {
 		c.awaitExec(fd)
 		st := c.specState(specs.StateRunning)
 		if err := hooks.Run("poststart", h.Poststart, &st); err != nil {

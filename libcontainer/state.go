@@ -31,9 +31,18 @@ type State struct {
 	Created     time.Time         `json:"created"`
 	Owner       string            `json:"owner"`
 	Annotations map[string]string `json:"annotations,omitempty"`
-	// Config is the container's config as created; delete needs its hooks
-	// and exec needs its process defaults even if the bundle is gone.
-	Config *specs.Spec `json:"config"`
+	// Config is the container's config as created, as JSON: delete needs
+	// its hooks and exec its process defaults even if the bundle is gone.
+	// It is kept as given, and decoded only by the commands that need it
+	// (Container.spec), so create never encodes a Spec and state or kill
+	// never decode one.
+	Config json.RawMessage `json:"config"`
+	// Hooks are the config's hooks: start and delete run some.
+	Hooks *specs.Hooks `json:"hooks,omitempty"`
+	// Version is the config's ociVersion, for the state output.
+	Version string `json:"oci_version,omitempty"`
+	// CgroupsPath is linux.cgroupsPath, to name the cgroup when reloading.
+	CgroupsPath string `json:"cgroups_path,omitempty"`
 	// CgroupPaths are the container's cgroup dirs, for reloading the manager.
 	CgroupPaths map[string]string `json:"cgroup_paths,omitempty"`
 	// Systemd and Rootless record how the cgroup was made at create.
@@ -42,8 +51,6 @@ type State struct {
 	// NoNewKeyring is --no-new-keyring: exec'd processes keep the
 	// caller's session keyring too.
 	NoNewKeyring bool `json:"no_new_keyring,omitempty"`
-	// Started is set by start once the user process has been released.
-	Started bool `json:"started,omitempty"`
 	// HostMounts is set for a container without a mount namespace, whose
 	// mounts hang under a bind of the rootfs in the host's mount table.
 	HostMounts *HostMounts `json:"host_mounts,omitempty"`

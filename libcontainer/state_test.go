@@ -1,6 +1,7 @@
 package libcontainer
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -41,11 +42,20 @@ func sampleState(id string) *State {
 		Created:     time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC),
 		Owner:       "root",
 		Annotations: map[string]string{"k": "v"},
-		Config: &specs.Spec{Version: "1.2.0", Process: &specs.Process{Args: []string{"sh"}, OOMScoreAdj: &oom},
-			Linux: &specs.Linux{CgroupsPath: "/x"}},
+		Config:      configJSON(&specs.Spec{Version: "1.2.0", Process: &specs.Process{Args: []string{"sh"}, OOMScoreAdj: &oom}, Linux: &specs.Linux{CgroupsPath: "/x"}}),
+		Version:     "1.2.0",
+		CgroupsPath: "/x",
 		CgroupPaths: map[string]string{"memory": "/sys/fs/cgroup/memory/x"},
-		Systemd:     true, Rootless: true, Started: true,
+		Systemd:     true, Rootless: true, NoNewKeyring: true,
 	}
+}
+
+func configJSON(s *specs.Spec) json.RawMessage {
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
 
 // dirNames lists dir, to check that no temp file was left in it.
@@ -87,12 +97,12 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 		t.Errorf("state.json mode %v, want 0600", st.Mode().Perm())
 	}
 	// An update replaces the file and leaves no temp file behind.
-	want.Started = false
+	want.NoNewKeyring = false
 	want.InitPid = 99
 	if err := saveState(dir, want); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := loadState(root, want.ID); err != nil || got.InitPid != 99 || got.Started {
+	if got, err := loadState(root, want.ID); err != nil || got.InitPid != 99 || got.NoNewKeyring {
 		t.Fatalf("after update loaded %+v, %v", got, err)
 	}
 	if names := dirNames(t, dir); !reflect.DeepEqual(names, []string{stateFile}) {

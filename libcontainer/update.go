@@ -20,7 +20,11 @@ func (c *Container) Update(res *specs.LinuxResources) error {
 	if st := c.Status(); st == specs.StateStopped {
 		return fmt.Errorf("container %q is stopped: its resources cannot be updated", c.state.ID)
 	}
-	cur, err := cgroups.ContainerResources(c.state.Config.Linux)
+	spec, err := c.spec()
+	if err != nil {
+		return err
+	}
+	cur, err := cgroups.ContainerResources(spec.Linux)
 	if err != nil {
 		return err
 	}
@@ -36,10 +40,13 @@ func (c *Container) Update(res *specs.LinuxResources) error {
 		return err
 	}
 	// Keep the config in step, so the next update merges onto this one.
-	if c.state.Config.Linux.Resources == nil {
-		c.state.Config.Linux.Resources = &specs.LinuxResources{}
+	if spec.Linux.Resources == nil {
+		spec.Linux.Resources = &specs.LinuxResources{}
 	}
-	if err := mergeSpecResources(c.state.Config.Linux.Resources, res); err != nil {
+	if err := mergeSpecResources(spec.Linux.Resources, res); err != nil {
+		return err
+	}
+	if err := c.setSpec(spec); err != nil {
 		return err
 	}
 	return saveState(c.dir, c.state)

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
 
 	"github.com/berthproject/berth/libcontainer"
@@ -243,7 +242,8 @@ func TestStateListKillOfStoppedContainer(t *testing.T) {
 		ID: "gone", Bundle: "/bundles/gone", Rootfs: "/bundles/gone/rootfs", InitPid: dead.Process.Pid, InitStart: 1,
 		Created: time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC), Owner: "root",
 		Annotations: map[string]string{"org.example": "x"},
-		Config:      &specs.Spec{Version: "1.2.0", Linux: &specs.Linux{}},
+		Config:      json.RawMessage(`{"ociVersion":"1.2.0","linux":{}}`),
+		Version:     "1.2.0",
 	})
 	r := run(t, "--root", root, "state", "gone")
 	var st map[string]any

@@ -18,18 +18,25 @@ import (
 // into uint32", or the line and column of a syntax error:
 // "config.json:3:14: invalid character '}' ...".
 func LoadBundle(bundleDir string) (*rspec.Spec, error) {
+	spec, _, err := LoadBundleJSON(bundleDir)
+	return spec, err
+}
+
+// LoadBundleJSON is LoadBundle that also returns config.json's bytes, for
+// a runtime that keeps the config as given.
+func LoadBundleJSON(bundleDir string) (*rspec.Spec, []byte, error) {
 	data, err := os.ReadFile(filepath.Join(bundleDir, ConfigFile))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", ConfigFile, err)
+		return nil, nil, fmt.Errorf("%s: %w", ConfigFile, err)
 	}
 	var spec rspec.Spec
 	if err := decodeJSON(ConfigFile, data, &spec); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := Validate(&spec, bundleDir); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &spec, nil
+	return &spec, data, nil
 }
 
 // LoadProcess reads a process.json as given to `exec --process` and
