@@ -1,6 +1,7 @@
 package libcontainer
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -241,7 +242,7 @@ func TestOCIState(t *testing.T) {
 	// runtime's spec version is used.
 	dead := sampleState("oci-dead")
 	dead.InitPid = deadPid(t)
-	dead.Version = ""
+	dead.Version, dead.Config = "", json.RawMessage(`{"linux":{}}`)
 	got = testContainer(t, dead).OCIState()
 	if got.Status != specs.StateStopped || got.Pid != 0 || got.Version != specs.Version {
 		t.Fatalf("stopped OCIState = %+v, want status stopped, pid 0, version %s", got, specs.Version)
