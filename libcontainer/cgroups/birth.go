@@ -26,6 +26,9 @@ import (
 // (e.g. without the rights to): the caller then moves the process that
 // will run the container's program in with AddPid.
 func (m *Manager) StartInside(sys *syscall.SysProcAttr, fork func() (int, error)) (pid int, placed bool, err error) {
+	if m.unitPending {
+		return m.startUnitWith(fork)
+	}
 	paths := m.Paths()
 	if dir := paths[""]; dir != "" {
 		f, err := os.OpenFile(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -116,4 +119,20 @@ func threadCgroups(like map[string]string) (map[string]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// startUnitWith forks the container's first process and has systemd start
+// the container's scope with it: systemd moves it in (through D-Bus, as
+// for runc's systemd driver) before StartInside returns. The process is
+// not born in the scope, which cannot exist without it.
+func (m *Manager) startUnitWith(fork func() (int, error)) (int, bool, error) {
+	pid, err := fork()
+	if err != nil {
+		return pid, false, err
+	}
+	if err := m.create(pid); err != nil {
+		return pid, true, err
+	}
+	m.unitPending = false
+	return pid, true, nil
 }

@@ -57,6 +57,10 @@ type Manager struct {
 	// v1Hugetlb is whether hugetlb is a v1 controller; on a hybrid host
 	// without it, huge page limits go to the cgroup2 side (hybrid.go).
 	v1Hugetlb bool
+	// systemd is the systemd driver; unitPending says Create left the
+	// scope for StartInside to start with the container's first process.
+	systemd, unitPending bool
+	unit                 string // the systemd unit, with the systemd driver
 }
 
 // New returns the Manager of a container that is being created. It validates
@@ -105,7 +109,8 @@ func newManager(opts Options, paths map[string]string) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cgroup %s: %w", name, err)
 	}
-	return &Manager{lib: m, res: res, name: name, mode: mode, v1Hugetlb: v1Hugetlb, rootless: opts.Rootless, kernel: opts.Kernel, kernelTCP: opts.KernelTCP}, nil
+	return &Manager{lib: m, res: res, name: name, mode: mode, v1Hugetlb: v1Hugetlb, rootless: opts.Rootless,
+		kernel: opts.Kernel, kernelTCP: opts.KernelTCP, systemd: opts.Systemd, unit: unitName(cg)}, nil
 }
 
 // libConfig turns Options into the library's Cgroup, and a name for errors.
@@ -168,7 +173,18 @@ func (m *Manager) Apply(pid int) error {
 
 // Create creates the cgroup and applies the resources without moving any
 // process: for CLONE_INTO_CGROUP (see DirFD), or to prepare a cgroup.
+//
+// With the systemd driver it only checks: systemd refuses to start a scope
+// unit with no process in it ("Scope has no PIDs"), so StartInside starts
+// the scope with the process it forks.
 func (m *Manager) Create() error {
+	if m.systemd {
+		if err := m.checkUnused(); err != nil {
+			return err
+		}
+		m.unitPending = true
+		return nil
+	}
 	return m.create(-1)
 }
 
@@ -319,8 +335,12 @@ func (m *Manager) Set(res *Resources) error {
 // set applies res through the library and, on a hybrid host, through the
 // cgroup2 side for what the v1 manager cannot apply.
 func (m *Manager) set(res *Resources) error {
+	res = withoutIdleWeight(res)
 	if m.mode != ModeHybrid {
-		return m.lib.Set(res)
+		if err := m.lib.Set(res); err != nil {
+			return err
+		}
+		return m.setUnitProps(res)
 	}
 	forV1, forV2 := splitHybrid(res, m.v1Hugetlb)
 	if err := m.lib.Set(forV1); err != nil {
@@ -409,7 +429,8 @@ func (m *Manager) Exists() bool { return m.lib.Exists() }
 // create its own (as in runc's rootless mode): those are left out.
 func (m *Manager) Paths() map[string]string {
 	paths := maps.Clone(m.lib.GetPaths())
-	if m.rootless {
+	// (A systemd scope is made whole or not at all, and maybe not yet.)
+	if m.rootless && !m.systemd {
 		maps.DeleteFunc(paths, func(_, dir string) bool {
 			_, err := os.Stat(dir)
 			return err != nil
@@ -426,4 +447,18 @@ func (m *Manager) Destroy() error {
 		return fmt.Errorf("removing cgroup %s (are processes still in it?): %w", m.name, err)
 	}
 	return nil
+}
+
+// withoutIdleWeight drops the CPU weight from res when it makes the cgroup
+// idle (cpu.idle 1): the kernel refuses a weight for an idle group
+// (EINVAL), which would fail every later update of such a container. The
+// weight is written again when an update makes it non-idle, since the
+// kernel then resets it to the default. res itself is not modified.
+func withoutIdleWeight(res *Resources) *Resources {
+	if res == nil || res.CPUIdle == nil || *res.CPUIdle != 1 || (res.CpuWeight == 0 && res.CpuShares == 0) {
+		return res
+	}
+	r := *res
+	r.CpuWeight, r.CpuShares = 0, 0
+	return &r
 }

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	lib "github.com/opencontainers/cgroups"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -443,25 +442,6 @@ func TestApplyFailureCleansUp(t *testing.T) {
 	sh.kill()
 	_ = m.Destroy() // the pid may have entered some hierarchies before the failure
 	assertNoDirs(t, v1Dirs(t, filepath.Join(DefaultParent, id)))
-}
-
-func TestSystemdDriverWithoutSystemd(t *testing.T) {
-	requireRoot(t)
-	if fi, err := os.Lstat("/run/systemd/system"); err == nil && fi.IsDir() {
-		t.Fatal("systemd is running on this host; this test covers hosts without it")
-	}
-	start := time.Now()
-	_, err := New(Options{ContainerID: uniqueID(t), Systemd: true, Resources: &Resources{}})
-	if err == nil || !strings.Contains(err.Error(), "systemd is not running") {
-		t.Fatalf("got %v, want a clear 'systemd is not running' error", err)
-	}
-	if d := time.Since(start); d > time.Second {
-		t.Fatalf("took %v to fail", d)
-	}
-	_, err = New(Options{ContainerID: "x", CgroupsPath: "/not/slice/format", Systemd: true})
-	if err == nil || !strings.Contains(err.Error(), `"slice:prefix:name"`) {
-		t.Fatalf("bad systemd cgroupsPath: %v", err)
-	}
 }
 
 func TestOptionsErrors(t *testing.T) {

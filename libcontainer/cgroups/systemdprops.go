@@ -1,0 +1,63 @@
+package cgroups
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	systemdDbus "github.com/coreos/go-systemd/v22/dbus"
+	"github.com/godbus/dbus/v5"
+	lib "github.com/opencontainers/cgroups"
+)
+
+// With the systemd driver the library writes some settings only to the
+// cgroup files, while systemd, which manages the same files for the unit
+// (the scope has IOAccounting on), writes its own value back at the next
+// `systemctl daemon-reload`. setUnitProps records those as properties of
+// the unit too, so systemd re-applies berth's values instead. Today that
+// is the block I/O weight (systemd's IOWeight, the io.weight scale).
+
+// unitName is the systemd unit the library makes for cg (its getUnitName).
+func unitName(cg *lib.Cgroup) string {
+	if strings.HasSuffix(cg.Name, ".slice") {
+		return cg.Name
+	}
+	return cg.ScopePrefix + "-" + cg.Name + ".scope"
+}
+
+// unitProps are the properties res needs on the unit beyond the library's.
+func unitProps(res *Resources) []systemdDbus.Property {
+	var props []systemdDbus.Property
+	if res.BlkioWeight != 0 {
+		props = append(props, systemdDbus.Property{Name: "IOWeight",
+			Value: dbus.MakeVariant(lib.ConvertBlkIOToIOWeightValue(res.BlkioWeight))})
+	}
+	return props
+}
+
+// setUnitProps sets unitProps(res) on the container's unit, through the
+// system bus or, rootless, the caller's user bus.
+func (m *Manager) setUnitProps(res *Resources) error {
+	props := unitProps(res)
+	if !m.systemd || len(props) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var conn *systemdDbus.Conn
+	var err error
+	if m.rootless {
+		conn, err = systemdDbus.NewUserConnectionContext(ctx)
+	} else {
+		conn, err = systemdDbus.NewSystemConnectionContext(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("connecting to systemd: %w", err)
+	}
+	defer conn.Close()
+	if err := conn.SetUnitPropertiesContext(ctx, m.unit, true, props...); err != nil {
+		return fmt.Errorf("setting %s properties of %s: %w", props[0].Name, m.unit, err)
+	}
+	return nil
+}
