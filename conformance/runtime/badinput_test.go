@@ -59,7 +59,8 @@ func badInputs() []badInput {
 			}), want: []string{"hooks.createRuntime[0]", "/bin/false"}},
 		{name: "rlimit-above-hard-limit", runc: "runc does not name the JSON path",
 			break_: edit(func(s *specs.Spec) {
-				s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 1 << 20, Hard: 1 << 20}}
+				// Above fs.nr_open: not even CAP_SYS_RESOURCE may set it.
+				s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: nrOpen + 1, Hard: nrOpen + 1}}
 			}), want: []string{"process.rlimits[0]", "RLIMIT_NOFILE"}},
 		{name: "unknown-rlimit", runc: "runc does not name the JSON path",
 			break_: edit(func(s *specs.Spec) {

@@ -6,19 +6,57 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/opencontainers/cgroups"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // TestCgroupResources: linux.resources is written to the container's
 // cgroup (checked on the host), the process is placed in it, the container
-// sees its own cgroup at /sys/fs/cgroup/<controller> (cgroup v1, as runc
-// mounts it), and delete removes it.
+// sees its own cgroup at /sys/fs/cgroup (per controller on cgroup v1, as
+// runc mounts it; the unified directory on v2), and delete removes it.
 func TestCgroupResources(t *testing.T) {
 	t.Parallel()
-	c := newContainer(t, "/probe",
-		"--read", "/sys/fs/cgroup/memory/memory.limit_in_bytes",
-		"--read", "/sys/fs/cgroup/pids/pids.max",
-		"--read", "/sys/fs/cgroup/cpu/cpu.shares")
+	type file struct{ ctrl, file, want string }
+	// The same settings as cgroup v1 and as cgroup v2 files.
+	host := []file{
+		{"memory", "memory.limit_in_bytes", strconv.Itoa(64 << 20)},
+		{"memory", "memory.soft_limit_in_bytes", strconv.Itoa(32 << 20)},
+		{"pids", "pids.max", "50"},
+		{"cpu", "cpu.shares", "512"},
+		{"cpu", "cpu.cfs_quota_us", "50000"},
+		{"cpu", "cpu.cfs_period_us", "100000"},
+		{"cpuset", "cpuset.cpus", "0"},
+		{"cpuset", "cpuset.mems", "0"},
+		{"blkio", "blkio.throttle.read_bps_device", "254:0 1048576"},
+	}
+	inside := map[string]string{
+		"/sys/fs/cgroup/memory/memory.limit_in_bytes": strconv.Itoa(64 << 20),
+		"/sys/fs/cgroup/pids/pids.max":                "50",
+		"/sys/fs/cgroup/cpu/cpu.shares":               "512",
+	}
+	if cgroupV2 {
+		weight := strconv.FormatUint(cgroups.ConvertCPUSharesToCgroupV2Value(512), 10)
+		host = []file{
+			{"", "memory.max", strconv.Itoa(64 << 20)},
+			{"", "memory.low", strconv.Itoa(32 << 20)},
+			{"", "pids.max", "50"},
+			{"", "cpu.weight", weight},
+			{"", "cpu.max", "50000 100000"},
+			{"", "cpuset.cpus", "0"},
+			{"", "cpuset.mems", "0"},
+			{"", "io.max", "254:0 rbps=1048576 wbps=max riops=max wiops=max"},
+		}
+		inside = map[string]string{
+			"/sys/fs/cgroup/memory.max": strconv.Itoa(64 << 20),
+			"/sys/fs/cgroup/pids.max":   "50",
+			"/sys/fs/cgroup/cpu.weight": weight,
+		}
+	}
+	probeArgs := []string{"/probe"}
+	for f := range inside {
+		probeArgs = append(probeArgs, "--read", f)
+	}
+	c := newContainer(t, probeArgs...)
 	c.Spec.Linux.Resources = &specs.LinuxResources{
 		Devices: c.Spec.Linux.Resources.Devices,
 		Memory:  &specs.LinuxMemory{Limit: ptr(int64(64 << 20)), Reservation: ptr(int64(32 << 20))},
@@ -30,23 +68,21 @@ func TestCgroupResources(t *testing.T) {
 	}
 	c.mustCreate()
 	pid := c.state().Pid
-	for _, f := range []struct{ ctrl, file, want string }{
-		{"memory", "memory.limit_in_bytes", strconv.Itoa(64 << 20)},
-		{"memory", "memory.soft_limit_in_bytes", strconv.Itoa(32 << 20)},
-		{"pids", "pids.max", "50"},
-		{"cpu", "cpu.shares", "512"},
-		{"cpu", "cpu.cfs_quota_us", "50000"},
-		{"cpu", "cpu.cfs_period_us", "100000"},
-		{"cpuset", "cpuset.cpus", "0"},
-		{"cpuset", "cpuset.mems", "0"},
-		{"blkio", "blkio.throttle.read_bps_device", "254:0 1048576"},
-	} {
+	for _, f := range host {
 		if got := cgroupFile(t, c, f.ctrl, f.file); got != f.want {
 			t.Errorf("%s/%s = %q, want %q", f.ctrl, f.file, got, f.want)
 		}
 	}
 	procCgroup := readFile(t, "/proc/"+strconv.Itoa(pid)+"/cgroup")
+	if cgroupV2 {
+		if want := "0::/" + cgroupParent + "/" + c.cgroupID + "\n"; procCgroup != want {
+			t.Errorf("process %d is in %q, want %q", pid, procCgroup, want)
+		}
+	}
 	for _, ctrl := range []string{"memory", "pids", "cpu", "cpuset", "blkio", "devices", "freezer"} {
+		if cgroupV2 {
+			break
+		}
 		want := ":" + ctrl + ":/" + cgroupParent + "/" + c.cgroupID + "\n"
 		if !strings.Contains(procCgroup, want) && !strings.Contains(procCgroup, ","+ctrl+":/"+cgroupParent+"/"+c.cgroupID+"\n") {
 			t.Errorf("process %d is not in the container's %s cgroup:\n%s", pid, ctrl, procCgroup)
@@ -55,11 +91,7 @@ func TestCgroupResources(t *testing.T) {
 	c.start()
 	c.waitStatus(specs.StateStopped)
 	rep := parseReport(t, c.output())
-	for file, want := range map[string]string{
-		"/sys/fs/cgroup/memory/memory.limit_in_bytes": strconv.Itoa(64 << 20),
-		"/sys/fs/cgroup/pids/pids.max":                "50",
-		"/sys/fs/cgroup/cpu/cpu.shares":               "512",
-	} {
+	for file, want := range inside {
 		if got := rep.Files[file]; strings.TrimSpace(got.Content) != want {
 			t.Errorf("inside, %s = %+v, want %s", file, got, want)
 		}

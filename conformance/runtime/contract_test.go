@@ -61,9 +61,21 @@ func assertPidFile(t *testing.T, path string) int {
 	return pid
 }
 
+// cgroupFile reads one of the container's cgroup files on the host: on
+// cgroup v1 in the controller's hierarchy, on v2 (where controller is
+// ignored) in the one unified directory.
 func cgroupFile(t *testing.T, c *container, controller, file string) string {
 	t.Helper()
-	return strings.TrimSpace(readFile(t, filepath.Join("/sys/fs/cgroup", controller, cgroupParent, c.cgroupID, file)))
+	return strings.TrimSpace(readFile(t, filepath.Join(cgroupDir(c, controller), file)))
+}
+
+// cgroupDir is the container's cgroup directory for controller (v1), or
+// its only one (v2).
+func cgroupDir(c *container, controller string) string {
+	if cgroupV2 {
+		return filepath.Join("/sys/fs/cgroup", cgroupParent, c.cgroupID)
+	}
+	return filepath.Join("/sys/fs/cgroup", controller, cgroupParent, c.cgroupID)
 }
 
 func TestEngineContractPodman(t *testing.T) {
@@ -90,7 +102,11 @@ func TestEngineContractPodman(t *testing.T) {
 	if st := c.state(); st.Status != "paused" {
 		t.Errorf("after pause: status %q, want paused", st.Status)
 	}
-	if fr := cgroupFile(t, c, "freezer", "freezer.state"); fr != "FROZEN" {
+	if cgroupV2 {
+		if fr := cgroupFile(t, c, "", "cgroup.freeze"); fr != "1" {
+			t.Errorf("after pause: cgroup.freeze %q", fr)
+		}
+	} else if fr := cgroupFile(t, c, "freezer", "freezer.state"); fr != "FROZEN" {
 		t.Errorf("after pause: freezer.state %q", fr)
 	}
 	c.mustRT("resume", c.ID)
@@ -262,13 +278,21 @@ func TestExecCPUAffinity(t *testing.T) {
 		}
 		return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(out)), "Cpus_allowed_list:"))
 	}
+	// Without final the kernel decides once the process is in the
+	// cgroup (runtime-spec): cgroup v1 keeps the affinity it was forked
+	// with, cgroup v2 gives a process that enters a cpuset cgroup that
+	// cgroup's CPUs.
+	initialOnly := "0"
+	if cgroupV2 {
+		initialOnly = cgroupFile(t, c, "", "cpuset.cpus.effective")
+	}
 	for _, tc := range []struct {
 		name string
 		args []string
 		want string
 	}{
 		{"final", withProcess(&specs.CPUAffinity{Initial: "1", Final: "0"}), "0"},
-		{"initial-only", withProcess(&specs.CPUAffinity{Initial: "0"}), "0"},
+		{"initial-only", withProcess(&specs.CPUAffinity{Initial: "0"}), initialOnly},
 		{"none", withProcess(&specs.CPUAffinity{}), "0-" + strconv.Itoa(n-1)},
 		{"inherited-from-config", append([]string{"exec", c.ID}, show...), "0"},
 	} {

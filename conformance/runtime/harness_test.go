@@ -26,6 +26,20 @@ import (
 // are easy to find: /sys/fs/cgroup/<controller>/berth-cf/<id>.
 const cgroupParent = "berth-cf"
 
+// cgroupV2 is whether this host has only the unified hierarchy (as under
+// make vmtest); the cgroup tests then read v2 files.
+var cgroupV2 = func() bool {
+	var st unix.Statfs_t
+	return unix.Statfs("/sys/fs/cgroup", &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
+}()
+
+// nrOpen is fs.nr_open, the RLIMIT_NOFILE ceiling no capability lifts.
+var nrOpen = func() uint64 {
+	b, _ := os.ReadFile("/proc/sys/fs/nr_open")
+	n, _ := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	return n
+}()
+
 // commandTimeout bounds every runtime invocation, so a hung runtime fails the
 // test instead of the whole suite.
 const commandTimeout = 15 * time.Second

@@ -170,7 +170,7 @@ func TestKillAll(t *testing.T) {
 	c.mustCreate()
 	c.start()
 	c.waitOutput("ready")
-	pids := strings.Fields(readFile(t, filepath.Join("/sys/fs/cgroup/pids", cgroupParent, c.ID, "cgroup.procs")))
+	pids := strings.Fields(readFile(t, filepath.Join(cgroupDir(c, "pids"), "cgroup.procs")))
 	if len(pids) < 3 {
 		t.Fatalf("container cgroup has processes %v, want sh and two sleeps", pids)
 	}
