@@ -9,12 +9,14 @@ LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # Debian packages the build and the tests need; deps.sh installs the
 # missing ones (as root) or prints the command to run.
 DEPS      := gcc musl-tools libseccomp-dev pkg-config busybox-static runc crun skopeo umoci docker-registry iproute2 hyperfine podman containerd zsh fish groff docker.io buildah
+# make vmtest boots a Debian VM (conformance/vm/README.md).
+DEPS      += qemu-system-x86 debootstrap e2fsprogs
 RUNTIME   ?=
 # The attack suite's table (conformance/security): go test shows a passing
 # package's output only with -v.
 SECURITY_RESULTS := conformance/security/work/results.txt
 
-.PHONY: all build init berth berth-image static deps test unit conformance validation bench demo clean fmt vet man
+.PHONY: all build init berth berth-image static deps test unit conformance validation vmtest bench demo clean fmt vet man
 
 all: build
 
@@ -84,6 +86,13 @@ validation: build
 	@sh .ci/need-root.sh
 	cd conformance/validation && $(GO) test -count=1 ./...
 	cd conformance/validation && RUNTIME=$(if $(RUNTIME),$(RUNTIME),$(CURDIR)/$(BIN)/berth) $(GO) run ./cmd/validate
+
+# The suites that need a cgroup v2 host with systemd, in a Debian VM booted
+# under KVM (conformance/vm/README.md). Without /dev/kvm it says loudly
+# that it did not run.
+vmtest: deps build
+	@sh .ci/need-root.sh
+	GO=$(GO) bash conformance/vm/run.sh
 
 bench: deps build
 	@sh .ci/need-root.sh
