@@ -276,7 +276,9 @@ static void bind_path_onto(const char *src, int target, const struct mount_op *m
 	int tree = sys_open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
 	if (tree < 0)
 		fail(errno, "%s: %s: bind %s", m->label, what, src);
-	setattr(tree, 0, m->attr_set, m->attr_clr, 0, m->label);
+	// A clone of the host's (on systemd hosts shared) cgroup mount would
+	// be its peer; the config's propagation, if any, is applied after.
+	setattr(tree, 0, m->attr_set, m->attr_clr, MS_PRIVATE, m->label);
 	attach(tree, target, m->label);
 	close(tree);
 }
@@ -497,6 +499,11 @@ static void bind_private_root(const char *rootfs)
 	if (sys_move_mount(tree, "", AT_FDCWD, rootfs, MOVE_MOUNT_F_EMPTY_PATH) < 0)
 		fail(errno, "root.path: bind \"%s\" onto itself: move_mount", rootfs);
 	close(tree);
+	// Attached under a shared parent (systemd makes "/" shared) the bind
+	// became shared again: private once more, so nothing mounted below
+	// it later propagates.
+	if (mount("", rootfs, NULL, MS_PRIVATE | MS_REC, NULL) < 0)
+		fail(errno, "root.path: make the bind of \"%s\" private", rootfs);
 }
 
 // prepare_root stops the container's mounts from propagating to the host
