@@ -14,6 +14,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/berthproject/berth/imagetool/progress"
 	"github.com/berthproject/berth/imagetool/store"
 	"github.com/berthproject/berth/imagetool/unpack"
 	"github.com/berthproject/berth/specs/imageconv"
@@ -220,10 +221,18 @@ func unpackImage(ctx context.Context, g *Globals, f *unpackFlags, s *store.Store
 		},
 	}
 	opts.Cache = layerCache(s, rootless)
+	// The unpack phase gets its own progress line (or bar, or JSON events).
+	rep := g.Progress()
+	rep.Start(bundle, "unpack", int64(len(layers)))
 	res, err := unpack.CreateBundle(ctx, bundle, layers, opts)
 	if err != nil {
+		rep.Finish(bundle, progress.Aborted)
+		rep.Close()
 		return fmt.Errorf("%s: %w", name, err)
 	}
+	rep.Update(bundle, int64(len(layers)))
+	rep.Finish(bundle, "done")
+	rep.Close()
 	if g.JSON() {
 		return g.PrintJSON(struct {
 			Bundle string `json:"bundle"`

@@ -7,11 +7,15 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/berthproject/berth/conformance/imagetool/harness"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 )
 
@@ -105,6 +109,17 @@ func TestPullProgressOutput(t *testing.T) {
 		if err := json.Unmarshal([]byte(line), &ev); err != nil {
 			t.Fatalf("progress line %q: %v", line, err)
 		}
+		// Every event is whole, the first one too.
+		var keys map[string]any
+		json.Unmarshal([]byte(line), &keys)
+		for _, k := range []string{"event", "digest", "what", "total", "done"} {
+			if _, ok := keys[k]; !ok {
+				t.Fatalf("progress event %s lacks %q", line, k)
+			}
+		}
+		if keys["total"].(float64) <= 0 {
+			t.Fatalf("progress event without its total: %s", line)
+		}
 		events[ev.Event]++
 		if ev.Event == "finish" && ev.Status != "done" {
 			t.Fatalf("finish event %+v", ev)
@@ -142,8 +157,69 @@ func TestPullProgressBarsOnTerminal(t *testing.T) {
 	slave.Close()
 	<-copied
 	s := tty.String()
-	if !strings.Contains(s, "\x1b[") || !strings.Contains(s, "["+strings.Repeat("=", 30)+"]") || strings.Count(s, "done") < 3 {
+	if !strings.Contains(s, "\x1b[") || strings.Count(s, "["+strings.Repeat("=", 30)+"]") < 3 {
 		t.Fatalf("terminal output has no finished progress bars: %q", s)
+	}
+	if strings.Contains(out.String(), "\x1b[") {
+		t.Fatalf("progress leaked to stdout: %q", out.String())
+	}
+}
+
+// TestProgressBarsWithMoreLayersThanRows bundles an image of 24 layers on a
+// six-row terminal: each finished layer's line is printed once, the live
+// area never reaches past the top of the screen (cursor moves up at most
+// rows-1 lines), and the unpack phase of bundle gets its line.
+func TestProgressBarsWithMoreLayersThanRows(t *testing.T) {
+	reg := startRegistry(t, harness.RegistryConfig{})
+	l := newLayout(t)
+	var layers []harness.Layer
+	for i := 0; i < 24; i++ {
+		// Random content: each layer is over the proxy's 10 kB "slow" mark.
+		layers = append(layers, harness.Layer{Files: harness.GeneratedFiles(fmt.Sprintf("l%d", i), int64(100+i), 1, 24_000)})
+	}
+	want := l.image(t, "v1", harness.Image{Layers: layers})
+	l.push(t, reg, "v1", "many:v1")
+	p := startFaultProxy(t, reg.Addr, "slow")
+
+	const rows = 6
+	master, slave := openPTY(t)
+	if err := unix.IoctlSetWinsize(int(slave.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: 120}); err != nil {
+		t.Fatal(err)
+	}
+	bundle := filepath.Join(t.TempDir(), "b")
+	cmd := exec.Command(bin, "--store", t.TempDir(), "bundle", "--mode", "copy", p.addr()+"/many:v1", bundle)
+	cmd.Stderr = slave
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	var tty bytes.Buffer
+	copied := make(chan struct{})
+	go func() { io.Copy(&tty, master); close(copied) }()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v\n%s", err, tty.String())
+	}
+	slave.Close()
+	<-copied
+	s := tty.String()
+	for _, m := range regexp.MustCompile(`\x1b\[(\d+)A`).FindAllStringSubmatch(s, -1) {
+		if n, _ := strconv.Atoi(m[1]); n > rows-1 {
+			t.Fatalf("the cursor moved up %d lines on a %d-row terminal", n, rows)
+		}
+	}
+	var m ocispec.Manifest
+	readJSON(t, filepath.Join(l.dir, "blobs", "sha256", want.Digest.Encoded()), &m)
+	for _, b := range append(m.Layers, m.Config) {
+		// "layer 1234abcd… [=====] 16.3 KiB in 98ms (…)"; a bar in
+		// progress says "done / total" instead.
+		final := regexp.MustCompile(b.Digest.Encoded()[:12] + ` \[=+\] [^/\r\n]* in `)
+		if n := len(final.FindAllString(s, -1)); n != 1 {
+			t.Errorf("blob %s: %d finished lines, want 1", b.Digest, n)
+		}
+	}
+	if !strings.Contains(s, "more in progress") {
+		t.Errorf("no line counting the transfers not shown:\n%q", s)
+	}
+	if !strings.Contains(s, "unpack "+bundle+" [") || !strings.Contains(s, "24 layers in ") {
+		t.Errorf("no line for the unpack phase:\n%q", s)
 	}
 	if strings.Contains(out.String(), "\x1b[") {
 		t.Fatalf("progress leaked to stdout: %q", out.String())

@@ -15,11 +15,14 @@ import (
 // Reporter receives the progress of blob transfers. Implementations are
 // safe for concurrent use. id is the blob digest.
 type Reporter interface {
-	// Start announces a transfer of total bytes (what: "layer", "config").
+	// Start announces a transfer of total bytes (what: "layer", "config"),
+	// or with what "unpack" the unpacking of total layers into the bundle
+	// id.
 	Start(id, what string, total int64)
 	// Update reports done bytes so far.
 	Update(id string, done int64)
-	// Finish ends a transfer; status is "done", "exists" or an error text.
+	// Finish ends a transfer; status is "done", "exists", Aborted or an
+	// error text.
 	Finish(id, status string)
 	// Close flushes the display.
 	Close()
@@ -32,12 +35,22 @@ func New(w io.Writer, quiet bool, format string) Reporter {
 	case quiet:
 		return nop{}
 	case format == "json":
-		return &jsonReporter{enc: json.NewEncoder(w)}
+		return &jsonReporter{enc: json.NewEncoder(w), items: map[string]*item{}}
 	case isTerminal(w):
-		return newBars(w)
+		return newBars(w, func() int { return termRows(w) })
 	default:
 		return &lines{w: w, items: map[string]*item{}}
 	}
+}
+
+// termRows is the terminal's height (24 when it cannot be told).
+func termRows(w io.Writer) int {
+	if f, ok := w.(*os.File); ok {
+		if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil && ws.Row > 0 {
+			return int(ws.Row)
+		}
+	}
+	return 24
 }
 
 func isTerminal(w io.Writer) bool {
@@ -48,6 +61,10 @@ func isTerminal(w io.Writer) bool {
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
 }
+
+// Aborted ends an item whose failure the caller reports itself as the
+// command's error: text and bars drop it without a line.
+const Aborted = "aborted"
 
 type nop struct{}
 
@@ -62,6 +79,33 @@ type item struct {
 	total, done int64
 	start       time.Time
 	status      string
+	printed     bool // bars: its final line is on the screen for good
+}
+
+// amount formats n of an item: bytes, or layers for the unpack phase.
+func (it *item) amount(n int64) string {
+	if it.what == "unpack" {
+		return fmt.Sprintf("%d layers", n)
+	}
+	return Bytes(n)
+}
+
+// finalLine is what stays on screen (or in the log) when an item ends.
+func (it *item) finalLine(status string) string {
+	return fmt.Sprintf("%s %s: %s", it.what, short(it.id), it.outcome(status))
+}
+
+func (it *item) outcome(status string) string {
+	d := time.Since(it.start)
+	switch {
+	case status == "done" && it.what == "unpack":
+		return fmt.Sprintf("%s in %s", it.amount(it.total), d.Round(time.Millisecond))
+	case status == "done":
+		return fmt.Sprintf("%s in %s (%s)", Bytes(it.total), d.Round(time.Millisecond), rate(it.total, d))
+	case status == "exists":
+		return fmt.Sprintf("already present (%s)", Bytes(it.total))
+	}
+	return "failed: " + status
 }
 
 func short(id string) string {
@@ -103,26 +147,21 @@ func (l *lines) Finish(id, status string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	it := l.items[id]
-	if it == nil {
+	if it == nil || status == Aborted {
 		return
 	}
-	d := time.Since(it.start)
-	switch status {
-	case "done":
-		fmt.Fprintf(l.w, "%s %s: %s in %s (%s)\n", it.what, short(id), Bytes(it.total), d.Round(time.Millisecond), rate(it.total, d))
-	case "exists":
-		fmt.Fprintf(l.w, "%s %s: already present (%s)\n", it.what, short(id), Bytes(it.total))
-	default:
-		fmt.Fprintf(l.w, "%s %s: failed: %s\n", it.what, short(id), status)
-	}
+	fmt.Fprintln(l.w, it.finalLine(status))
 }
 
 func (l *lines) Close() {}
 
-// jsonReporter writes one JSON object per event.
+// jsonReporter writes one JSON object per event. Every event is whole:
+// digest (or bundle, for "unpack"), what, total and done, so a reader can
+// start at any line.
 type jsonReporter struct {
-	mu  sync.Mutex
-	enc *json.Encoder
+	mu    sync.Mutex
+	enc   *json.Encoder
+	items map[string]*item
 	// last throttles "progress" events per blob.
 	last map[string]time.Time
 }
@@ -130,21 +169,33 @@ type jsonReporter struct {
 type jsonEvent struct {
 	Event  string `json:"event"`
 	Digest string `json:"digest"`
-	What   string `json:"what,omitempty"`
-	Total  int64  `json:"total,omitempty"`
-	Done   int64  `json:"done,omitempty"`
+	What   string `json:"what"`
+	Total  int64  `json:"total"`
+	Done   int64  `json:"done"`
 	Status string `json:"status,omitempty"`
+}
+
+func (j *jsonReporter) emit(event, id, status string) {
+	it := j.items[id]
+	if it == nil {
+		it = &item{id: id}
+	}
+	j.enc.Encode(jsonEvent{Event: event, Digest: id, What: it.what, Total: it.total, Done: it.done, Status: status})
 }
 
 func (j *jsonReporter) Start(id, what string, total int64) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	j.enc.Encode(jsonEvent{Event: "start", Digest: id, What: what, Total: total})
+	j.items[id] = &item{id: id, what: what, total: total, start: time.Now()}
+	j.emit("start", id, "")
 }
 
 func (j *jsonReporter) Update(id string, done int64) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if it := j.items[id]; it != nil {
+		it.done = done
+	}
 	if j.last == nil {
 		j.last = map[string]time.Time{}
 	}
@@ -152,30 +203,39 @@ func (j *jsonReporter) Update(id string, done int64) {
 		return
 	}
 	j.last[id] = time.Now()
-	j.enc.Encode(jsonEvent{Event: "progress", Digest: id, Done: done})
+	j.emit("progress", id, "")
 }
 
 func (j *jsonReporter) Finish(id, status string) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	j.enc.Encode(jsonEvent{Event: "finish", Digest: id, Status: status})
+	if it := j.items[id]; it != nil && (status == "done" || status == "exists") {
+		it.done = it.total
+	}
+	j.emit("finish", id, status)
 }
 
 func (j *jsonReporter) Close() {}
 
-// bars redraws one bar per blob on a terminal, ten times a second.
+// bars redraws one bar per transfer in progress on a terminal, ten times
+// a second. A finished transfer's line is printed once and scrolls away
+// like log output; only the ones in progress are redrawn, at most the
+// terminal's height less two (with a line counting the others), so that
+// moving the cursor back up never goes past the top of the screen, where
+// the terminal would stop and the bars would pile up.
 type bars struct {
 	mu     sync.Mutex
 	w      io.Writer
+	rows   func() int
 	order  []*item
 	byID   map[string]*item
-	drawn  int
+	drawn  int // lines of the live area on screen
 	stop   chan struct{}
 	closed sync.WaitGroup
 }
 
-func newBars(w io.Writer) *bars {
-	b := &bars{w: w, byID: map[string]*item{}, stop: make(chan struct{})}
+func newBars(w io.Writer, rows func() int) *bars {
+	b := &bars{w: w, rows: rows, byID: map[string]*item{}, stop: make(chan struct{})}
 	b.closed.Add(1)
 	go func() {
 		defer b.closed.Done()
@@ -215,6 +275,7 @@ func (b *bars) Finish(id, status string) {
 	defer b.mu.Unlock()
 	if it := b.byID[id]; it != nil {
 		it.status = status
+		it.printed = status == Aborted
 		if status == "done" || status == "exists" {
 			it.done = it.total
 		}
@@ -231,21 +292,43 @@ func (b *bars) draw() {
 	defer b.mu.Unlock()
 	var sb strings.Builder
 	if b.drawn > 0 {
-		fmt.Fprintf(&sb, "\x1b[%dA", b.drawn) // back to the first bar
+		fmt.Fprintf(&sb, "\x1b[%dA", b.drawn) // back to the top of the live area
 	}
+	sb.WriteString("\r\x1b[J") // and clear it
+	const width = 30
+	var live []*item
 	for _, it := range b.order {
-		const width = 30
+		switch {
+		case it.status == "":
+			live = append(live, it)
+		case !it.printed:
+			fill := strings.Repeat("=", width)
+			fmt.Fprintf(&sb, "%-6s %s [%s] %s\n", it.what, short(it.id), fill, it.outcome(it.status))
+			it.printed = true
+		}
+	}
+	max := b.rows() - 2
+	if max < 1 {
+		max = 1
+	}
+	b.drawn = 0
+	for i, it := range live {
+		if i == max {
+			fmt.Fprintf(&sb, "… and %d more in progress\n", len(live)-max)
+			b.drawn++
+			break
+		}
 		fill := width
 		if it.total > 0 {
 			fill = int(int64(width) * it.done / it.total)
 		}
 		bar := strings.Repeat("=", fill) + strings.Repeat(" ", width-fill)
-		state := rate(it.done, time.Since(it.start))
-		if it.status != "" {
-			state = it.status
+		speed := rate(it.done, time.Since(it.start))
+		if it.what == "unpack" {
+			speed = time.Since(it.start).Round(100 * time.Millisecond).String()
 		}
-		fmt.Fprintf(&sb, "\r\x1b[K%-6s %s [%s] %s / %s %s\n", it.what, short(it.id), bar, Bytes(it.done), Bytes(it.total), state)
+		fmt.Fprintf(&sb, "%-6s %s [%s] %s / %s %s\n", it.what, short(it.id), bar, it.amount(it.done), it.amount(it.total), speed)
+		b.drawn++
 	}
-	b.drawn = len(b.order)
 	io.WriteString(b.w, sb.String())
 }
