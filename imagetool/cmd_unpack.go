@@ -10,10 +10,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/berthproject/berth/imagetool/bundles"
 	"github.com/berthproject/berth/imagetool/progress"
 	"github.com/berthproject/berth/imagetool/store"
 	"github.com/berthproject/berth/imagetool/unpack"
@@ -224,6 +226,16 @@ func unpackImage(ctx context.Context, g *Globals, f *unpackFlags, s *store.Store
 	// The unpack phase gets its own progress line (or bar, or JSON events).
 	rep := g.Progress()
 	rep.Start(bundle, "unpack", int64(len(layers)))
+	info := bundles.Info{ID: bundles.NewID(), Image: name, Manifest: desc, Store: s.Root(), Rootless: rootless, UIDMap: ids.UIDs, GIDMap: ids.GIDs}
+	opts.Record = func(dir string, res unpack.BundleResult) error {
+		info.Mode, info.Created = string(res.Mode), time.Now().UTC()
+		if res.Mode == unpack.ModeOverlay {
+			for _, l := range layers {
+				info.Layers = append(info.Layers, l.Digest.String())
+			}
+		}
+		return bundles.Write(dir, info)
+	}
 	res, err := unpack.CreateBundle(ctx, bundle, layers, opts)
 	if err != nil {
 		rep.Finish(bundle, progress.Aborted)
@@ -233,6 +245,9 @@ func unpackImage(ctx context.Context, g *Globals, f *unpackFlags, s *store.Store
 	rep.Update(bundle, int64(len(layers)))
 	rep.Finish(bundle, "done")
 	rep.Close()
+	if err := bundles.Track(s, bundle, info); err != nil {
+		return fmt.Errorf("%s: recording the bundle in the store: %w", bundle, err)
+	}
 	if g.JSON() {
 		return g.PrintJSON(struct {
 			Bundle string `json:"bundle"`
@@ -249,7 +264,7 @@ func unpackImage(ctx context.Context, g *Globals, f *unpackFlags, s *store.Store
 				bundle, res.Layers, prefetched, res.Extracted, res.Layers-res.Extracted-prefetched, res.Mode)
 		}
 		if res.Mode == unpack.ModeOverlay {
-			fmt.Fprintf(g.Stdout, "%s/rootfs is an overlay mount: umount it before removing the bundle\n", bundle)
+			fmt.Fprintf(g.Stdout, "%s/rootfs is an overlay mount of the store's layer cache: remove the bundle with `berth-image unbundle %s` (rm -rf fails on the mount, after emptying the rootfs)\n", bundle, bundle)
 		}
 	}
 	return nil

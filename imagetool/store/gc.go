@@ -31,6 +31,10 @@ type Hook struct {
 	// unreferenced blobs. live holds every digest still referenced:
 	// manifests, configs, layers, and the layers' diff_ids.
 	GC func(s *Store, live map[digest.Digest]bool) ([]Freed, error)
+	// Keep, if set, runs under the exclusive store lock before gc removes
+	// anything, and names digests (blobs and layer cache entries) that
+	// must stay although no image references them: those live bundles use.
+	Keep func(s *Store) ([]digest.Digest, error)
 }
 
 var (
@@ -126,6 +130,18 @@ func (s *Store) GC() ([]Freed, error) {
 	live, err := s.Live()
 	if err != nil {
 		return nil, fmt.Errorf("gc: %w", err)
+	}
+	for _, h := range hooks() {
+		if h.Keep == nil {
+			continue
+		}
+		keep, err := h.Keep(s)
+		if err != nil {
+			return nil, fmt.Errorf("gc: %s: %w", h.Name, err)
+		}
+		for _, d := range keep {
+			live[d] = true
+		}
 	}
 	var freed []Freed
 	sweep := func(dir, kind string) error {

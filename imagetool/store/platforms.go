@@ -94,3 +94,23 @@ func (s *Store) RemovePlatform(ref string, plat ocispec.Platform) ([]ocispec.Des
 	}
 	return removed, s.runRemoved(removed)
 }
+
+// Entries returns every index.json entry ref resolves to (all platforms
+// stored under its name).
+func (s *Store) Entries(ref string) ([]ocispec.Descriptor, error) {
+	idx, err := s.readIndex()
+	if err != nil {
+		return nil, err
+	}
+	match := matcher(idx.Manifests, ref)
+	var out []ocispec.Descriptor
+	for i, m := range idx.Manifests {
+		if match[i] {
+			out = append(out, m)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: %w", ref, ErrImageNotFound)
+	}
+	return out, nil
+}

@@ -64,6 +64,10 @@ type BundleOptions struct {
 	Jobs int
 	// Spec returns the content of config.json for the finished rootfs.
 	Spec func(rootfs string) (*rspec.Spec, error)
+	// Record, if set, writes what the caller keeps about the bundle into
+	// the (temporary) bundle directory dir once rootfs and config.json
+	// are complete.
+	Record func(dir string, res BundleResult) error
 }
 
 // BundleResult says what CreateBundle did.
@@ -125,6 +129,11 @@ func CreateBundle(ctx context.Context, dir string, layers []Layer, opts BundleOp
 	}
 	if err := specs.WriteSpec(filepath.Join(tmp, "config.json"), spec); err != nil {
 		return res, err
+	}
+	if opts.Record != nil {
+		if err := opts.Record(tmp, res); err != nil {
+			return res, err
+		}
 	}
 	if err := syncDir(tmp); err != nil {
 		return res, err

@@ -86,3 +86,9 @@ func decompress(r io.Reader, mediaType string) (io.Reader, func(), error) {
 	}
 	return r, func() {}, nil
 }
+
+// Decompress wraps r in the decoder for the layer media type mediaType
+// ("": told from the content); the returned func releases the decoder.
+func Decompress(r io.Reader, mediaType string) (io.Reader, func(), error) {
+	return decompress(r, mediaType)
+}
