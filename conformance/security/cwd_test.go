@@ -63,7 +63,6 @@ func (a *attack) cwdAttack(name string) (*container, []*os.File) {
 // TestCwdOnHostRun: `run` with process.cwd /proc/self/fd/N.
 func TestCwdOnHostRun(t *testing.T) {
 	eachRuntime(t, func(a *attack) {
-		a.berthGap("issue 14 §2: berth's init keeps the caller's fds open until exec and does not check its cwd")
 		c, leak := a.cwdAttack("escaped-run")
 		r := c.run(callOpts{leak: leak}, false)
 		c.judgeCwd(len(c.events()) > 0, r)
@@ -74,7 +73,6 @@ func TestCwdOnHostRun(t *testing.T) {
 // /proc/self/fd/N; the caller of both leaks the directory.
 func TestCwdOnHostCreate(t *testing.T) {
 	eachRuntime(t, func(a *attack) {
-		a.berthGap("issue 14 §2: berth's init keeps the caller's fds open until exec and does not check its cwd")
 		c, leak := a.cwdAttack("escaped-create")
 		r := c.create(callOpts{leak: leak})
 		started := false
@@ -89,7 +87,6 @@ func TestCwdOnHostCreate(t *testing.T) {
 // TestCwdOnHostExec: `exec --cwd /proc/self/fd/N` into a running container.
 func TestCwdOnHostExec(t *testing.T) {
 	eachRuntime(t, func(a *attack) {
-		a.berthGap("issue 14 §2: berth's exec process keeps the caller's fds open until exec and does not check its cwd")
 		leak := a.leakDir(a.hostDir("leaked"), leaked)
 		c := a.newContainer("sleep", "30")
 		c.mustRun()

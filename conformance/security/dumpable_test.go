@@ -79,7 +79,6 @@ func foundWord(found bool) string {
 // inspects its init.
 func TestDumpableInitFromExec(t *testing.T) {
 	eachRuntime(t, func(a *attack) {
-		a.berthGap("issue 14 §3: berth's init is made dumpable after the user switch, before it waits for start, and keeps the caller's fds open")
 		a.runcGap(runcDumpable)
 		victim, secret := a.victimInit()
 		r := victim.exec(callOpts{}, []string{"--detach"}, inspectArgs(secret)...)
@@ -94,7 +93,6 @@ func TestDumpableInitFromExec(t *testing.T) {
 // pid namespace and inspects its init.
 func TestDumpableInitFromSibling(t *testing.T) {
 	eachRuntime(t, func(a *attack) {
-		a.berthGap("issue 14 §3: berth's init is made dumpable after the user switch, before it waits for start, and keeps the caller's fds open")
 		a.runcGap(runcDumpable)
 		victim, secret := a.victimInit()
 		c := a.newContainer(inspectArgs(secret)...)

@@ -15,7 +15,6 @@ import (
 func TestSysRbindReadOnly(t *testing.T) {
 	eachRuntime(t, func(a *attack) {
 		name := "sec-escaped-" + randomHex(4)
-		a.berthGap("issue 14 §3: berth applies ro to the top mount of an rbind only")
 		a.runcGap("runc 1.1.5 applies ro to the top mount of an rbind only (runc 1.2 makes it recursive)")
 		c := a.newContainer()
 		c.spec.Process.Args = []string{"/attacker", "mkdir-cgroups", "-log", "/report/events", "-name", name,

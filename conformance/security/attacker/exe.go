@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/berthproject/berth/conformance/security/event"
@@ -39,6 +40,7 @@ type held struct {
 	fd     int
 	pid    int
 	target bool
+	memfd  bool // a memory file (a runtime's copy of itself)
 	done   bool
 }
 
@@ -161,7 +163,7 @@ func (w *watcher) try(pid int) {
 	}
 	w.handled[pid] = true
 	exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-	h := &held{fd: fd, pid: pid, target: id == w.target}
+	h := &held{fd: fd, pid: pid, target: id == w.target, memfd: strings.HasPrefix(exe, "/memfd:")}
 	w.held = append(w.held, h)
 	w.lg.log(event.Event{Kind: "held", PID: pid, Exe: exe, Cmdline: cmdline(pid), Target: h.target,
 		Detail: fmt.Sprintf("dev %d ino %d", id.dev, id.ino)})
@@ -188,6 +190,11 @@ func (w *watcher) tryWrites() {
 			n, werr := unix.Pwrite(fd, payload, 0)
 			e.Result = errName(werr)
 			e.Detail = fmt.Sprintf("wrote %d bytes", n)
+		case h.memfd:
+			// The runtime's private copy: sealed, a write must fail.
+			n, werr := unix.Pwrite(fd, payload, 0)
+			e.Result = errName(werr)
+			e.Detail = fmt.Sprintf("wrote %d bytes to the runtime's memfd copy", n)
 		default:
 			e.Result = "ok"
 			e.Detail = "opened for writing; not the file under test, nothing written"
