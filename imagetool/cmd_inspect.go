@@ -92,6 +92,10 @@ func inspectRemote(ctx context.Context, g *Globals, refStr string, raw, config b
 		}
 		info.Platforms = platforms(idx)
 		child, err := platform.Select(idx, g.Platform)
+		if err != nil && g.PlatformStr == "" && !config {
+			// Nothing for the host: still show what the index offers.
+			return g.PrintJSON(info)
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", ref, err)
 		}

@@ -66,7 +66,7 @@ func TestHelpVersionAndManPages(t *testing.T) {
 			t.Errorf("%s --help spells a long flag with one dash: %q", n, m)
 		}
 		if !strings.Contains(help, "\nExamples:\n  berth-image ") {
-			t.Errorf("%s --help has no examples:\n%s", n, help)
+			t.Errorf("%s --help has no examples (add them to commandExamples in imagetool/help.go):\n%s", n, help)
 		}
 		page := filepath.Join(man, "berth-image-"+n+".1")
 		cmd := exec.Command("groff", "-man", "-Tascii", "-ww", page)

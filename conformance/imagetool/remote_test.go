@@ -86,6 +86,14 @@ func TestRemoteCommands(t *testing.T) {
 		t.Fatalf("inspect --platform linux/arm64: %+v", info)
 	}
 	mustFail(t, nil, []string{"--platform", "linux/s390x", "inspect", multiRef}, "linux/s390x", "linux/amd64, linux/arm64")
+	// An index without the host's platform still shows what it offers.
+	l.index(t, "armonly", ms[1])
+	l.push(t, reg, "armonly", "armonly:1", "--all")
+	info.Platforms, info.ManifestDigest = nil, ""
+	json.Unmarshal([]byte(mustRun(t, nil, "inspect", "docker://"+reg.Addr+"/armonly:1")), &info)
+	if strings.Join(info.Platforms, ",") != "linux/arm64" || info.ManifestDigest != "" {
+		t.Fatalf("inspect of an index without the host platform: %+v", info)
+	}
 
 	// digest: the index's own unless --platform names one; skopeo agrees.
 	if got := strings.TrimSpace(mustRun(t, nil, "digest", multiRef)); got != multi.Digest.String() {
@@ -118,12 +126,12 @@ func TestRemoteCommands(t *testing.T) {
 		t.Fatalf("list-tags --format json: %+v, skopeo: %v", tags, skTags.Tags)
 	}
 	mustFail(t, nil, []string{"list-tags", app + ":v1"}, "without tag")
-	if got := mustRun(t, nil, "catalog", reg.Addr); got != "multi\nns/app\n" {
+	if got := mustRun(t, nil, "catalog", reg.Addr); got != "armonly\nmulti\nns/app\n" {
 		t.Fatalf("catalog printed %q", got)
 	}
 	var cat struct{ Repositories []string }
 	json.Unmarshal([]byte(mustRun(t, nil, "catalog", "--format", "json", reg.Addr)), &cat)
-	if strings.Join(cat.Repositories, ",") != "multi,ns/app" {
+	if strings.Join(cat.Repositories, ",") != "armonly,multi,ns/app" {
 		t.Fatalf("catalog --format json: %+v", cat)
 	}
 
