@@ -103,8 +103,14 @@ func setup() error {
 	if err := copyBusybox(); err != nil {
 		return err
 	}
+	berth := filepath.Join(repoRoot, "bin/berth")
+	if other := os.Getenv("SECURITY_BERTH"); other != "" {
+		// Another build of berth (an older one, say), to see what the
+		// attacks do to it; the suite still builds bin/berth first.
+		berth = other
+	}
 	for _, rt := range []struct{ name, src string }{
-		{"berth", filepath.Join(repoRoot, "bin/berth")},
+		{"berth", berth},
 		{"runc", runcPath},
 	} {
 		k := &runtimeKind{name: rt.name, pristine: filepath.Join(tools, "pristine-"+rt.name)}
