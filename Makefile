@@ -16,7 +16,7 @@ RUNTIME   ?=
 # package's output only with -v.
 SECURITY_RESULTS := conformance/security/work/results.txt
 
-.PHONY: all build init berth berth-image static deps test unit conformance validation vmtest bench demo clean fmt vet man
+.PHONY: all build init berth berth-image crictl print-crictl static deps test unit conformance validation vmtest bench demo clean fmt vet man
 
 all: build
 
@@ -43,6 +43,24 @@ init: $(INIT_BIN)
 
 berth: $(INIT_BIN)
 	CGO_ENABLED=1 $(GO) build -trimpath -tags '$(BERTH_TAGS)' -ldflags '$(BERTH_LDFLAGS)' -o $(BIN)/berth ./runtime
+
+# crictl drives containerd's CRI plugin in conformance/engines (the
+# Kubernetes node path). Built once from the Go module proxy into a cache
+# dir outside the tree, then reused.
+CRICTL_VERSION := v1.37.0
+TOOLS_CACHE    ?= $(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME),$(HOME)/.cache)/berth-tools
+CRICTL         := $(TOOLS_CACHE)/crictl-$(CRICTL_VERSION)
+
+crictl: $(CRICTL)
+
+$(CRICTL):
+	mkdir -p $(TOOLS_CACHE)/build-crictl
+	GOBIN=$(TOOLS_CACHE)/build-crictl CGO_ENABLED=0 $(GO) install -trimpath sigs.k8s.io/cri-tools/cmd/crictl@$(CRICTL_VERSION)
+	mv $(TOOLS_CACHE)/build-crictl/crictl $@
+	rmdir $(TOOLS_CACHE)/build-crictl
+
+print-crictl:
+	@echo $(CRICTL)
 
 berth-image:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/berth-image ./imagetool

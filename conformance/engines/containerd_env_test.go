@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -29,8 +28,7 @@ type containerdEnv struct {
 	dir       string
 	address   string
 	namespace string // unique: it names the runtime's root and cgroups
-	daemon    *exec.Cmd
-	exited    chan error
+	daemon    *daemonProc
 }
 
 var (
@@ -82,19 +80,15 @@ func imageArchive(t *testing.T) string {
 	return archivePath
 }
 
-func startContainerd(rt *runtimeUnderTest, archive string) (*containerdEnv, error) {
-	dir := filepath.Join(workDir, "containerd-"+rt.name)
-	c := &containerdEnv{rt: rt, dir: dir, address: filepath.Join(dir, "containerd.sock"),
-		namespace: fmt.Sprintf("berth-engines-%s-%d", rt.name, os.Getpid()), exited: make(chan error, 1)}
-	if err := os.MkdirAll(filepath.Join(dir, "fifo"), 0o700); err != nil {
-		return nil, err
-	}
-	// Only what ctr run needs: no CRI, no snapshotters but overlayfs, no
-	// debug or metrics listeners.
-	config := fmt.Sprintf(`version = 2
+// containerdConfig is the head of a private containerd's config: root,
+// state and socket under dir, no snapshotters but overlayfs, no tracing,
+// no debug or metrics listeners; disabled lists further plugins (quoted,
+// each followed by ", ").
+func containerdConfig(dir, sock, disabled string) string {
+	return fmt.Sprintf(`version = 2
 root = "%[1]s/root"
 state = "%[1]s/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs",
+disabled_plugins = [%[3]s"io.containerd.snapshotter.v1.btrfs",
   "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper",
   "io.containerd.snapshotter.v1.aufs", "io.containerd.internal.v1.tracing",
   "io.containerd.tracing.processor.v1.otlp"]
@@ -107,27 +101,33 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
   address = ""
 [metrics]
   address = ""
-`, dir, c.address)
+`, dir, sock, disabled)
+}
+
+func startContainerd(rt *runtimeUnderTest, archive string) (*containerdEnv, error) {
+	dir := filepath.Join(workDir, "containerd-"+rt.name)
+	c := &containerdEnv{rt: rt, dir: dir, address: filepath.Join(dir, "containerd.sock"),
+		namespace: fmt.Sprintf("berth-engines-%s-%d", rt.name, os.Getpid())}
+	if err := os.MkdirAll(filepath.Join(dir, "fifo"), 0o700); err != nil {
+		return nil, err
+	}
+	// Only what ctr run needs: no CRI, no snapshotters but overlayfs, no
+	// debug or metrics listeners.
+	config := containerdConfig(dir, c.address, `"io.containerd.grpc.v1.cri", `)
 	configPath := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(configPath, []byte(config), 0o644); err != nil {
 		return nil, err
 	}
-	log, err := os.Create(filepath.Join(dir, "containerd.log"))
-	if err != nil {
+	logPath := filepath.Join(dir, "containerd.log")
+	cmd := exec.Command("containerd", "--config", configPath)
+	cmd.Env = append(os.Environ(), "PATH="+rt.pathDir+":"+os.Getenv("PATH"))
+	var err error
+	if c.daemon, err = startDaemon("containerd for "+rt.name, cmd, logPath); err != nil {
 		return nil, err
 	}
-	defer log.Close()
-	c.daemon = exec.Command("containerd", "--config", configPath)
-	c.daemon.Env = append(os.Environ(), "PATH="+rt.pathDir+":"+os.Getenv("PATH"))
-	c.daemon.Stdout, c.daemon.Stderr = log, log
-	c.daemon.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := c.daemon.Start(); err != nil {
-		return nil, err
-	}
-	go func() { c.exited <- c.daemon.Wait() }()
 	if !waitFor(10*time.Second, c.serving) {
 		c.stop()
-		b, _ := os.ReadFile(log.Name())
+		b, _ := os.ReadFile(logPath)
 		return nil, fmt.Errorf("containerd did not serve %s within 10s:\n%s", c.address, b)
 	}
 	out, err := c.ctrCommand("images", "import", archive).CombinedOutput()
@@ -207,17 +207,7 @@ func (c *containerdEnv) removeAfter(t *testing.T, id string) {
 	})
 }
 
-func (c *containerdEnv) stop() error {
-	_ = c.daemon.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-c.exited:
-		return nil
-	case <-time.After(10 * time.Second):
-		_ = c.daemon.Process.Kill()
-		<-c.exited
-		return fmt.Errorf("containerd for %s ignored SIGTERM for 10s", c.rt.name)
-	}
-}
+func (c *containerdEnv) stop() error { return c.daemon.stop(10 * time.Second) }
 
 // stopContainerds stops every daemon, removes the cgroups and runtime roots
 // named after the suite's namespaces, and /run/containerd if the suite

@@ -7,8 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -30,38 +28,23 @@ type dockerEnv struct {
 	sock    string
 	name    string // the runtime's name in daemon.json
 	cgroup  string // the daemon's --cgroup-parent, unique to this run
-	daemon  *exec.Cmd
-	exited  chan error
+	daemon  *daemonProc
 	logPath string
 }
 
-var (
-	dockerMu sync.Mutex
-	dockers  = map[string]*dockerEnv{}
-)
+var dockers envs[*dockerEnv]
 
 // docker returns the daemon serving rt, starting it on first use.
 func docker(t *testing.T, rt *runtimeUnderTest) *dockerEnv {
 	t.Helper()
-	dockerMu.Lock()
-	defer dockerMu.Unlock()
-	if d := dockers[rt.name]; d != nil {
-		return d
-	}
-	d, err := startDocker(rt)
-	if err != nil {
-		t.Fatalf("starting dockerd for %s: %v", rt.name, err)
-	}
-	dockers[rt.name] = d
-	return d
+	return dockers.get(t, "dockerd", rt, func() (*dockerEnv, error) { return startDocker(rt) })
 }
 
 func startDocker(rt *runtimeUnderTest) (*dockerEnv, error) {
 	// Short: the managed containerd's socket lives below the exec root.
 	dir := filepath.Join(workDir, "d-"+rt.name)
 	d := &dockerEnv{rt: rt, dir: dir, sock: filepath.Join(dir, "docker.sock"), name: "eng-" + rt.name,
-		cgroup: fmt.Sprintf("berth-docker-%s-%d", rt.name, os.Getpid()),
-		exited: make(chan error, 1), logPath: filepath.Join(dir, "dockerd.log")}
+		cgroup: fmt.Sprintf("berth-docker-%s-%d", rt.name, os.Getpid()), logPath: filepath.Join(dir, "dockerd.log")}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -70,20 +53,13 @@ func startDocker(rt *runtimeUnderTest) (*dockerEnv, error) {
 	if err := os.WriteFile(configPath, []byte(config), 0o644); err != nil {
 		return nil, err
 	}
-	log, err := os.Create(d.logPath)
-	if err != nil {
-		return nil, err
-	}
-	defer log.Close()
-	d.daemon = exec.Command("dockerd", "--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "x"),
+	cmd := exec.Command("dockerd", "--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "x"),
 		"--host", "unix://"+d.sock, "--pidfile", filepath.Join(dir, "docker.pid"), "--config-file", configPath,
 		"--iptables=false", "--ip6tables=false", "--bridge=none", "--cgroup-parent", "/"+d.cgroup)
-	d.daemon.Stdout, d.daemon.Stderr = log, log
-	d.daemon.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := d.daemon.Start(); err != nil {
+	var err error
+	if d.daemon, err = startDaemon("dockerd for "+rt.name, cmd, d.logPath); err != nil {
 		return nil, err
 	}
-	go func() { d.exited <- d.daemon.Wait() }()
 	if !waitFor(30*time.Second, d.serving) {
 		d.stop()
 		b, _ := os.ReadFile(d.logPath)
@@ -120,20 +96,7 @@ func (d *dockerEnv) docker(t *testing.T, args ...string) command {
 // mustDocker is docker that fails t unless the command succeeds.
 func (d *dockerEnv) mustDocker(t *testing.T, args ...string) command {
 	t.Helper()
-	res := d.docker(t, args...)
-	if res.exit != 0 {
-		t.Fatalf("%s\n  dockerd log tail:\n%s", res, d.logTail())
-	}
-	return res
-}
-
-func (d *dockerEnv) logTail() string {
-	b, _ := os.ReadFile(d.logPath)
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) > 8 {
-		lines = lines[len(lines)-8:]
-	}
-	return "    " + strings.Join(lines, "\n    ")
+	return mustSucceed(t, d.docker(t, args...), d.logPath)
 }
 
 // places is where the runtime keeps its state under this dockerd: dockerd
@@ -153,25 +116,13 @@ func (d *dockerEnv) removeAfter(t *testing.T, name string) {
 	t.Cleanup(func() { d.command("rm", "-f", name).Run() })
 }
 
-func (d *dockerEnv) stop() error {
-	_ = d.daemon.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.exited:
-		return nil
-	case <-time.After(30 * time.Second):
-		_ = d.daemon.Process.Kill()
-		<-d.exited
-		return fmt.Errorf("dockerd for %s ignored SIGTERM for 30s", d.rt.name)
-	}
-}
+func (d *dockerEnv) stop() error { return d.daemon.stop(30 * time.Second) }
 
 // stopDockers checks that no container is left in any daemon, then stops
 // them; their directories go with the work dir.
 func stopDockers() error {
-	dockerMu.Lock()
-	defer dockerMu.Unlock()
 	var errs []string
-	for _, d := range dockers {
+	for _, d := range dockers.all() {
 		if out, err := d.command("ps", "-aq").Output(); err == nil && strings.TrimSpace(string(out)) != "" {
 			errs = append(errs, fmt.Sprintf("dockerd for %s still has containers: %s", d.rt.name, strings.Fields(string(out))))
 			d.command("rm", "-f", strings.TrimSpace(string(out))).Run()

@@ -48,6 +48,8 @@ var requiredTools = []struct{ name, pkg string }{
 	{"docker-init", "docker.io"},
 	{"make", "make"},
 	{"buildah", "buildah"},
+	{"gcc", "gcc"},
+	{"/usr/lib/cni/loopback", "containernetworking-plugins (pulled in by podman)"},
 }
 
 func TestMain(m *testing.M) {
@@ -138,7 +140,7 @@ func eachRuntime(t *testing.T, f func(t *testing.T, rt *runtimeUnderTest)) {
 // not clean.
 func tearDownEngines() error {
 	var errs []string
-	for _, stop := range []func() error{stopDockers, stopContainerds, resetPodman} {
+	for _, stop := range []func() error{stopCRIs, stopDockers, stopContainerds, resetPodman} {
 		if err := stop(); err != nil {
 			errs = append(errs, err.Error())
 		}
