@@ -3,6 +3,7 @@ module github.com/berthproject/berth
 go 1.26.8
 
 require (
+	github.com/BurntSushi/toml v1.6.0
 	github.com/coreos/go-systemd/v22 v22.6.0
 	github.com/cyphar/filepath-securejoin v0.7.0
 	github.com/docker/cli v29.7.2+incompatible

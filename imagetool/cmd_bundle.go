@@ -39,11 +39,7 @@ func init() {
 }
 
 func runBundle(ctx context.Context, g *Globals, uf *unpackFlags, jobs int, refStr, bundle string) error {
-	ref, s, repo, err := g.openSource(ctx, refStr)
-	if err != nil {
-		return err
-	}
-	verify, err := g.verifier(ref)
+	s, err := g.OpenStore()
 	if err != nil {
 		return err
 	}
@@ -59,7 +55,7 @@ func runBundle(ctx context.Context, g *Globals, uf *unpackFlags, jobs int, refSt
 			layers: map[string]bool{}, sem: make(chan struct{}, max(1, uf.jobs))}
 		rep = pre
 	}
-	res, err := pull.Pull(ctx, s, repo, ref, pull.Options{Platform: g.Platform, Jobs: jobs, Progress: rep, Verify: verify})
+	res, err := g.pullImage(ctx, s, refStr, pull.Options{Platform: g.Platform, Jobs: jobs, Progress: rep})
 	rep.Close()
 	if pre != nil {
 		pre.wg.Wait()

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/berthproject/berth/imagetool/pull"
+	"github.com/berthproject/berth/imagetool/reference"
 	"github.com/berthproject/berth/imagetool/store"
 	"github.com/berthproject/berth/imagetool/transfer"
 )
@@ -45,6 +46,16 @@ func init() {
 			if err != nil {
 				return usagef("destination: %v", err)
 			}
+			// registries.conf: a blocked registry, a location rewrite.
+			rc, err := g.RegistriesConf()
+			if err != nil {
+				return err
+			}
+			target, err := rc.Push(reference.Normalize(dst.Ref))
+			if err != nil {
+				return err
+			}
+			dst.Ref = target.Ref
 			client, err := g.sideRegistry("--dest-creds", destCreds)
 			if err != nil {
 				return err

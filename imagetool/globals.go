@@ -14,6 +14,7 @@ import (
 	"github.com/berthproject/berth/imagetool/policy"
 	"github.com/berthproject/berth/imagetool/progress"
 	"github.com/berthproject/berth/imagetool/reference"
+	"github.com/berthproject/berth/imagetool/regconf"
 	"github.com/berthproject/berth/imagetool/registry"
 	"github.com/berthproject/berth/imagetool/store"
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -32,6 +33,7 @@ type Globals struct {
 	Debug       bool   // --debug: log registry traffic to stderr
 	PolicyFile  string // --policy: containers-policy.json to enforce
 	NoPolicy    bool   // --insecure-policy: accept any image
+	RegConfFile string // --registries-conf: containers-registries.conf to read
 	Creds       string // --creds USER[:PASSWORD] for every registry
 	AuthFile    string // --authfile: the only credentials file read
 
@@ -43,6 +45,20 @@ type Globals struct {
 	// asked holds credentials parsed (and passwords asked for) per flag
 	// value, so that one command asks once.
 	asked map[string]*authn.AuthConfig
+	// regConf is registries.conf, once read.
+	regConf *regconf.Config
+}
+
+// RegistriesConf reads containers-registries.conf (once).
+func (g *Globals) RegistriesConf() (*regconf.Config, error) {
+	if g.regConf == nil {
+		c, err := regconf.Load(g.RegConfFile)
+		if err != nil {
+			return nil, err
+		}
+		g.regConf = c
+	}
+	return g.regConf, nil
 }
 
 // defaults sets the flag defaults; define then uses the current values as
@@ -65,6 +81,7 @@ func (g *Globals) define(fs *flag.FlagSet) {
 	fs.BoolVar(&g.Debug, "debug", g.Debug, "log registry requests to stderr")
 	fs.StringVar(&g.PolicyFile, "policy", g.PolicyFile, "trust policy `FILE` (containers-policy.json; default: ~/.config/containers/policy.json, then "+policy.SystemPath+")")
 	fs.BoolVar(&g.NoPolicy, "insecure-policy", g.NoPolicy, "accept any image, ignoring the trust policy")
+	fs.StringVar(&g.RegConfFile, "registries-conf", g.RegConfFile, "containers-registries.conf `FILE` (default: $CONTAINERS_REGISTRIES_CONF, ~/.config/containers/registries.conf, "+regconf.SystemFile+"; drop-ins from registries.conf.d)")
 	fs.StringVar(&g.Creds, "creds", g.Creds, "`USER[:PASSWORD]` for the registry (asks for the password on a terminal when left out)")
 	fs.StringVar(&g.AuthFile, "authfile", g.AuthFile, "read (and for login, write) credentials in `FILE` only (default: $REGISTRY_AUTH_FILE, else the Docker config and the containers auth.json files)")
 }
@@ -96,28 +113,6 @@ func (g *Globals) OpenStore() (*store.Store, error) {
 		fmt.Fprintf(g.Stderr, "note: %s is an OCI layout berth-image had not used: it now also holds berth-image's lock, index.lock and tmp/ (and locks/, cache/ as needed) next to oci-layout, index.json and blobs/; OCI tools ignore them, and berth-image gc removes blobs no index.json entry references\n", s.Root())
 	}
 	return s, err
-}
-
-// openSource resolves what a pull needs: the reference as given, the
-// store, and the registry repository it comes from.
-func (g *Globals) openSource(ctx context.Context, refStr string) (reference.Reference, *store.Store, *registry.Repo, error) {
-	ref, err := g.ParseRef(refStr)
-	if err != nil {
-		return ref, nil, nil, err
-	}
-	s, err := g.OpenStore()
-	if err != nil {
-		return ref, nil, nil, err
-	}
-	client, err := g.Registry()
-	if err != nil {
-		return ref, nil, nil, err
-	}
-	repo, err := client.Repository(ctx, ref, false)
-	if err != nil {
-		return ref, nil, nil, fmt.Errorf("%s: %w", ref, err)
-	}
-	return ref, s, repo, nil
 }
 
 // PrintJSON writes v as indented JSON to stdout.
@@ -159,7 +154,11 @@ func (g *Globals) RegistryWithCreds(flag, creds string) (*registry.Client, error
 		}
 		kc.Creds = g.asked[creds]
 	}
-	opts := registry.Options{Insecure: g.Insecure, CAFile: g.CAFile, CertDir: g.CertDir, Keychain: kc}
+	rc, err := g.RegistriesConf()
+	if err != nil {
+		return nil, err
+	}
+	opts := registry.Options{Insecure: g.Insecure, InsecureHost: rc.IsInsecure, CAFile: g.CAFile, CertDir: g.CertDir, Keychain: kc}
 	if g.Debug {
 		opts.Debugf = g.Debugf
 	}

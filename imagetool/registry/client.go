@@ -31,9 +31,9 @@ type Options struct {
 	Insecure bool
 	// CAFile is a PEM bundle of CAs trusted in addition to the system's.
 	CAFile string
-	// InsecureHosts are registries (host[:port]) treated as if Insecure
-	// were set, e.g. from registries.conf.
-	InsecureHosts map[string]bool
+	// InsecureHost, if set, says which registries (host[:port]) to treat
+	// as if Insecure were set: those registries.conf marks insecure.
+	InsecureHost func(host string) bool
 	// CertDir holds *.crt CA files and *.cert/*.key client key pairs,
 	// for every registry; when set, CertsDirs are not searched.
 	CertDir string
@@ -69,7 +69,7 @@ func New(opts Options) (*Client, error) {
 // insecure reports whether host (host[:port]) may be reached over plain
 // HTTP or unverified TLS.
 func (o Options) insecure(host string) bool {
-	return o.Insecure || o.InsecureHosts[host]
+	return o.Insecure || o.InsecureHost != nil && o.InsecureHost(host)
 }
 
 // retryCodes are the statuses retried with backoff.
