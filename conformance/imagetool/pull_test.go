@@ -143,20 +143,7 @@ func TestPullProgressBarsOnTerminal(t *testing.T) {
 	l.image(t, "v1", busybox(t))
 	l.push(t, reg, "v1", "app:v1")
 
-	master, slave := openPTY(t)
-	cmd := exec.Command(bin, "--store", t.TempDir(), "pull", reg.Addr+"/app:v1")
-	cmd.Stderr = slave
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	var tty bytes.Buffer
-	copied := make(chan struct{})
-	go func() { io.Copy(&tty, master); close(copied) }()
-	if err := cmd.Run(); err != nil {
-		t.Fatal(err)
-	}
-	slave.Close()
-	<-copied
-	s := tty.String()
+	s, out := stderrOnPTY(t, 0, "--store", t.TempDir(), "pull", reg.Addr+"/app:v1")
 	if !strings.Contains(s, "\x1b[") || strings.Count(s, "["+strings.Repeat("=", 30)+"]") < 3 {
 		t.Fatalf("terminal output has no finished progress bars: %q", s)
 	}
@@ -182,24 +169,8 @@ func TestProgressBarsWithMoreLayersThanRows(t *testing.T) {
 	p := startFaultProxy(t, reg.Addr, "slow")
 
 	const rows = 6
-	master, slave := openPTY(t)
-	if err := unix.IoctlSetWinsize(int(slave.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: 120}); err != nil {
-		t.Fatal(err)
-	}
 	bundle := filepath.Join(t.TempDir(), "b")
-	cmd := exec.Command(bin, "--store", t.TempDir(), "bundle", "--mode", "copy", p.addr()+"/many:v1", bundle)
-	cmd.Stderr = slave
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	var tty bytes.Buffer
-	copied := make(chan struct{})
-	go func() { io.Copy(&tty, master); close(copied) }()
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%v\n%s", err, tty.String())
-	}
-	slave.Close()
-	<-copied
-	s := tty.String()
+	s, out := stderrOnPTY(t, rows, "--store", t.TempDir(), "bundle", "--mode", "copy", p.addr()+"/many:v1", bundle)
 	for _, m := range regexp.MustCompile(`\x1b\[(\d+)A`).FindAllStringSubmatch(s, -1) {
 		if n, _ := strconv.Atoi(m[1]); n > rows-1 {
 			t.Fatalf("the cursor moved up %d lines on a %d-row terminal", n, rows)
@@ -224,6 +195,31 @@ func TestProgressBarsWithMoreLayersThanRows(t *testing.T) {
 	if strings.Contains(out.String(), "\x1b[") {
 		t.Fatalf("progress leaked to stdout: %q", out.String())
 	}
+}
+
+// stderrOnPTY runs berth-image with stderr on a new pseudo-terminal (of
+// rows rows, when not 0) and returns what the terminal got and stdout.
+func stderrOnPTY(t *testing.T, rows uint16, args ...string) (tty string, stdout *bytes.Buffer) {
+	t.Helper()
+	master, slave := openPTY(t)
+	if rows > 0 {
+		if err := unix.IoctlSetWinsize(int(slave.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: 120}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stderr = slave
+	var out, got bytes.Buffer
+	cmd.Stdout = &out
+	copied := make(chan struct{})
+	go func() { io.Copy(&got, master); close(copied) }()
+	err := cmd.Run()
+	slave.Close()
+	<-copied
+	if err != nil {
+		t.Fatalf("%v\n%s", err, got.String())
+	}
+	return got.String(), &out
 }
 
 // openPTY returns the master and slave of a new pseudo-terminal.
