@@ -66,13 +66,8 @@ func (c *Container) killAll() error {
 	if err != nil {
 		return nil
 	}
-	// Frozen processes die only once thawed.
-	if frozen, _ := cg.Frozen(); frozen {
-		cg.Thaw()
-	}
-	pids, _ := cg.Pids()
-	for _, pid := range pids {
-		unix.Kill(pid, unix.SIGKILL)
+	if err := cg.Kill(); err != nil {
+		logrus.Warnf("delete: %v", err)
 	}
 	return nil
 }

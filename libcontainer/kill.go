@@ -26,6 +26,9 @@ func (c *Container) signalAll(sig unix.Signal) error {
 	if err != nil {
 		return err
 	}
+	if sig == unix.SIGKILL {
+		return cg.Kill() // cgroup.kill where there is one, as runc does
+	}
 	pids, err := cg.Pids()
 	if err != nil {
 		return fmt.Errorf("listing the container's processes: %w", err)

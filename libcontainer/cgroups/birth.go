@@ -1,6 +1,7 @@
 package cgroups
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -63,6 +64,21 @@ func (m *Manager) StartInside(sys *syscall.SysProcAttr, fork func() (int, error)
 			logrus.Debugf("cgroup %s: the forking thread could not join it (%v); the process is moved in after the fork", m.name, err)
 		}
 		pid, err := fork()
+		viaSystemd := false
+		if err != nil && sys.UseCgroupFD && m.systemd && m.rootless && (errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM)) {
+			// A user's scope lives in the subtree delegated to its user
+			// manager, and the caller (in a login session's scope) may not
+			// move processes there itself; its systemd may.
+			sys.UseCgroupFD = false
+			pid, err = fork()
+			viaSystemd = err == nil
+		}
+		if viaSystemd {
+			if aerr := m.attachViaSystemd(pid); aerr != nil {
+				done <- result{pid, true, aerr}
+				return
+			}
+		}
 		if joined {
 			if jerr := joinThread(back); jerr != nil {
 				done <- result{pid, true, fmt.Errorf("cgroup %s: moving berth's thread back: %w", m.name, jerr)}

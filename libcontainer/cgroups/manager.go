@@ -399,6 +399,35 @@ func (m *Manager) Frozen() (bool, error) {
 	return st == lib.Frozen, nil
 }
 
+// Kill SIGKILLs every process in the cgroup and its sub-cgroups. On
+// cgroup v2 it writes cgroup.kill (Linux 5.14+), which the kernel applies
+// to the whole tree at once, frozen or not, so a process forking in a
+// loop cannot escape; elsewhere it thaws the cgroup and signals pid by pid.
+func (m *Manager) Kill() error {
+	if dir := m.lib.Path(""); m.mode == ModeV2 && dir != "" {
+		err := lib.WriteFile(dir, "cgroup.kill", "1")
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("killing cgroup %s: %w", m.name, err)
+		}
+	}
+	if frozen, _ := m.Frozen(); frozen {
+		_ = m.Thaw()
+	}
+	pids, err := m.Pids()
+	if err != nil {
+		return err
+	}
+	for _, pid := range pids {
+		if err := unix.Kill(pid, unix.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("killing pid %d of cgroup %s: %w", pid, m.name, err)
+		}
+	}
+	return nil
+}
+
 // Pids lists every process in the cgroup and its sub-cgroups, for
 // `berth kill --all` and `berth ps`.
 func (m *Manager) Pids() ([]int, error) {

@@ -36,13 +36,34 @@ func unitProps(res *Resources) []systemdDbus.Property {
 	return props
 }
 
-// setUnitProps sets unitProps(res) on the container's unit, through the
-// system bus or, rootless, the caller's user bus.
+// setUnitProps sets unitProps(res) on the container's unit.
 func (m *Manager) setUnitProps(res *Resources) error {
 	props := unitProps(res)
 	if !m.systemd || len(props) == 0 {
 		return nil
 	}
+	return m.withSystemd(func(ctx context.Context, conn *systemdDbus.Conn) error {
+		if err := conn.SetUnitPropertiesContext(ctx, m.unit, true, props...); err != nil {
+			return fmt.Errorf("setting %s properties of %s: %w", props[0].Name, m.unit, err)
+		}
+		return nil
+	})
+}
+
+// attachViaSystemd has systemd move pid into the container's unit
+// (AttachProcessesToUnit), for a process the caller may not move itself.
+func (m *Manager) attachViaSystemd(pid int) error {
+	return m.withSystemd(func(ctx context.Context, conn *systemdDbus.Conn) error {
+		if err := conn.AttachProcessesToUnit(ctx, m.unit, "/", []uint32{uint32(pid)}); err != nil {
+			return fmt.Errorf("asking systemd to move pid %d into %s: %w", pid, m.unit, err)
+		}
+		return nil
+	})
+}
+
+// withSystemd calls f with a connection to the system's systemd or,
+// rootless, the caller's user manager, bounded by 10 seconds.
+func (m *Manager) withSystemd(f func(context.Context, *systemdDbus.Conn) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var conn *systemdDbus.Conn
@@ -56,8 +77,5 @@ func (m *Manager) setUnitProps(res *Resources) error {
 		return fmt.Errorf("connecting to systemd: %w", err)
 	}
 	defer conn.Close()
-	if err := conn.SetUnitPropertiesContext(ctx, m.unit, true, props...); err != nil {
-		return fmt.Errorf("setting %s properties of %s: %w", props[0].Name, m.unit, err)
-	}
-	return nil
+	return f(ctx, conn)
 }
