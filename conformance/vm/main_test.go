@@ -89,7 +89,13 @@ func (r result) String() string {
 // group when the time is up. cred, when set, runs it as that user.
 func run(t *testing.T, cred *syscall.Credential, env []string, name string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	return runFor(t, cmdTimeout, cred, env, name, args...)
+}
+
+// runFor is run with another time limit.
+func runFor(t *testing.T, limit time.Duration, cred *syscall.Credential, env []string, name string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
@@ -118,7 +124,7 @@ func run(t *testing.T, cred *syscall.Credential, env []string, name string, args
 		t.Fatalf("running %v: %v", r.args, err)
 	}
 	if ctx.Err() != nil {
-		t.Fatalf("%v timed out after %v", r.args, cmdTimeout)
+		t.Fatalf("%v timed out after %v", r.args, limit)
 	}
 	return r
 }
@@ -217,6 +223,7 @@ func newContainer(t *testing.T, systemd bool, args ...string) *container {
 	must(t, json.Unmarshal([]byte(readFile(t, filepath.Join(c.bundle, "config.json"))), &s))
 	s.Process.Terminal = false
 	s.Process.Args = args
+	s.Root.Readonly = false // the tests' programs write to /tmp
 	if systemd {
 		s.Linux.CgroupsPath = "system.slice:" + scopePrefix + ":" + c.id
 	} else {
