@@ -186,3 +186,35 @@ func TestResources(t *testing.T) {
 		}
 	})
 }
+
+// TestRDMA: linux.resources.rdma reaches rdma.max, on a soft-RoCE device
+// (rdma_rxe over a dummy interface) made for the test, by both drivers.
+func TestRDMA(t *testing.T) {
+	link := fmt.Sprintf("vmd%d", os.Getpid()%100000)
+	dev := "vmrxe" + link[3:]
+	mustRun(t, "ip", "link", "add", link, "type", "dummy")
+	t.Cleanup(func() { run(t, nil, nil, "ip", "link", "del", link) })
+	mustRun(t, "ip", "link", "set", link, "up")
+	mustRun(t, "modprobe", "rdma_rxe")
+	mustRun(t, "rdma", "link", "add", dev, "type", "rxe", "netdev", link)
+	t.Cleanup(func() { run(t, nil, nil, "rdma", "link", "delete", dev) })
+	eachDriver(t, func(t *testing.T, systemd bool) {
+		c := newContainer(t, systemd, "sleep", "1000")
+		c.spec.Linux.Resources.Rdma = map[string]specs.LinuxRdma{dev: {HcaHandles: ptr(uint32(5)), HcaObjects: ptr(uint32(100))}}
+		c.mustCreate()
+		c.mustRT("start", c.id)
+		checkFiles(t, c, "after create", []want{{"rdma.max", dev + " hca_handle=5 hca_object=100"}})
+		c.mustRT("update", "--resources", writeJSON(t, map[string]any{"rdma": map[string]any{dev: map[string]int{"hcaHandles": 7, "hcaObjects": 50}}}), c.id)
+		checkFiles(t, c, "after update", []want{{"rdma.max", dev + " hca_handle=7 hca_object=50"}})
+	})
+}
+
+// writeJSON writes v to a temp file and returns its path.
+func writeJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	must(t, err)
+	f := filepath.Join(t.TempDir(), "v.json")
+	must(t, os.WriteFile(f, b, 0o644))
+	return f
+}

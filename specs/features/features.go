@@ -59,7 +59,9 @@ func Static() *features.Features {
 			Capabilities: specs.CapabilityNames(),
 			// libcontainer/cgroups drives opencontainers/cgroups: the fs
 			// managers for v1 and v2, the systemd one for system and user
-			// (rootless) instances, and the rdma controller on both.
+			// (rootless) instances, and the rdma controller on both. v1
+			// is tested on the development host; v2, both systemd
+			// managers and rdma by make vmtest (conformance/vm).
 			Cgroup: &features.Cgroup{
 				V1:          yes(),
 				V2:          yes(),
