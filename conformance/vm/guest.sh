@@ -51,11 +51,30 @@ suite() {
 	echo "=== vmtest suite $name: exit $code"
 }
 
+# validation [-record]: the runtime-tools programs, prebuilt by run.sh,
+# against expected/berth-v2.txt (-record, all of them, writes it to out/).
+# By default only the cgroup ones: all 58 take about 10 minutes emulated.
+validation() {
+	echo "=== vmtest suite validation"
+	t0=$(date +%s)
+	cp -r "$share/validation" /opt/berth/
+	run="-run=${VMTEST_RUN:-^(linux_cgroups_.*|delete_resources)$}"
+	[ "${1:-}" = -record ] && run=""
+	(cd /opt/berth/validation && timeout -k 10 900 /opt/berth/tests/validate -prebuilt -work work \
+		-runtime "$RUNTIME" -expected expected/berth-v2.txt -busybox "$(command -v busybox)" $run "$@")
+	code=$?
+	[ "${1:-}" = -record ] && cp /opt/berth/validation/expected/berth-v2.txt "$out/"
+	echo "validation $code $(($(date +%s) - t0))" >>"$out/results"
+	echo "=== vmtest suite validation: exit $code"
+}
+
 for s in ${VMTEST_SUITES:-cgroups runtime vm}; do
 	case $s in
 	cgroups) suite cgroups 300 -test.v ;;
 	runtime) suite runtime 600 ;;
 	vm) suite vm 600 -test.v ;;
+	validation) validation ;;
+	validation-record) validation -record ;;
 	*) echo "vmtest guest: unknown suite $s"; echo "$s 1 0" >>"$out/results" ;;
 	esac
 done

@@ -46,6 +46,7 @@ qemu_pid=""
 cleanup() {
 	# qemu_pid is timeout(1), which passes the TERM on to qemu.
 	if [ -n "$qemu_pid" ]; then kill "$qemu_pid" 2>/dev/null || true; wait "$qemu_pid" 2>/dev/null || true; fi
+	if [ -f "$stage/out/berth-v2.txt" ]; then cp "$stage/out/berth-v2.txt" conformance/validation/expected/; fi
 	rm -rf "$stage"
 }
 trap cleanup EXIT
@@ -61,6 +62,17 @@ $GO build -o "$stage/bin/probe" ./conformance/probe
 $GO test -c -o "$stage/tests/cgroups.test" ./libcontainer/cgroups
 $GO test -c -o "$stage/tests/runtime.test" ./conformance/runtime
 $GO test -c -tags vmtest -o "$stage/tests/vm.test" ./conformance/vm
+# The runtime-tools validation programs (VMTEST_SUITES=validation or
+# validation-record), built here; the runner runs them there with
+# -prebuilt, against expected/berth-v2.txt.
+case " ${VMTEST_SUITES:-} " in
+*" validation"*)
+	mkdir -p "$stage/validation"
+	(cd conformance/validation && $GO build -o "$stage/tests/validate" ./cmd/validate &&
+		$GO run ./cmd/validate -build-only -work "$stage/validation/work" &&
+		cp -r go.mod expected "$stage/validation/")
+	;;
+esac
 cp conformance/vm/guest.sh "$stage/"
 # VMTEST_SUITES (cgroups runtime vm) and VMTEST_RUN (a -test.run
 # pattern) narrow a run while working on one test.

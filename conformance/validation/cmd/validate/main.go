@@ -41,6 +41,9 @@ type options struct {
 	timeout  time.Duration
 	record   bool
 	verbose  bool
+	// buildOnly builds the programs into work/bin and stops; prebuilt
+	// runs those instead of building (make vmtest's guest has no Go).
+	buildOnly, prebuilt bool
 }
 
 func main() {
@@ -55,6 +58,8 @@ func main() {
 	flag.DurationVar(&o.timeout, "timeout", time.Minute, "timeout for each program (the slowest take about 15 s)")
 	flag.BoolVar(&o.record, "record", false, "write the expected-results file from this run (keeps existing reasons)")
 	flag.BoolVar(&o.verbose, "v", false, "print the TAP diagnostics of failing assertions")
+	flag.BoolVar(&o.buildOnly, "build-only", false, "build the programs into <work>/bin and exit")
+	flag.BoolVar(&o.prebuilt, "prebuilt", false, "run the programs already in <work>/bin (see -build-only) instead of building them")
 	flag.BoolVar(&table, "table", false, "print a markdown table comparing the expected files given as arguments, then exit")
 	flag.Parse()
 
@@ -91,11 +96,19 @@ func run(ctx context.Context, o options) (regressions int, err error) {
 	if o.record && o.run.String() != "" {
 		return 0, fmt.Errorf("-record needs a full run (no -run)")
 	}
-	if os.Geteuid() != 0 {
-		return 0, fmt.Errorf("must run as root: the validation programs create containers")
-	}
 	if err := checkModuleDir(); err != nil {
 		return 0, err
+	}
+	if o.buildOnly {
+		work, err := filepath.Abs(o.work)
+		if err != nil {
+			return 0, err
+		}
+		_, err = suite.Build(ctx, ".", work)
+		return 0, err
+	}
+	if os.Geteuid() != 0 {
+		return 0, fmt.Errorf("must run as root: the validation programs create containers")
 	}
 	if o.runtime == "" {
 		o.runtime = os.Getenv("RUNTIME")
@@ -128,8 +141,13 @@ func run(ctx context.Context, o options) (regressions int, err error) {
 		return 0, err
 	}
 
-	fmt.Printf("building runtime-tools validation programs into %s\n", o.work)
-	programs, err := suite.Build(ctx, ".", o.work)
+	var programs []string
+	if o.prebuilt {
+		programs, err = suite.Built(o.work)
+	} else {
+		fmt.Printf("building runtime-tools validation programs into %s\n", o.work)
+		programs, err = suite.Build(ctx, ".", o.work)
+	}
 	if err != nil {
 		return 0, err
 	}

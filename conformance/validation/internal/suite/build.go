@@ -59,3 +59,28 @@ func Build(ctx context.Context, moduleDir, workDir string) ([]string, error) {
 	sort.Strings(names)
 	return names, nil
 }
+
+// Built lists the programs Build put in <workDir>/bin, sorted, without
+// runtimetest (which must be there too).
+func Built(workDir string) ([]string, error) {
+	binDir := filepath.Join(workDir, "bin")
+	ents, err := os.ReadDir(binDir)
+	if err != nil {
+		return nil, fmt.Errorf("prebuilt validation programs: %w", err)
+	}
+	var names []string
+	haveRuntimetest := false
+	for _, e := range ents {
+		switch {
+		case e.Name() == filepath.Base(RuntimetestPackage):
+			haveRuntimetest = true
+		case e.Type().IsRegular():
+			names = append(names, e.Name())
+		}
+	}
+	if !haveRuntimetest || len(names) == 0 {
+		return nil, fmt.Errorf("%s holds no validation programs and runtimetest: build them with -build-only", binDir)
+	}
+	sort.Strings(names)
+	return names, nil
+}
