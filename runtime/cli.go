@@ -191,13 +191,14 @@ func printUsage(w io.Writer, fs *flag.FlagSet, aliases map[string]string) {
 
 // errNoHelpTopic is runc's answer to an unknown command (exit status 3).
 func errNoHelpTopic(name string) error {
-	return &usageError{code: 3, msg: fmt.Sprintf("No help topic for '%s'", name)}
+	return &codedError{code: 3, err: fmt.Errorf("No help topic for '%s'", name)}
 }
 
-// usageError is a failure with an exit status of its own.
-type usageError struct {
+// codedError is a failure with an exit status of its own.
+type codedError struct {
 	code int
-	msg  string
+	err  error
 }
 
-func (e *usageError) Error() string { return e.msg }
+func (e *codedError) Error() string { return e.err.Error() }
+func (e *codedError) Unwrap() error { return e.err }

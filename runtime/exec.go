@@ -136,7 +136,9 @@ func cmdExec(g *globals, args []string) error {
 		SubCgroups: subCgroups, IgnorePaused: *ignorePaused,
 	})
 	if err != nil {
-		return err
+		// runc's status when the process could not be started, which
+		// tells it apart from the process's own exit status.
+		return &codedError{code: 255, err: err}
 	}
 	if err := libcontainer.SendPidfd(pidfd, pid); err != nil {
 		return err

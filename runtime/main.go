@@ -109,7 +109,7 @@ func runMain(args []string) int {
 			return 0
 		}
 		code := 1
-		var ue *usageError
+		var ue *codedError
 		if errors.As(err, &ue) {
 			code = ue.code
 		}

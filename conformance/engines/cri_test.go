@@ -4,9 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/berthproject/berth/conformance/ptytest"
 )
 
 // TestCRIPod is the kubelet's flow through containerd's CRI plugin: a pod
@@ -58,20 +55,8 @@ func TestCRIPod(t *testing.T) {
 		}
 
 		// A streaming exec with a terminal, as kubectl exec -it.
-		s, err := ptytest.Start(c.command("exec", "-it", c1, "sh", "-c", "tty; read x; echo got:$x"), 24, 80)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		if err := s.WaitFor("/dev/pts/", 30*time.Second); err != nil {
-			t.Fatal(err)
-		}
-		s.Type("typed\r")
-		if err := s.WaitFor("got:typed", 30*time.Second); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.Wait(30 * time.Second); err != nil {
-			t.Fatal(err)
+		if code := typeOnTerminal(t, c.command("exec", "-it", c1, "sh", "-c", ttyScript)); code != 0 {
+			t.Errorf("crictl exec -it: exit %d", code)
 		}
 
 		if logsOut := c.must(t, "logs", c1); !strings.Contains(logsOut, "hello-log") {

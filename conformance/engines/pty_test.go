@@ -74,3 +74,33 @@ func runInPty(t *testing.T, cmd *exec.Cmd, timeout time.Duration) command {
 	}
 	return res
 }
+
+// typeOnTerminal runs cmd (whose program runs `tty; read x; echo got:$x`
+// in a container) on a new terminal, as a person at a shell: it waits for
+// the container's pty name, types a line and waits for the echo, then for
+// the exit; it returns the exit status.
+func typeOnTerminal(t *testing.T, cmd *exec.Cmd) int {
+	t.Helper()
+	s, err := ptytest.Start(cmd, 24, 80)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.WaitFor("/dev/pts/", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Type("typed\r"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WaitFor("got:typed", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	code, err := s.Wait(30 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code
+}
+
+// ttyScript is what typeOnTerminal expects the container to run.
+const ttyScript = "tty; read x; echo got:$x"

@@ -390,3 +390,17 @@ func TestDebugLog(t *testing.T) {
 		t.Errorf("debug lines without --debug:\n%s", text)
 	}
 }
+
+// TestExecStartFailureStatus: an exec whose program cannot be started
+// exits 255 (runc's), so callers tell it from the program's own status.
+func TestExecStartFailureStatus(t *testing.T) {
+	t.Parallel()
+	c := newContainer(t, "/bin/sleep", "1000")
+	c.running()
+	if r := c.rt("exec", c.ID, "/no/such/program"); r.Code != 255 || !strings.Contains(r.Stderr, "/no/such/program") {
+		t.Errorf("exec of a missing program: %s", r.describe())
+	}
+	if r := c.rt("exec", c.ID, "/bin/sh", "-c", "exit 4"); r.Code != 4 {
+		t.Errorf("exec's own status: %s", r.describe())
+	}
+}
