@@ -1,9 +1,12 @@
-// Command pull benchmarks `berth-image pull` against `skopeo copy
-// docker://… oci:DIR` on a ~200 MB multi-layer image served by the
-// distribution registry on loopback, each into a cold (empty) store, and
-// prints a markdown section with the medians and the ratio.
+// Command pull benchmarks `berth-image pull` against `crane pull
+// --format=oci` and `skopeo copy docker://… oci:DIR` on two images served
+// by the distribution registry on loopback, each pulled into a cold
+// (empty) store: a ~200 MB multi-layer one and a ~500 MiB single-layer
+// one. It prints a markdown section with the medians and the ratios.
+// crane is built from the Go module proxy, at the go-containerregistry
+// version go.mod uses, into a cache directory (never committed).
 //
-//	go run ./conformance/bench/pull [-mb 200] [-layers 8] [-runs 5]
+//	go run ./conformance/bench/pull [-mb 200] [-layers 8] [-big-mb 500] [-runs 7]
 package main
 
 import (
@@ -27,15 +30,55 @@ func main() {
 	mb := flag.Int("mb", 200, "approximate compressed image size in MB")
 	layers := flag.Int("layers", 8, "number of layers (plus busybox)")
 	runs := flag.Int("runs", 7, "timed runs of each tool")
+	bigMB := flag.Int("big-mb", 500, "size in MiB of the single-layer image (0: skip it)")
 	serve := flag.Bool("serve", false, "only build and push the image, print its reference, and serve it until interrupted (for profiling)")
 	flag.Parse()
-	if err := bench(*mb, *layers, *runs, *serve); err != nil {
+	crane, err := buildCrane()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench/pull: building crane:", err)
+		os.Exit(1)
+	}
+	if err := bench(crane, *mb, *layers, *runs, *serve, false); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/pull:", err)
+		os.Exit(1)
+	}
+	if *bigMB == 0 || *serve {
+		return
+	}
+	if err := bench(crane, *bigMB*(1<<20)/1_000_000, 1, *runs, false, true); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/pull:", err)
 		os.Exit(1)
 	}
 }
 
-func bench(mb, layers, runs int, serve bool) error {
+// buildCrane builds crane at the go-containerregistry version of go.mod
+// into $XDG_CACHE_HOME/berth-bench (~/.cache/berth-bench) once.
+func buildCrane() (string, error) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Version}}", "github.com/google/go-containerregistry").Output()
+	if err != nil {
+		return "", fmt.Errorf("go list -m: %v", err)
+	}
+	version := strings.TrimSpace(string(out))
+	cache := os.Getenv("XDG_CACHE_HOME")
+	if cache == "" {
+		home, _ := os.UserHomeDir()
+		cache = filepath.Join(home, ".cache")
+	}
+	dir := filepath.Join(cache, "berth-bench", "crane-"+version)
+	bin := filepath.Join(dir, "crane")
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	cmd := exec.Command("go", "install", "github.com/google/go-containerregistry/cmd/crane@"+version)
+	cmd.Dir = os.TempDir() // outside this module: go.mod stays as it is
+	cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOFLAGS=-mod=mod")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go install crane@%s: %v\n%s", version, err, out)
+	}
+	return bin, nil
+}
+
+func bench(crane string, mb, layers, runs int, serve, single bool) error {
 	work, err := os.MkdirTemp("", "berth-bench-pull-")
 	if err != nil {
 		return err
@@ -47,9 +90,13 @@ func bench(mb, layers, runs int, serve bool) error {
 		return fmt.Errorf("go build ./imagetool (run from the repository root): %v\n%s", err, out)
 	}
 
-	fmt.Fprintf(os.Stderr, "building a ~%d MB image with %d layers...\n", mb, layers+1)
 	src := filepath.Join(work, "src")
-	size, err := buildImage(src, mb, layers)
+	nLayers := layers + 1
+	if single {
+		nLayers = 1
+	}
+	fmt.Fprintf(os.Stderr, "building a ~%d MB image with %d layer(s)...\n", mb, nLayers)
+	size, err := buildImage(src, mb, layers, single)
 	if err != nil {
 		return err
 	}
@@ -77,6 +124,9 @@ func bench(mb, layers, runs int, serve bool) error {
 	}{
 		{"berth-image pull", func(dir string) *exec.Cmd {
 			return exec.Command(bin, "--store", dir, "pull", "--quiet", ref)
+		}},
+		{"crane pull --format=oci", func(dir string) *exec.Cmd {
+			return exec.Command(crane, "pull", "--insecure", "--format=oci", ref, dir)
 		}},
 		{"skopeo copy docker:// oci:", func(dir string) *exec.Cmd {
 			return exec.Command("skopeo", "copy", "--quiet", "--src-tls-verify=false", "docker://"+ref, "oci:"+dir+":v1")
@@ -115,12 +165,15 @@ func bench(mb, layers, runs int, serve bool) error {
 		sort.Slice(s, func(a, b int) bool { return s[a] < s[b] })
 		return s[len(s)/2]
 	}
-	mBerth, mSkopeo := med(times[0]), med(times[1])
 	skopeoVersion, _ := exec.Command("skopeo", "--version").Output()
-	fmt.Printf("## Pull: berth-image vs skopeo\n\n")
-	fmt.Printf("Image: %.1f MB compressed in %d layers, served by the distribution registry on 127.0.0.1; "+
-		"each run pulls into an empty store/directory; median of %d runs after one warm-up; %d CPUs; %s.\n\n",
-		float64(size)/1e6, layers+1, runs, runtime.NumCPU(), strings.TrimSpace(string(skopeoVersion)))
+	title := "multi-layer image"
+	if single {
+		title = "one large layer"
+	}
+	fmt.Printf("## Pull, %s: berth-image vs crane vs skopeo\n\n", title)
+	fmt.Printf("Image: %.1f MB compressed in %d layer(s), served by the distribution registry on 127.0.0.1; "+
+		"each run pulls into an empty store/directory (berth-image fsyncs every blob before recording it; crane and skopeo do not sync); median of %d runs after one warm-up, the tools alternating; %d CPUs; crane %s (built from the module proxy at go.mod's version); %s.\n\n",
+		float64(size)/1e6, nLayers, runs, runtime.NumCPU(), filepath.Base(filepath.Dir(crane)), strings.TrimSpace(string(skopeoVersion)))
 	fmt.Printf("| tool | median | runs |\n|---|---|---|\n")
 	for i, tool := range tools {
 		var all []string
@@ -129,22 +182,26 @@ func bench(mb, layers, runs int, serve bool) error {
 		}
 		fmt.Printf("| %s | %.2fs | %s |\n", tool.name, med(times[i]).Seconds(), strings.Join(all, " "))
 	}
-	// Each run pairs one pull of each tool back to back; the median of the
-	// per-pair ratios is less sensitive to load from other work drifting
+	// Each run pulls once with each tool back to back; the median of the
+	// per-run ratios is less sensitive to load from other work drifting
 	// during the benchmark than the ratio of the medians.
-	var ratios []time.Duration
-	for i := range times[0] {
-		ratios = append(ratios, time.Duration(float64(time.Second)*times[1][i].Seconds()/times[0][i].Seconds()))
+	ratio := func(other int) (float64, float64) {
+		var rs []time.Duration
+		for i := range times[0] {
+			rs = append(rs, time.Duration(float64(time.Second)*times[0][i].Seconds()/times[other][i].Seconds()))
+		}
+		return med(times[0]).Seconds() / med(times[other]).Seconds(), med(rs).Seconds()
 	}
-	fmt.Printf("\nberth-image is **%.2fx** as fast as skopeo (ratio of the medians; median of the per-run ratios: %.2fx; target: at least 1.5x).\n",
-		mSkopeo.Seconds()/mBerth.Seconds(), med(ratios).Seconds())
+	c, cr := ratio(1)
+	sk, skr := ratio(2)
+	fmt.Printf("\nberth-image takes **%.2fx** crane's time (ratio of the medians; median of the per-run ratios %.2fx; target: at most 1.00x) and %.2fx skopeo's (per-run %.2fx).\n", c, cr, sk, skr)
 	return nil
 }
 
-// buildImage writes a busybox layer plus layers of generated files
+// buildImage writes a busybox layer (none when single) plus layers of generated files
 // totalling about mb MB compressed into an OCI layout tagged v1, and
 // returns the compressed size.
-func buildImage(dir string, mb, layers int) (int64, error) {
+func buildImage(dir string, mb, layers int, single bool) (int64, error) {
 	s, err := store.Open(dir)
 	if err != nil {
 		return 0, err
@@ -154,6 +211,9 @@ func buildImage(dir string, mb, layers int) (int64, error) {
 		return 0, err
 	}
 	img := harness.Image{OS: runtime.GOOS, Arch: runtime.GOARCH, Layers: []harness.Layer{bb}}
+	if single {
+		img.Layers = nil // generated files only, in one layer
+	}
 	// Generated files compress to about 5/8 of their size.
 	perLayer := mb * 1_000_000 * 8 / 5 / layers
 	const fileSize = 1 << 20
