@@ -68,6 +68,8 @@ func main() {
 		r.Hostname = unix.ByteSliceToString(uts.Nodename[:])
 		r.Domainname = unix.ByteSliceToString(uts.Domainname[:])
 	}
+	r.SessionKeyring, r.SessionKeyringDesc = sessionKeyring()
+	r.LoopbackUp = loopbackUp()
 	r.Namespaces = namespaces()
 	r.Mounts = mounts()
 	r.Cgroup = lines(readString("/proc/self/cgroup"))
@@ -474,4 +476,29 @@ func rawSyscall(spec string) report.Syscall {
 		s.Ret, s.Errno = -1, errName(errno)
 	}
 	return s
+}
+
+// sessionKeyring returns the session keyring's serial and description
+// without creating one.
+func sessionKeyring() (int32, string) {
+	id, err := unix.KeyctlGetKeyringID(unix.KEY_SPEC_SESSION_KEYRING, false)
+	if err != nil {
+		return 0, ""
+	}
+	desc, _ := unix.KeyctlString(unix.KEYCTL_DESCRIBE, id)
+	return int32(id), desc
+}
+
+// loopbackUp reports whether "lo" has IFF_UP.
+func loopbackUp() bool {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil || unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr) != nil {
+		return false
+	}
+	return ifr.Uint16()&unix.IFF_UP != 0
 }

@@ -266,3 +266,16 @@ func TestJoinMountAndUTSNamespaceBindFile(t *testing.T) {
 			rep.Stats["/marker"], rep.Stats[c.Bundle])
 	}
 }
+
+// TestLoopbackUp: a new network namespace has lo up, as runc leaves it, so
+// services bound to localhost work in a container without a network.
+func TestLoopbackUp(t *testing.T) {
+	t.Parallel()
+	if rep := newContainer(t).probe(); !rep.LoopbackUp {
+		t.Error("lo is down in the container's new network namespace")
+	}
+	c := newContainer(t, "/bin/sh", "-c", "nc -l -p 5555 -e echo hello-lo & sleep 0.2; nc 127.0.0.1 5555")
+	if r := c.run(); !strings.Contains(r.Stdout, "hello-lo") {
+		t.Errorf("no connection over 127.0.0.1 in the container: %s", r.describe())
+	}
+}

@@ -1,6 +1,7 @@
 package runtime_test
 
 import (
+	"golang.org/x/sys/unix"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -348,5 +349,32 @@ func TestDomainname(t *testing.T) {
 	c.Spec.Domainname = "probe.domain"
 	if rep := c.probe(); rep.Domainname != "probe.domain" {
 		t.Errorf("domainname %q, want probe.domain", rep.Domainname)
+	}
+}
+
+// TestExecPerProcessSettings: a process `exec` starts gets the per-process
+// settings of the container's config that live outside process.json, as
+// the init did: linux.personality and a fresh session keyring of the
+// container's (not the caller's).
+func TestExecPerProcessSettings(t *testing.T) {
+	t.Parallel()
+	runcGap(t, "runc 1.1.5 does not implement linux.personality")
+	c := newContainer(t, "/bin/sleep", "1000")
+	c.Spec.Linux.Personality = &specs.LinuxPersonality{Domain: specs.PerLinux32}
+	c.mustCreate()
+	c.start()
+	rep := parseReport(t, c.mustRT("exec", c.ID, "/probe").Stdout)
+	if rep.Personality != 0x0008 {
+		t.Errorf("exec'd process personality %#x, want PER_LINUX32 (0x8) from linux.personality", rep.Personality)
+	}
+	own, err := unix.KeyctlGetKeyringID(unix.KEY_SPEC_SESSION_KEYRING, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.SessionKeyring == 0 || rep.SessionKeyring == int32(own) {
+		t.Errorf("exec'd process session keyring %d (%q); the caller's is %d: want one of the container's own", rep.SessionKeyring, rep.SessionKeyringDesc, own)
+	}
+	if !strings.Contains(rep.SessionKeyringDesc, c.ID) {
+		t.Errorf("exec'd process session keyring %q is not the container's (%s)", rep.SessionKeyringDesc, c.ID)
 	}
 }

@@ -31,6 +31,12 @@ type Report struct {
 	IOPrio      IOPrio              `json:"ioprio"`
 	Personality uint32              `json:"personality"`
 	Hostname    string              `json:"hostname"`
+	// SessionKeyring is the serial number and description of the session
+	// keyring (0 and "" when there is none, or keyrings are not there).
+	SessionKeyring     int32  `json:"sessionKeyring"`
+	SessionKeyringDesc string `json:"sessionKeyringDesc"`
+	// LoopbackUp says whether "lo" is up in the network namespace.
+	LoopbackUp bool `json:"loopbackUp"`
 	Domainname  string              `json:"domainname"`
 
 	// Namespaces maps the entries of /proc/self/ns to their inode numbers.
