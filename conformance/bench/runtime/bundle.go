@@ -37,6 +37,11 @@ func busyboxRootfs(dir, busybox string) (string, error) {
 // with root.path pointing at the shared rootfs. ociVersion overrides the
 // default when not empty (crun 1.8 refuses versions newer than it knows).
 func writeBundle(berth, dir, rootfs string, args []string, ociVersion string) error {
+	return writeBundleWith(berth, dir, rootfs, args, ociVersion, nil)
+}
+
+// writeBundleWith is writeBundle with edit applied to the config last.
+func writeBundleWith(berth, dir, rootfs string, args []string, ociVersion string, edit func(cfg map[string]any)) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -66,6 +71,9 @@ func writeBundle(berth, dir, rootfs string, args []string, ociVersion string) er
 	root["path"] = rootfs
 	if ociVersion != "" {
 		cfg["ociVersion"] = ociVersion
+	}
+	if edit != nil {
+		edit(cfg)
 	}
 	out, err := json.MarshalIndent(cfg, "", "\t")
 	if err != nil {

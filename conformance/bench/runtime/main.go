@@ -27,6 +27,8 @@ import (
 type options struct {
 	berth, runc, crun, busybox string
 	runs, warmup, steps        int
+	execs, parallel            int
+	limits                     bool
 	profile, nice              int
 	also                       string
 	legacyView                 bool
@@ -48,6 +50,9 @@ func main() {
 	flag.IntVar(&o.runs, "runs", 200, "timed `run`s of each tool")
 	flag.IntVar(&o.warmup, "warmup", 10, "untimed `run`s of each tool first")
 	flag.IntVar(&o.steps, "steps", 100, "timed rounds of the separate lifecycle steps")
+	flag.IntVar(&o.execs, "execs", 105, "rounds of `exec` of /bin/true into a running container (the first 5 untimed; 0: none)")
+	flag.IntVar(&o.parallel, "parallel", 50, "containers run at once per tool (0: none)")
+	flag.BoolVar(&o.limits, "limits", true, "find the smallest memory limit each runtime starts a container under, and try pids.limit 1")
 	flag.IntVar(&o.profile, "profile", 15, "traced runs for the where-the-time-goes phases (0: no profile)")
 	flag.IntVar(&o.nice, "nice", -20, "scheduling priority of the benchmark and everything it runs, to shield it from other load on a shared machine")
 	flag.StringVar(&o.also, "also", "", "more berth builds to measure side by side, as NAME=PATH[,NAME=PATH...] (to compare a change with bin/berth)")
@@ -221,6 +226,30 @@ func bench(o *options) error {
 		return errors.New("interrupted")
 	}
 	report(os.Stdout, o, tools, steppers, steps)
+	var execs map[*tool]*tool
+	if o.execs > 5 {
+		fmt.Fprintf(os.Stderr, "bench/runtime: %d rounds of exec...\n", o.execs)
+		if execs, err = execRounds(steppers, o.execs); err != nil {
+			return err
+		}
+	}
+	var par map[*tool]parallelRun
+	if o.parallel > 0 {
+		fmt.Fprintf(os.Stderr, "bench/runtime: %d containers at once per tool...\n", o.parallel)
+		par = parallel(steppers, o.parallel, work)
+	}
+	var mem map[*tool]int64
+	var pids map[*tool]limitRun
+	if o.limits {
+		fmt.Fprintf(os.Stderr, "bench/runtime: smallest limits...\n")
+		if mem, pids, err = floors(steppers, work, rootfs, berth); err != nil {
+			return err
+		}
+	}
+	if stopped.Load() {
+		return errors.New("interrupted")
+	}
+	reportExtra(os.Stdout, o, steppers, execs, par, mem, pids)
 	if o.profile > 0 {
 		fmt.Fprintf(os.Stderr, "bench/runtime: profiling...\n")
 		fmt.Fprintf(os.Stdout, "\n### Where the time goes (measured)\n\n")
