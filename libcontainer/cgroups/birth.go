@@ -113,7 +113,7 @@ func threadCgroups(like map[string]string) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	mounts, err := lib.GetCgroupMounts(false)
+	mounts, err := v1Mounts()
 	if err != nil {
 		return nil, err
 	}
@@ -124,8 +124,12 @@ func threadCgroups(like map[string]string) (map[string]string, error) {
 			continue
 		}
 		for _, s := range mnt.Subsystems {
-			if _, ok := like[s]; ok {
-				out[s] = filepath.Join(mnt.Mountpoint, rel)
+			// A named hierarchy is "name=systemd" in /proc/self/cgroup and
+			// the paths, "systemd" in the mount's subsystems.
+			for _, key := range []string{s, "name=" + s} {
+				if _, ok := like[key]; ok {
+					out[key] = filepath.Join(mnt.Mountpoint, rel)
+				}
 			}
 		}
 	}

@@ -5,8 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
+	lib "github.com/opencontainers/cgroups"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -117,4 +119,28 @@ func TestHybridV2Side(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertNoDirs(t, v1Dirs(t, inner))
+}
+
+// TestThreadCgroupsNamedHierarchy: a named v1 hierarchy (podman and
+// dockerd mount name=systemd on hosts without systemd) is keyed
+// "name=systemd" in the container's paths but listed as "systemd" among
+// the mount's subsystems; the forking thread must still find its cgroup
+// there, or every container would be moved in afterwards through
+// cgroup.procs (an RCU grace period each).
+func TestThreadCgroupsNamedHierarchy(t *testing.T) {
+	own, err := lib.ParseCgroupFile("/proc/thread-self/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := own["name=systemd"]; !ok {
+		t.Log("this host has no name=systemd hierarchy: nothing to check")
+		return
+	}
+	got, err := threadCgroups(map[string]string{"name=systemd": "/x", "pids": "/y"})
+	if err != nil {
+		t.Fatalf("threadCgroups with a named hierarchy: %v", err)
+	}
+	if !strings.HasPrefix(got["name=systemd"], "/sys/fs/cgroup/") || got["pids"] == "" {
+		t.Errorf("thread's cgroups %v", got)
+	}
 }
