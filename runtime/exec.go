@@ -213,7 +213,15 @@ func addCaps(proc *specs.Process, add []string) {
 	if proc.Capabilities != nil {
 		pc = *proc.Capabilities
 	}
-	for _, set := range []*[]string{&pc.Bounding, &pc.Effective, &pc.Permitted, &pc.Ambient, &pc.Inheritable} {
+	// Not to the inheritable set (CVE-2022-29162: a program with file
+	// capabilities could then gain them), as runc since 1.1.2; ambient
+	// only when the container already has inheritable ones, without
+	// which the kernel refuses ambient capabilities anyway.
+	sets := []*[]string{&pc.Bounding, &pc.Effective, &pc.Permitted}
+	if len(pc.Inheritable) > 0 {
+		sets = append(sets, &pc.Ambient)
+	}
+	for _, set := range sets {
 		*set = append(append([]string{}, *set...), add...)
 	}
 	proc.Capabilities = &pc

@@ -60,10 +60,20 @@ func TestAddCaps(t *testing.T) {
 	proc := &specs.Process{}
 	addCaps(proc, []string{"CAP_NET_ADMIN"})
 	c := proc.Capabilities
-	for name, set := range map[string][]string{"bounding": c.Bounding, "effective": c.Effective, "permitted": c.Permitted, "ambient": c.Ambient, "inheritable": c.Inheritable} {
+	for name, set := range map[string][]string{"bounding": c.Bounding, "effective": c.Effective, "permitted": c.Permitted} {
 		if !reflect.DeepEqual(set, []string{"CAP_NET_ADMIN"}) {
 			t.Errorf("%s = %q, want [CAP_NET_ADMIN]", name, set)
 		}
+	}
+	// Never inheritable (CVE-2022-29162); ambient only with inheritable
+	// ones already there, as runc.
+	if len(c.Inheritable) != 0 || len(c.Ambient) != 0 {
+		t.Errorf("inheritable %q ambient %q, want none", c.Inheritable, c.Ambient)
+	}
+	proc = &specs.Process{Capabilities: &specs.LinuxCapabilities{Inheritable: []string{"CAP_KILL"}}}
+	addCaps(proc, []string{"CAP_NET_ADMIN"})
+	if c := proc.Capabilities; !reflect.DeepEqual(c.Ambient, []string{"CAP_NET_ADMIN"}) || !reflect.DeepEqual(c.Inheritable, []string{"CAP_KILL"}) {
+		t.Errorf("with inheritable caps: ambient %q inheritable %q", c.Ambient, c.Inheritable)
 	}
 	// The container's own config (which exec copies the process from)
 	// is not changed through shared slices.
