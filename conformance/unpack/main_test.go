@@ -56,7 +56,14 @@ func testMain(m *testing.M) int {
 	if rt := os.Getenv("RUNTIME"); rt != "" {
 		berthBin = rt
 	} else {
-		builds = append(builds, struct{ out, pkg, cgo string }{berthBin, "./runtime", ""})
+		// The berth `make` ships (berth-init embedded, static link).
+		cmd := exec.Command("make", "-s", "berth")
+		cmd.Dir = repoRoot()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "building berth with make: %v\n%s", err, out)
+			return 1
+		}
+		berthBin = filepath.Join(repoRoot(), "bin", "berth")
 	}
 	for _, b := range builds {
 		cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
