@@ -3,6 +3,7 @@ package libcontainer
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -45,6 +46,16 @@ func (c *Container) cgroupIfAny() (*cgroups.Manager, error) {
 }
 
 func (c *Container) paused() bool {
+	// The freezer's own file, without loading the cgroup manager: state
+	// and exec ask this on every call.
+	if dir := c.state.CgroupPaths["freezer"]; dir != "" {
+		b, err := os.ReadFile(filepath.Join(dir, "freezer.state"))
+		return err == nil && strings.TrimSpace(string(b)) == "FROZEN"
+	}
+	if dir := c.state.CgroupPaths[""]; dir != "" && cgroups.HostMode() == cgroups.ModeV2 {
+		b, err := os.ReadFile(filepath.Join(dir, "cgroup.events"))
+		return err == nil && strings.Contains(string(b), "frozen 1")
+	}
 	cg, err := c.cgroup()
 	if err != nil {
 		return false

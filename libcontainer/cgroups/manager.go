@@ -85,7 +85,10 @@ func Load(opts Options, paths map[string]string) (*Manager, error) {
 func newManager(opts Options, paths map[string]string) (*Manager, error) {
 	mode := HostMode()
 	v1Hugetlb := true
-	if mode == ModeHybrid {
+	if _, saved := paths["hugetlb"]; paths != nil {
+		// A container's saved paths tell where hugetlb was.
+		v1Hugetlb = saved
+	} else if mode == ModeHybrid {
 		avail, err := availableControllers(mode)
 		if err != nil {
 			return nil, err

@@ -1,6 +1,8 @@
 package cgroups
 
 import (
+	"sync"
+
 	lib "github.com/opencontainers/cgroups"
 )
 
@@ -42,3 +44,8 @@ func HostMode() Mode {
 	}
 	return ModeV1
 }
+
+// v1Mounts lists the host's cgroup v1 mounts once per process: berth is a
+// short-lived command and the table is read by several steps of one
+// create (mountinfo can be long).
+var v1Mounts = sync.OnceValues(func() ([]lib.Mount, error) { return lib.GetCgroupMounts(false) })

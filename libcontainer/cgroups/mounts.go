@@ -5,8 +5,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-
-	lib "github.com/opencontainers/cgroups"
 )
 
 // V1Mount is one cgroup v1 hierarchy as the container should see it: runc
@@ -38,7 +36,7 @@ func (m *Manager) V1Mounts() ([]V1Mount, error) {
 	if m.mode == ModeV2 {
 		return nil, fmt.Errorf("cgroup %s: V1Mounts on a cgroup v2 host; mount cgroup2 instead", m.name)
 	}
-	mounts, err := lib.GetCgroupMounts(false)
+	mounts, err := v1Mounts()
 	if err != nil {
 		return nil, fmt.Errorf("listing cgroup v1 mounts: %w", err)
 	}

@@ -238,7 +238,7 @@ func availableControllers(mode Mode) (map[string]bool, error) {
 		}
 		return avail, nil
 	}
-	mounts, err := lib.GetCgroupMounts(false)
+	mounts, err := v1Mounts()
 	if err != nil {
 		return nil, fmt.Errorf("listing cgroup v1 mounts: %w", err)
 	}
