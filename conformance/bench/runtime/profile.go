@@ -22,7 +22,7 @@ import (
 
 // traceSyscalls mark the phases; everything else is left untraced to
 // keep the overhead low.
-const traceSyscalls = "clone,clone3,execve,fsync,recvmsg,pivot_root,umount2,capset,write,wait4,exit_group"
+const traceSyscalls = "clone,clone3,execve,fsync,recvmsg,recvfrom,pivot_root,umount2,capset,write,wait4,exit_group"
 
 // syscallEvent is one syscall from perf trace's output.
 type syscallEvent struct {
@@ -90,17 +90,17 @@ func parsePerfTrace(r io.Reader) []syscallEvent {
 	return events
 }
 
-// phase names, in the order of the start path.
+// phase names, in the order of the start path. berth-init reads the
+// runtime's messages with recv (recvfrom), the runtime with recvmsg.
 var phaseNames = []string{
-	"berth start → clone of the init (Go runtime, config, state dir, state write)",
-	"clone with 5 namespaces + exec of the init (parent blocked: CLONE_VFORK)",
-	"parent: cgroups + state write + config send, until it waits for ready",
-	"  of which the slowest single write(2) (today: the first cgroup.procs)",
-	"init: exec → waiting for the config (the init's Go runtime start)",
-	"init: config received → pivot_root (rootfs, /proc, /dev, cgroup mounts)",
-	"init: pivot_root → capset (old root detach, masked/read-only paths, hostname)",
+	"berth start → clone of berth-init (Go runtime, config, plan, state dir and write, cgroups)",
+	"clone with the new namespaces + exec of berth-init (parent blocked: CLONE_VFORK)",
+	"parent: clone → \"go\" sent (id maps, cgroup placement, net devices)",
+	"berth-init: exec → \"go\" received (plan read, namespaces)",
+	"berth-init: \"go\" → pivot_root (rootfs, /proc, /dev, cgroup mounts)",
+	"berth-init: pivot_root → capset (old root detached, sysctls, masked/read-only paths, hostname, lo)",
 	"  of which umount2 of the old root",
-	"init: capset → exec of /bin/true (ready, start via the exec fifo)",
+	"berth-init: capset → exec of /bin/true (cwd, ready, start via the exec fifo)",
 	"/bin/true itself (exec → exit)",
 	"container exit → berth exit (reap, delete: cgroup rmdir, state dir)",
 	"all fsync(2) calls (state writes), summed",
@@ -122,7 +122,7 @@ func phasesOf(events []syscallEvent, berthComm string) []float64 {
 		return -1
 	}
 	parent := func(e syscallEvent) bool { return e.comm == berthComm }
-	// The init's clone is the parent's last clone before the first exec
+	// berth-init's clone is the parent's last clone before the first exec
 	// by another process (perf does not decode clone3's flags).
 	initExec := find(0, func(e syscallEvent) bool { return !parent(e) && e.name == "execve" })
 	clone := -1
@@ -137,30 +137,25 @@ func phasesOf(events []syscallEvent, berthComm string) []float64 {
 	c := events[clone]
 	p[0] = c.start
 	p[1] = c.dur
-	ready := find(clone, func(e syscallEvent) bool { return parent(e) && e.name == "recvmsg" })
-	if ready >= 0 && c.dur >= 0 {
-		p[2] = events[ready].start - c.end()
-		slowest := 0.0
-		for _, e := range events[clone:ready] {
-			if parent(e) && e.name == "write" && e.dur > slowest {
-				slowest = e.dur
-			}
-		}
-		p[3] = slowest
+	// perf prints no buffers: "go" is the parent's first 2-byte write
+	// after the clone.
+	sentGo := find(clone, func(e syscallEvent) bool { return parent(e) && e.name == "write" && strings.Contains(e.args, "count: 2)") })
+	if sentGo >= 0 && c.dur >= 0 {
+		p[2] = events[sentGo].start - c.end()
 	}
-	initRecv := find(clone, func(e syscallEvent) bool { return !parent(e) && e.name == "recvmsg" })
-	if initExec >= 0 && initRecv >= 0 {
-		p[4] = events[initRecv].start - events[initExec].end()
+	gotGo := find(clone, func(e syscallEvent) bool { return !parent(e) && e.name == "recvfrom" })
+	if initExec >= 0 && gotGo >= 0 && events[gotGo].dur >= 0 {
+		p[3] = events[gotGo].end() - events[initExec].end()
 	}
 	pivot := find(clone, func(e syscallEvent) bool { return e.name == "pivot_root" })
-	if initRecv >= 0 && pivot >= 0 && events[initRecv].dur >= 0 {
-		p[5] = events[pivot].start - events[initRecv].end()
+	if gotGo >= 0 && pivot >= 0 {
+		p[4] = events[pivot].start - events[gotGo].end()
 	}
 	capset := find(clone, func(e syscallEvent) bool { return !parent(e) && e.name == "capset" })
 	if pivot >= 0 && capset >= 0 {
-		p[6] = events[capset].start - events[pivot].start
+		p[5] = events[capset].start - events[pivot].start
 		if u := find(pivot, func(e syscallEvent) bool { return e.name == "umount2" }); u >= 0 && u < capset {
-			p[7] = events[u].dur
+			p[6] = events[u].dur
 		}
 	}
 	userExec := -1
@@ -168,18 +163,18 @@ func phasesOf(events []syscallEvent, berthComm string) []float64 {
 		userExec = find(initExec+1, func(e syscallEvent) bool { return !parent(e) && e.name == "execve" })
 	}
 	if capset >= 0 && userExec >= 0 {
-		p[8] = events[userExec].start - events[capset].start
+		p[7] = events[userExec].start - events[capset].start
 	}
 	userExit := -1
 	if userExec >= 0 {
 		userExit = find(userExec, func(e syscallEvent) bool { return !parent(e) && e.name == "exit_group" })
 	}
 	if userExit >= 0 {
-		p[9] = events[userExit].start - events[userExec].start
+		p[8] = events[userExit].start - events[userExec].start
 	}
 	end := find(clone, func(e syscallEvent) bool { return parent(e) && e.name == "exit_group" })
 	if userExit >= 0 && end >= 0 {
-		p[10] = events[end].start - events[userExit].start
+		p[9] = events[end].start - events[userExit].start
 	}
 	fsync := 0.0
 	for _, e := range events {
@@ -187,9 +182,9 @@ func phasesOf(events []syscallEvent, berthComm string) []float64 {
 			fsync += e.dur
 		}
 	}
-	p[11] = fsync
+	p[10] = fsync
 	if end >= 0 {
-		p[12] = events[end].start
+		p[11] = events[end].start
 	}
 	return p
 }
@@ -217,7 +212,7 @@ func profilePhases(w io.Writer, berth, bundle, root string, n int) error {
 		f.Close()
 		time.Sleep(20 * time.Millisecond)
 	}
-	fmt.Fprintf(w, "Median of %d runs of `berth run` of /bin/true under `perf trace -e %s` (phases overlap: the init starts its runtime while the parent sets up cgroups).\n\n", n, traceSyscalls)
+	fmt.Fprintf(w, "Median of %d runs of `berth run` of /bin/true under `perf trace -e %s` (the parent's and berth-init's phases overlap between the clone and \"go\").\n\n", n, traceSyscalls)
 	fmt.Fprintln(w, "| phase | median |")
 	fmt.Fprintln(w, "|---|---:|")
 	for i, name := range phaseNames {
