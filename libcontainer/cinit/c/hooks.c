@@ -57,7 +57,8 @@ static char *run_one(const struct hook *h, const char *state)
 		return xasprintf("%s: exec: %s", h->label, strerror(e));
 	}
 	close(ex[0]);
-	signal(SIGPIPE, SIG_IGN); // a hook that does not read its stdin
+	// A hook that does not read its stdin: EPIPE (SIGPIPE has a no-op
+	// handler, main.c).
 	write_all(in[1], state, strlen(state));
 	close(in[1]);
 

@@ -36,6 +36,7 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,28 @@
 #include <sys/stat.h>
 
 #include "init.h"
+
+// As a container's init, this process is pid 1 of a new pid namespace,
+// which the kernel lets no signal without a handler reach but SIGKILL. A
+// created container that is sent SIGTERM (berth kill) must still end, as
+// runc's does: the signals that end a process by default end this one.
+// Handlers, unlike ignored signals, are reset at execve, so the user
+// program starts with the defaults. SIGPIPE gets a handler that does
+// nothing: a runtime that hung up shows as EPIPE.
+static void end_on_signal(int sig) { _exit(128 + sig); }
+static void no_op(int sig) { (void)sig; }
+
+static void catch_signals(void)
+{
+	static const int ending[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGXCPU, SIGXFSZ};
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = end_on_signal;
+	for (size_t i = 0; i < sizeof(ending) / sizeof(ending[0]); i++)
+		sigaction(ending[i], &sa, NULL);
+	sa.sa_handler = no_op;
+	sigaction(SIGPIPE, &sa, NULL);
+}
 
 static int parse_fd(const char *s)
 {
@@ -158,6 +181,7 @@ int main(int argc, char **argv)
 		dprintf(2, "berth-init: this program is started by berth, not by hand\n");
 		return 2;
 	}
+	catch_signals();
 	// The last fd the runtime passed is this program's own image.
 	close(nfds - 1);
 	if (sys_close_range((unsigned)nfds, ~0U, 0) < 0) {
