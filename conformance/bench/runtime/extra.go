@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -111,6 +112,80 @@ func memoryCgroup(name string) (dir, peak string, err error) {
 	return dir, peak, nil
 }
 
+// waiting is the memory that n created (not yet started) containers hold.
+type waiting struct {
+	n          int
+	pss, total int64 // the inits' summed Pss, and per init
+	err        error
+}
+
+// createdMemory creates n containers running sleep per tool (from n
+// parallel creates), sums the proportional set size of their waiting
+// inits, and deletes them: what a host that prepares containers ahead
+// pays for each, the sealed copy of the init included.
+func createdMemory(tools []*tool, n int, work string) map[*tool]waiting {
+	out := map[*tool]waiting{}
+	for _, t := range tools {
+		out[t] = createdMemoryOne(t, n, work)
+	}
+	return out
+}
+
+func createdMemoryOne(t *tool, n int, work string) waiting {
+	var script strings.Builder
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&script, "%s </dev/null >/dev/null 2>&1 &\n", strings.Join(t.rt.argv("create", "--bundle", t.rt.sleepBundle, fmt.Sprintf("wait-%d", i)), " "))
+	}
+	script.WriteString("fail=0\nfor job in $(jobs -p); do wait $job || fail=1; done\nexit $fail\n")
+	path := filepath.Join(work, "created-"+t.name+".sh")
+	defer func() {
+		for i := 0; i < n; i++ {
+			t.exec.timed(t.rt.argv("delete", "--force", fmt.Sprintf("wait-%d", i)), "/")
+		}
+	}()
+	if err := os.WriteFile(path, []byte(script.String()), 0o755); err != nil {
+		return waiting{err: err}
+	}
+	if _, err := t.exec.timed([]string{"/bin/sh", path}, "/"); err != nil {
+		return waiting{err: err}
+	}
+	w := waiting{n: n}
+	for i := 0; i < n; i++ {
+		r, err := t.exec.timed(t.rt.argv("state", fmt.Sprintf("wait-%d", i)), "/")
+		if err != nil {
+			return waiting{err: err}
+		}
+		var st struct {
+			Pid int `json:"pid"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || st.Pid <= 0 {
+			return waiting{err: fmt.Errorf("state wait-%d: %q", i, r.stdout)}
+		}
+		pss, err := pssOf(st.Pid)
+		if err != nil {
+			return waiting{err: err}
+		}
+		w.pss += pss
+	}
+	w.total = w.pss / int64(n)
+	return w
+}
+
+// pssOf reads a process's proportional set size, in bytes.
+func pssOf(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "Pss:" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("pid %d: no Pss in smaps_rollup", pid)
+}
+
 // limitRun says whether a tool runs /bin/true under a limit.
 type limitRun struct {
 	ok  bool
@@ -203,7 +278,7 @@ func kib(n int64) string {
 	return fmt.Sprintf("%d KiB", n>>10)
 }
 
-func reportExtra(w io.Writer, o *options, tools []*tool, execs map[*tool]*tool, par map[*tool]parallelRun, mem map[*tool]int64, pids map[*tool]limitRun) {
+func reportExtra(w io.Writer, o *options, tools []*tool, execs map[*tool]*tool, par map[*tool]parallelRun, created map[*tool]waiting, mem map[*tool]int64, pids map[*tool]limitRun) {
 	var runc *tool
 	for _, t := range tools {
 		if t.name == "runc" {
@@ -245,6 +320,26 @@ func reportExtra(w io.Writer, o *options, tools []*tool, execs map[*tool]*tool, 
 				}
 			}
 			fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", t.name, ms(p.wall), ratio(p.wall, base.wall), peak, vs)
+		}
+	}
+	if created != nil {
+		fmt.Fprintf(w, "\n### %d created containers, waiting for start\n\n", o.created)
+		fmt.Fprintf(w, "%d `RUNTIME create` of a container running `sleep`, started together, then the proportional set size (Pss, /proc/PID/smaps_rollup) "+
+			"of each waiting init, summed: the memory a host pays for containers it prepares ahead (for berth, the sealed in-memory copy of berth-init included).\n\n", o.created)
+		fmt.Fprintln(w, "| tool | all inits | per init | vs runc |")
+		fmt.Fprintln(w, "|---|---:|---:|---:|")
+		base := created[runc]
+		for _, t := range tools {
+			c := created[t]
+			if c.err != nil {
+				fmt.Fprintf(w, "| %s | failed: %s | | |\n", t.name, firstLine(c.err.Error()))
+				continue
+			}
+			vs := "–"
+			if base.pss > 0 {
+				vs = fmt.Sprintf("%.2fx", float64(c.pss)/float64(base.pss))
+			}
+			fmt.Fprintf(w, "| %s | %.1f MiB | %d KiB | %s |\n", t.name, float64(c.pss)/(1<<20), c.total>>10, vs)
 		}
 	}
 	if mem != nil {

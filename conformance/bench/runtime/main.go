@@ -27,7 +27,7 @@ import (
 type options struct {
 	berth, runc, crun, busybox string
 	runs, warmup, steps        int
-	execs, parallel            int
+	execs, parallel, created   int
 	limits                     bool
 	profile, nice              int
 	also                       string
@@ -52,6 +52,7 @@ func main() {
 	flag.IntVar(&o.steps, "steps", 100, "timed rounds of the separate lifecycle steps")
 	flag.IntVar(&o.execs, "execs", 105, "rounds of `exec` of /bin/true into a running container (the first 5 untimed; 0: none)")
 	flag.IntVar(&o.parallel, "parallel", 50, "containers run at once per tool (0: none)")
+	flag.IntVar(&o.created, "created", 100, "containers created (not started) at once per tool, to weigh their waiting inits (0: none)")
 	flag.BoolVar(&o.limits, "limits", true, "find the smallest memory limit each runtime starts a container under, and try pids.limit 1")
 	flag.IntVar(&o.profile, "profile", 15, "traced runs for the where-the-time-goes phases (0: no profile)")
 	flag.IntVar(&o.nice, "nice", -20, "scheduling priority of the benchmark and everything it runs, to shield it from other load on a shared machine")
@@ -238,6 +239,11 @@ func bench(o *options) error {
 		fmt.Fprintf(os.Stderr, "bench/runtime: %d containers at once per tool...\n", o.parallel)
 		par = parallel(steppers, o.parallel, work)
 	}
+	var created map[*tool]waiting
+	if o.created > 0 {
+		fmt.Fprintf(os.Stderr, "bench/runtime: %d created containers per tool...\n", o.created)
+		created = createdMemory(steppers, o.created, work)
+	}
 	var mem map[*tool]int64
 	var pids map[*tool]limitRun
 	if o.limits {
@@ -249,7 +255,7 @@ func bench(o *options) error {
 	if stopped.Load() {
 		return errors.New("interrupted")
 	}
-	reportExtra(os.Stdout, o, steppers, execs, par, mem, pids)
+	reportExtra(os.Stdout, o, steppers, execs, par, created, mem, pids)
 	if o.profile > 0 {
 		fmt.Fprintf(os.Stderr, "bench/runtime: profiling...\n")
 		fmt.Fprintf(os.Stdout, "\n### Where the time goes (measured)\n\n")

@@ -139,7 +139,9 @@ func phasesOf(events []syscallEvent, berthComm string) []float64 {
 	p[1] = c.dur
 	// perf prints no buffers: "go" is the parent's first 2-byte write
 	// after the clone.
-	sentGo := find(clone, func(e syscallEvent) bool { return parent(e) && e.name == "write" && strings.Contains(e.args, "count: 2)") })
+	sentGo := find(clone, func(e syscallEvent) bool {
+		return parent(e) && e.name == "write" && strings.Contains(e.args, "count: 2)")
+	})
 	if sentGo >= 0 && c.dur >= 0 {
 		p[2] = events[sentGo].start - c.end()
 	}
