@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -74,8 +75,7 @@ func decodeJSON(file string, data []byte, v any) error {
 	}
 	var syntaxErr *json.SyntaxError
 	if errors.As(err, &syntaxErr) {
-		// Offset counts the bytes read including the offending one.
-		line, col := lineColumn(data, max(syntaxErr.Offset-1, 0))
+		line, col := lineColumn(data, syntaxErrorAt(data, syntaxErr))
 		return fmt.Errorf("%s:%d:%d: %w", file, line, col, syntaxErr)
 	}
 	var typeErr *json.UnmarshalTypeError
@@ -89,6 +89,32 @@ func decodeJSON(file string, data []byte, v any) error {
 	}
 	return fmt.Errorf("%s: %w", file, err)
 }
+
+// syntaxErrorAt is the offset of the byte a syntax error is about. The
+// classic encoding/json counts the offending byte in Offset, the v2-based
+// one (GOEXPERIMENT=jsonv2, which berth is built with) stops before it;
+// the message names the byte, which tells them apart.
+func syntaxErrorAt(data []byte, e *json.SyntaxError) int64 {
+	at := max(e.Offset-1, 0)
+	msg := e.Error()
+	if i := strings.Index(msg, "invalid character '"); i >= 0 && i+19 < len(msg) {
+		c := msg[i+19]
+		if at < int64(len(data)) && data[at] != c {
+			// Past the blanks up to the offending byte.
+			for j := e.Offset; j < int64(len(data)); j++ {
+				if data[j] == c {
+					return j
+				}
+				if !isJSONSpace(data[j]) {
+					break
+				}
+			}
+		}
+	}
+	return at
+}
+
+func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 // lineColumn converts a byte offset into a 1-based line and column.
 func lineColumn(data []byte, offset int64) (line, col int) {
