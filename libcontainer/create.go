@@ -70,10 +70,13 @@ func Create(o *CreateOpts) (c *Container, err error) {
 	if spec.Process != nil {
 		if cs, err := caps.Resolve(spec.Process.Capabilities); err == nil {
 			if missing := cs.Unavailable(); len(missing) > 0 {
-				logrus.Warnf("config.json: process.capabilities: capabilities %v are not in berth's own bounding set; the container runs without them", missing)
+				logrus.Warnf("config.json: process.capabilities: %s not in berth's own bounding set; the container runs without them", capNames(missing))
 			}
+			// runc raises what it can and says so only at debug level;
+			// engines such as buildah list ambient capabilities they do
+			// not make inheritable on every step.
 			if bad := cs.UnraisableAmbient(); len(bad) > 0 {
-				logrus.Warnf("config.json: process.capabilities.ambient: capabilities %v are not both permitted and inheritable; they are not raised", bad)
+				logrus.Debugf("config.json: process.capabilities.ambient: %s not both permitted and inheritable; not raised", capNames(bad))
 			}
 		}
 		keyring := ""
@@ -476,4 +479,13 @@ func writeIDMaps(pid int, linux *specs.Linux) error {
 		}
 	}
 	return write("gid_map", linux.GIDMappings, "gidMappings")
+}
+
+// capNames lists capabilities by name for messages.
+func capNames(caps []int) string {
+	names := make([]string, len(caps))
+	for i, v := range caps {
+		names[i] = berthspecs.CapabilityName(v)
+	}
+	return strings.Join(names, ", ")
 }

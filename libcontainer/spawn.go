@@ -255,6 +255,22 @@ func (s *spawn) failure(err error) error {
 	if !errors.Is(err, errEOF) && !errors.Is(err, unix.EPIPE) && !errors.Is(err, unix.ECONNRESET) {
 		return err
 	}
+	// It may have said why before it hung up (a send to it fails as soon
+	// as it is gone, with its last message still unread): the socket's
+	// other end is closed, so these reads do not block.
+	for i := 0; i < 8; i++ {
+		_, fd, rerr := s.sock.recv()
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		if rerr == nil {
+			continue
+		}
+		if !errors.Is(rerr, errEOF) && !errors.Is(rerr, unix.ECONNRESET) && !strings.HasPrefix(rerr.Error(), "talking to berth-init") {
+			return rerr
+		}
+		break
+	}
 	return initDied(s.pid, s.cg)
 }
 

@@ -3,6 +3,7 @@ package specs
 import (
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+	"strconv"
 )
 
 // The tables below map the names used in config.json to kernel values.
@@ -72,6 +73,17 @@ var capabilityByName = func() map[string]int {
 func CapabilityValue(name string) (int, bool) {
 	v, ok := capabilityByName[name]
 	return v, ok
+}
+
+// CapabilityName returns the config.json name of capability number v, or
+// its number for one this build does not know.
+func CapabilityName(v int) string {
+	for _, c := range capabilities {
+		if c.value == v {
+			return c.name
+		}
+	}
+	return strconv.Itoa(v)
 }
 
 // CapabilityNames returns every capability this build knows, in kernel
