@@ -119,12 +119,8 @@ func TestBuildahBud(t *testing.T) {
 
 func TestBuildahRunVolume(t *testing.T) {
 	eachRuntime(t, func(t *testing.T, rt *runtimeUnderTest) {
-		if rt.name == "berth" {
-			// buildah writes mounts[].options ["", "rw", "private", "rbind"];
-			// berth refuses the empty option until the mount-option parser
-			// that ignores it (as runc does) lands.
-			t.Skip("berth: mounts[0] options[0] is empty (pending the mount-option parser change)")
-		}
+		// buildah writes mounts[].options ["", "rw", "private", "rbind"]:
+		// the empty one is ignored, as runc ignores it.
 		b := newBuildah(t, rt)
 		vol := t.TempDir()
 		if err := os.WriteFile(filepath.Join(vol, "in"), []byte("from-host\n"), 0o644); err != nil {
