@@ -80,6 +80,13 @@ func (c *Container) Exec(o *ExecOpts) (pid int, err error) {
 		return 0, err
 	}
 	defer sp.close()
+	if o.IgnorePaused {
+		// The process is frozen as it joins a paused container's cgroup:
+		// it answers once the container is resumed, whenever that is.
+		if err := sp.sock.setLimit(0); err != nil {
+			return 0, err
+		}
+	}
 	p := &plan.Plan{Mode: plan.Exec, RootFD: -1, FifoFD: -1}
 	consoleFD := -1
 	if o.ConsoleSocket != "" {

@@ -54,6 +54,9 @@ func newSpawn(preserveFDs int) (*spawn, error) {
 		return nil, err
 	}
 	s.sock = &syncSocket{f: parentEnd}
+	if err := s.sock.setLimit(initAnswerLimit); err != nil {
+		return nil, fmt.Errorf("sync socket: %w", err)
+	}
 	s.syncFD = s.addFD(childEnd)
 	return s, nil
 }

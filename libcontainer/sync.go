@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,6 +19,21 @@ import (
 
 type syncSocket struct {
 	f *os.File
+}
+
+// initAnswerLimit bounds each wait for berth-init's next message: its
+// setup takes milliseconds, but a createContainer hook without a timeout or
+// a mount that hangs must not keep `berth create` waiting for ever.
+const initAnswerLimit = 10 * time.Minute
+
+// errNoAnswer is a wait for berth-init that ran past its limit.
+var errNoAnswer = fmt.Errorf("berth-init did not answer within %v", initAnswerLimit)
+
+// setLimit bounds every receive (0: none, for an exec that waits for a
+// paused container's resume, as runc's does).
+func (s *syncSocket) setLimit(d time.Duration) error {
+	tv := unix.NsecToTimeval(d.Nanoseconds())
+	return unix.SetsockoptTimeval(int(s.f.Fd()), unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
 }
 
 func newSyncPair() (parent, child *os.File, err error) {
@@ -48,6 +64,9 @@ func (s *syncSocket) recv() (string, int, error) {
 		n, oobn, _, _, err := unix.Recvmsg(int(s.f.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
 		if err == unix.EINTR {
 			continue
+		}
+		if err == unix.EAGAIN {
+			return "", -1, errNoAnswer
 		}
 		if err != nil {
 			return "", -1, fmt.Errorf("talking to berth-init: %w", err)
