@@ -157,3 +157,32 @@ func TestCgroupPidsLimitOne(t *testing.T) {
 		})
 	}
 }
+
+// TestSmallMemoryLimit: a static program runs under a 256 KiB memory limit
+// (nothing of the runtime's is charged to the container but berth-init,
+// which is small, and not even the namespaces its clone makes, on v1); on
+// a cgroup v2 host, where the clone happens inside the cgroup
+// (CLONE_INTO_CGROUP), under 1 MiB. Under 64 KiB the container cannot
+// start, and the error says it was the OOM killer and names the limit.
+func TestSmallMemoryLimit(t *testing.T) {
+	t.Parallel()
+	runcGap(t, "runc 1.1.5 cannot start a container under 256 KiB (its Go init needs a few MiB)")
+	// Page cache is charged to whoever reads a file first: not the container.
+	if _, err := os.ReadFile(busyboxBin); err != nil {
+		t.Fatal(err)
+	}
+	limit := int64(256 << 10)
+	if cgroupV2 {
+		limit = 1 << 20
+	}
+	c := newContainer(t, "/bin/sh", "-c", "echo ran")
+	c.Spec.Linux.Resources.Memory = &specs.LinuxMemory{Limit: ptr(limit)}
+	if r := c.run(); r.Code != 0 || !strings.Contains(r.Stdout, "ran") {
+		t.Errorf("under a %d KiB limit: %s", limit>>10, r.describe())
+	}
+	c = newContainer(t, "/bin/true")
+	c.Spec.Linux.Resources.Memory = &specs.LinuxMemory{Limit: ptr(int64(64 << 10))}
+	if r := c.run(); r.Code == 0 || !strings.Contains(r.Stderr, "OOM killer") || !strings.Contains(r.Stderr, "64 KiB") {
+		t.Errorf("under a 64 KiB limit: want a failure that names the OOM killer and the limit: %s", r.describe())
+	}
+}

@@ -3,9 +3,11 @@ package cgroups
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"syscall"
 
 	lib "github.com/opencontainers/cgroups"
@@ -26,11 +28,24 @@ import (
 // syscall.ForkExec does. placed is false when the thread could not join
 // (e.g. without the rights to): the caller then moves the process that
 // will run the container's program in with AddPid.
+//
+// The v1 memory hierarchy is the exception: the kernel charges what the
+// clone allocates (the new namespaces, a network namespace most of all) to
+// the memory cgroup it happens in, which for a container with a small
+// limit is more than all the rest of its start. So the thread does not
+// join it; the child, single-threaded until it forks its own children, is
+// moved in by its thread id right after the fork, which is as cheap as a
+// thread moving itself.
 func (m *Manager) StartInside(sys *syscall.SysProcAttr, fork func() (int, error)) (pid int, placed bool, err error) {
 	if m.unitPending {
 		return m.startUnitWith(fork)
 	}
 	paths := m.Paths()
+	memory := paths["memory"]
+	if memory != "" {
+		paths = maps.Clone(paths)
+		delete(paths, "memory")
+	}
 	if dir := paths[""]; dir != "" {
 		f, err := os.OpenFile(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
@@ -83,6 +98,12 @@ func (m *Manager) StartInside(sys *syscall.SysProcAttr, fork func() (int, error)
 			if jerr := joinThread(back); jerr != nil {
 				done <- result{pid, true, fmt.Errorf("cgroup %s: moving berth's thread back: %w", m.name, jerr)}
 				return
+			}
+			if memory != "" && err == nil {
+				if merr := os.WriteFile(filepath.Join(memory, "tasks"), []byte(strconv.Itoa(pid)), 0); merr != nil {
+					logrus.Debugf("cgroup %s: moving pid %d into %s: %v; the process is moved in through cgroup.procs", m.name, pid, memory, merr)
+					joined = false
+				}
 			}
 		}
 		runtime.UnlockOSThread()
