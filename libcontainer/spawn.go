@@ -110,9 +110,10 @@ func planFile(p *plan.Plan) (*os.File, error) {
 
 // start forks berth-init with p (born in cg's cgroup when cg is set) and
 // runs the conversation up to "go": id maps (writeMaps) when the init
-// unshares a user namespace, the final pid when it forks, the cgroup when
-// the child could not be born in it, then placed (net devices). It returns
-// the pid of the process that will run the user program.
+// unshares a user namespace, the cgroup when the child could not be born
+// in it, then placed (net devices); after "go", the final pid when the
+// init forks into a pid namespace. It returns the pid of the process that
+// will run the user program.
 func (s *spawn) start(p *plan.Plan, cg *cgroups.Manager, subreaper bool, writeMaps func(pid int) error, placed func(pid int) error) (int, error) {
 	if subreaper {
 		// The init may fork the final process; the caller waits for it,
@@ -148,14 +149,14 @@ func (s *spawn) start(p *plan.Plan, cg *cgroups.Manager, subreaper bool, writeMa
 	if err != nil {
 		return 0, err
 	}
-	if s.ns.forks || s.ns.usermap {
-		if err := s.stage(writeMaps); err != nil {
+	if s.ns.usermap {
+		if err := s.userMap(writeMaps); err != nil {
 			return s.pid, err
 		}
 	}
 	if !inCgroup {
-		// Not born in the cgroup: move the process that will run the
-		// program (not the intermediate, whose child would stay out).
+		// Not born in the cgroup: move it in before it forks (after
+		// "go"), so the process that runs the program is inside too.
 		if err := cg.AddPid(s.pid); err != nil {
 			return s.pid, err
 		}
@@ -168,40 +169,46 @@ func (s *spawn) start(p *plan.Plan, cg *cgroups.Manager, subreaper bool, writeMa
 	if err := s.sock.send("go"); err != nil {
 		return s.pid, s.failure(err)
 	}
+	if s.ns.forks {
+		if err := s.finalPid(); err != nil {
+			return s.pid, err
+		}
+	}
 	return s.pid, nil
 }
 
-// stage answers the init's namespace steps: "usermap" (the maps are
-// written for the child) and "pid N" (the final process, inside the pid
-// namespace; the intermediate that says it stays until "ready").
-func (s *spawn) stage(writeMaps func(pid int) error) error {
-	for {
-		msg, _, err := s.sock.recv()
-		if err != nil {
-			return s.failure(err)
-		}
-		switch {
-		case msg == "usermap":
-			if err := writeMaps(s.pid); err != nil {
-				return err
-			}
-			if err := s.sock.send("ok"); err != nil {
-				return s.failure(err)
-			}
-			if !s.ns.forks {
-				return nil
-			}
-		case strings.HasPrefix(msg, "pid "):
-			final, err := strconv.Atoi(strings.TrimPrefix(msg, "pid "))
-			if err != nil || final <= 0 {
-				return fmt.Errorf("berth-init reported a bad pid: %q", msg)
-			}
-			s.intermediate, s.pid = s.pid, final
-			return nil
-		default:
-			return fmt.Errorf("berth-init: unexpected message %q during namespace setup", msg)
-		}
+// userMap answers "usermap": the id maps are written for the child,
+// which unshared a user namespace.
+func (s *spawn) userMap(writeMaps func(pid int) error) error {
+	msg, _, err := s.sock.recv()
+	if err != nil {
+		return s.failure(err)
 	}
+	if msg != "usermap" {
+		return fmt.Errorf("berth-init: unexpected message %q during namespace setup", msg)
+	}
+	if err := writeMaps(s.pid); err != nil {
+		return err
+	}
+	if err := s.sock.send("ok"); err != nil {
+		return s.failure(err)
+	}
+	return nil
+}
+
+// finalPid reads "pid N": the process that goes on, inside the pid
+// namespace; the intermediate that says it stays until "ready".
+func (s *spawn) finalPid() error {
+	msg, _, err := s.sock.recv()
+	if err != nil {
+		return s.failure(err)
+	}
+	final, err := strconv.Atoi(strings.TrimPrefix(msg, "pid "))
+	if !strings.HasPrefix(msg, "pid ") || err != nil || final <= 0 {
+		return fmt.Errorf("berth-init: unexpected message %q, expected its pid", msg)
+	}
+	s.intermediate, s.pid = s.pid, final
+	return nil
 }
 
 // serve answers the init until it is ready: onMounted runs the runtime's

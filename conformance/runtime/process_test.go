@@ -378,3 +378,18 @@ func TestExecPerProcessSettings(t *testing.T) {
 		t.Errorf("exec'd process session keyring %q is not the container's (%s)", rep.SessionKeyringDesc, c.ID)
 	}
 }
+
+// TestExecJoinsEveryCgroup: an exec'd process is in every cgroup of the
+// container's init (in each v1 hierarchy, the memory one too, which berth
+// joins only after the clone), whichever namespaces it joins first.
+func TestExecJoinsEveryCgroup(t *testing.T) {
+	t.Parallel()
+	c := newContainer(t, "/bin/sleep", "1000")
+	c.mustCreate()
+	c.start()
+	r := c.mustRT("exec", c.ID, "/bin/sh", "-c", "cat /proc/self/cgroup; echo ---; cat /proc/1/cgroup")
+	self, init, ok := strings.Cut(r.Stdout, "---\n")
+	if !ok || strings.TrimSpace(self) != strings.TrimSpace(init) {
+		t.Errorf("the exec'd process's cgroups differ from the init's:\n%s", r.Stdout)
+	}
+}

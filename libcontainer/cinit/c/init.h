@@ -334,6 +334,7 @@ void open_host_proc(void);
 // ---- Stages ----
 
 void enter_namespaces(struct plan *p);
+void enter_pid_namespace(struct plan *p);
 void prepare_rootfs(struct plan *p);
 void pivot_and_finish(struct plan *p);
 char *run_hooks(struct plan *p, unsigned kind);

@@ -17,10 +17,11 @@
 //
 //   create                              exec
 //   1. namespaces: join, unshare        1. namespaces: join all
-//      ("usermap" <-> "ok"), fork          (chroot to the init's root)
-//      ("pid N")                            fork ("pid N")
+//      ("usermap" <-> "ok")                (chroot to the init's root)
 //   2. "go": the runtime has placed      2. "go": likewise
 //      us in the cgroup, moved netdevs
+//      then fork into the pid/time         then fork into the pid
+//      namespaces ("pid N")                namespace ("pid N")
 //   3. cgroup namespace, setsid          3. setsid (terminal)
 //   4. mounts, /dev
 //   5. "mounted" <-> "hooks-done"
@@ -197,6 +198,7 @@ int main(int argc, char **argv)
 
 	enter_namespaces(&p);
 	expect("go");
+	enter_pid_namespace(&p);
 	if (p.new_cgroupns && unshare(CLONE_NEWCGROUP) < 0)
 		fail(errno, "unshare the cgroup namespace");
 	// The init leads its own session, so a terminal can become its

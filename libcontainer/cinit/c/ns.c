@@ -107,6 +107,14 @@ void enter_namespaces(struct plan *p)
 	else
 		for (int i = 0; i < p->time_offsets.n; i++)
 			write_time_offset(p->time_offsets.v[i]);
+}
+
+// enter_pid_namespace forks, when the plan says so, after the runtime has
+// placed this process in its cgroups ("go"): the final process inherits
+// them whole, even the v1 memory cgroup the runtime moves it into after
+// the clone.
+void enter_pid_namespace(struct plan *p)
+{
 	if (p->fork)
 		fork_final();
 }
