@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -392,4 +393,29 @@ func TestExecJoinsEveryCgroup(t *testing.T) {
 	if !ok || strings.TrimSpace(self) != strings.TrimSpace(init) {
 		t.Errorf("the exec'd process's cgroups differ from the init's:\n%s", r.Stdout)
 	}
+}
+
+// TestExecRepeated: exec after exec into a container with its own pid
+// namespace, two at a time. berth-init forks into the pid namespace and
+// reports the final pid before that process may speak; an exec whose
+// program starts at once must never have its "ready" arrive first.
+func TestExecRepeated(t *testing.T) {
+	t.Parallel()
+	c := newContainer(t, "/bin/sleep", "1000")
+	c.mustCreate()
+	c.start()
+	var wg sync.WaitGroup
+	for w := 0; w < 2; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 50; i++ {
+				if r := c.rt("exec", c.ID, "/bin/true"); r.Code != 0 {
+					t.Errorf("exec %d: %s", i, r.describe())
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }

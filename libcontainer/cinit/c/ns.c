@@ -41,27 +41,41 @@ static void write_time_offset(const char *offset)
 // stays until the final process has finished its setup (or died), so that
 // the runtime's death kills both: it dies of its parent-death signal, the
 // final process of its own, which stays armed while this one lives.
+//
+// The final process speaks on the same socket, so it waits (on "told")
+// until "pid N" is sent: otherwise an exec's quick "ready" can arrive
+// before it.
 static void fork_final(void)
 {
-	int pipefd[2];
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
+	int pipefd[2], told[2];
+	if (pipe2(pipefd, O_CLOEXEC) < 0 || pipe2(told, O_CLOEXEC) < 0)
 		fail(errno, "pipe");
 	pid_t pid = fork();
 	if (pid < 0)
 		fail(errno, "fork into the container's pid namespace");
+	char b;
 	if (pid == 0) {
 		close(pipefd[0]);
+		close(told[1]);
 		release_fd = pipefd[1];
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 			fail(errno, "PR_SET_PDEATHSIG");
+		// One byte once "pid N" is out, or EOF when the parent died
+		// (this process then dies of its parent-death signal).
+		while (read(told[0], &b, 1) < 0 && errno == EINTR)
+			;
+		close(told[0]);
 		return;
 	}
 	close(pipefd[1]);
+	close(told[0]);
 	char msg[32];
 	snprintf(msg, sizeof(msg), "pid %d", (int)pid);
 	say(msg);
 	sync_close();
-	char b;
+	while (write(told[1], "t", 1) < 0 && errno == EINTR)
+		;
+	close(told[1]);
 	while (read(pipefd[0], &b, 1) < 0 && errno == EINTR)
 		;
 	_exit(0);
