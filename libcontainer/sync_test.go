@@ -30,7 +30,7 @@ func TestSyncRecvBoundedAndErrors(t *testing.T) {
 	// An error message becomes its error, with Go's errno text.
 	for msg, want := range map[string]string{
 		"error 2 mounts[0] (destination \"/x\"): create mount point": `mounts[0] (destination "/x"): create mount point: no such file or directory`,
-		"error 0 hooks.createContainer[0] (/h): exit status 1":      "hooks.createContainer[0] (/h): exit status 1",
+		"error 0 hooks.createContainer[0] (/h): exit status 1":       "hooks.createContainer[0] (/h): exit status 1",
 	} {
 		if _, err := unix.Write(int(child.Fd()), []byte(msg)); err != nil {
 			t.Fatal(err)

@@ -36,8 +36,8 @@ type Report struct {
 	SessionKeyring     int32  `json:"sessionKeyring"`
 	SessionKeyringDesc string `json:"sessionKeyringDesc"`
 	// LoopbackUp says whether "lo" is up in the network namespace.
-	LoopbackUp bool `json:"loopbackUp"`
-	Domainname  string              `json:"domainname"`
+	LoopbackUp bool   `json:"loopbackUp"`
+	Domainname string `json:"domainname"`
 
 	// Namespaces maps the entries of /proc/self/ns to their inode numbers.
 	Namespaces map[string]uint64 `json:"namespaces"`
