@@ -64,6 +64,10 @@ func TestContainerdSpec(t *testing.T) {
 			check: wantLines("via-v1-shim")},
 		{name: "legacy-linux-shim", run: runOldShim("legacyshim", "io.containerd.runtime.v1.linux", "sh", "-c", "echo via-legacy-shim"),
 			check: wantLines("via-legacy-shim")},
+		// ctr's default container has a network namespace of its own
+		// with nothing but lo, which runc brings up.
+		{name: "loopback", run: run("loopback", nil, "sh", "-c", localhostService),
+			check: wantLines("served-on-lo", "0x9")},
 		{name: "no-pivot", run: run("nopivot", []string{"--no-pivot"}, "sh", "-c", "cat /data/f 2>/dev/null; ls /bin/busybox"),
 			check: wantLines("/bin/busybox")},
 		{name: "device", run: run("device", []string{"--device", "/dev/kmsg"},

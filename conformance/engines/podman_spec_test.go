@@ -118,6 +118,10 @@ func TestPodmanSpec(t *testing.T) {
 		}, check: wantLines("from-host", "5")},
 		{name: "personality", run: run([]string{"--personality", "LINUX32"}, "uname", "-m"),
 			check: wantLines("i686"), runcGap: "linux.personality is ignored before runc 1.2"},
+		// runc brings lo up in a new network namespace; podman relies
+		// on it for --network none (every run here has it).
+		{name: "network-none-loopback", run: run(nil, "sh", "-c", localhostService),
+			check: wantLines("served-on-lo", "0x9")},
 	}, func(*runtimeUnderTest) leftoverPlaces { return p.places() })
 }
 

@@ -63,6 +63,11 @@ func exitZero(res command) error {
 	return nil
 }
 
+// localhostService serves a file on 127.0.0.1 and fetches it, then
+// prints lo's flags (0x9: IFF_UP|IFF_LOOPBACK).
+const localhostService = `mkdir /tmp/www && echo served-on-lo >/tmp/www/i && httpd -p 127.0.0.1:8080 -h /tmp/www && ` +
+	`wget -qO- http://127.0.0.1:8080/i; cat /sys/class/net/lo/flags`
+
 // wantLines is a check: exit 0 and every line of want in the output.
 func wantLines(want ...string) func(command) error {
 	return func(res command) error {
