@@ -189,15 +189,19 @@ func TestResources(t *testing.T) {
 
 // TestRDMA: linux.resources.rdma reaches rdma.max, on a soft-RoCE device
 // (rdma_rxe over a dummy interface) made for the test, by both drivers.
+//
+// The device is left in place: the guest is thrown away after the suite,
+// and unregistering it while a removed cgroup's rdma pool is still being
+// freed hits a list corruption BUG in the guest's 6.1 kernel
+// (free_cg_rpool_locked from rdmacg_unregister_device), after which the
+// cgroup tests that follow hang.
 func TestRDMA(t *testing.T) {
 	link := fmt.Sprintf("vmd%d", os.Getpid()%100000)
 	dev := "vmrxe" + link[3:]
 	mustRun(t, "ip", "link", "add", link, "type", "dummy")
-	t.Cleanup(func() { run(t, nil, nil, "ip", "link", "del", link) })
 	mustRun(t, "ip", "link", "set", link, "up")
 	mustRun(t, "modprobe", "rdma_rxe")
 	mustRun(t, "rdma", "link", "add", dev, "type", "rxe", "netdev", link)
-	t.Cleanup(func() { run(t, nil, nil, "rdma", "link", "delete", dev) })
 	eachDriver(t, func(t *testing.T, systemd bool) {
 		c := newContainer(t, systemd, "sleep", "1000")
 		c.spec.Linux.Resources.Rdma = map[string]specs.LinuxRdma{dev: {HcaHandles: ptr(uint32(5)), HcaObjects: ptr(uint32(100))}}
