@@ -23,20 +23,48 @@ type Container struct {
 	config *specs.Spec
 }
 
-// Load reads the container id under root.
+// Load reads the container id under root. Commands that change the
+// container read its state again once they hold its lock (see lock): what
+// Load returns is only for reading.
 func Load(root, id string) (*Container, error) {
 	st, err := loadState(root, id)
 	if err != nil {
 		return nil, err
 	}
-	c := &Container{root: root, dir: stateDir(root, id), state: st}
+	return newContainer(root, st), nil
+}
+
+func newContainer(root string, st *State) *Container {
+	c := &Container{root: root, dir: stateDir(root, st.ID), state: st}
 	if st.Version == "" && len(st.Config) > 0 {
 		// A state written before berth kept these beside the config.
 		if spec, err := c.spec(); err == nil {
 			st.Version, st.Hooks, st.CgroupsPath = spec.Version, spec.Hooks, spec.Linux.CgroupsPath
 		}
 	}
-	return c, nil
+	return c
+}
+
+// lock takes the container's lock (unix.LOCK_EX to change it, LOCK_SH to
+// keep a delete out) and then reads its state again, so every change is
+// lock, load, change, save: nothing another berth process saved meanwhile
+// is lost, and a container deleted meanwhile is reported as gone.
+func (c *Container) lock(how int) (unlock func(), err error) {
+	id := c.state.ID
+	unlock, err = lockDir(c.dir, how)
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, errDirGone) {
+		return nil, fmt.Errorf("container %q: %w", id, ErrNotExist)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("container %q: %w", id, err)
+	}
+	st, err := loadState(c.root, id)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	*c = *newContainer(c.root, st)
+	return unlock, nil
 }
 
 // ID returns the container's id.
@@ -48,6 +76,10 @@ func (c *Container) Config() *specs.Spec {
 	spec, _ := c.spec()
 	return spec
 }
+
+// Spec returns the config the container was created with, or why its
+// state holds none that decodes.
+func (c *Container) Spec() (*specs.Spec, error) { return c.spec() }
 
 // spec decodes the config kept in the state, once.
 func (c *Container) spec() (*specs.Spec, error) {

@@ -100,12 +100,27 @@ func Create(o *CreateOpts) (c *Container, err error) {
 		return nil, fmt.Errorf("--root %s: %w", o.Root, err)
 	}
 	dir := stateDir(o.Root, o.ID)
+	// mkdir is the one atomic claim of the id: of two creates of one id
+	// exactly one makes the dir, the other stops here having made nothing.
 	if err := os.Mkdir(dir, 0o711); err != nil {
 		if errors.Is(err, os.ErrExist) {
 			return nil, fmt.Errorf("container with id %q already exists", o.ID)
 		}
 		return nil, fmt.Errorf("creating state dir: %w", err)
 	}
+	// Held until create returns: a delete, start or update of the id
+	// waits for it. A delete --force that got the dir between the mkdir
+	// and this lock removed it (it had no state): then nothing is ours.
+	unlock, err := lockDir(dir, unix.LOCK_EX)
+	if errors.Is(err, errDirGone) || errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("container %q was deleted while it was being created", o.ID)
+	}
+	if err != nil {
+		os.Remove(dir)
+		return nil, err
+	}
+	defer unlock()
+	killPoint(StepCreateDir)
 	// The config is kept as given (compacted), not encoded again.
 	var config bytes.Buffer
 	if err := json.Compact(&config, raw); err != nil {
@@ -221,6 +236,7 @@ func (b *builder) build() error {
 	if err := saveState(c.dir, c.state); err != nil {
 		return err
 	}
+	killPoint(StepCreateState)
 
 	sp, err := newSpawn(o.PreserveFDs)
 	if err != nil {
@@ -238,6 +254,7 @@ func (b *builder) build() error {
 		return err
 	}
 	b.cg = cg
+	killPoint(StepCreateCgroup)
 	if o.Rootless {
 		// Only the cgroups it could create (see cgroups.Manager.Paths).
 		c.state.CgroupPaths = cg.Paths()
@@ -259,6 +276,7 @@ func (b *builder) build() error {
 	if c.state.InitStart, _, err = procStat(initPid); err != nil {
 		return fmt.Errorf("reading the init's start time: %w", err)
 	}
+	killPoint(StepCreateInit)
 	err = sp.serve(func() error {
 		// runtime.md counts everything after step 2 (the environment is
 		// made) as created; runtime-tools expects that for prestart.
@@ -274,6 +292,7 @@ func (b *builder) build() error {
 	if err != nil {
 		return err
 	}
+	killPoint(StepCreateReady)
 	if pids != nil {
 		if err := cg.SetPidsLimit(*pids); err != nil {
 			return err
@@ -286,7 +305,11 @@ func (b *builder) build() error {
 	}
 	// Until this write the saved state has no init pid, which is what
 	// makes the status "creating" (and a killed create recognisable).
-	return saveState(c.dir, c.state)
+	if err := saveState(c.dir, c.state); err != nil {
+		return err
+	}
+	killPoint(StepCreateSaved)
+	return nil
 }
 
 // withoutPidsLimit returns res without its pids limit, and the limit.

@@ -18,11 +18,19 @@ import (
 // then runs the poststop hooks. force also stops a created, running or
 // paused one.
 func (c *Container) Delete(force bool) error {
-	unlock, err := lockDir(c.dir)
+	unlock, err := c.lock(unix.LOCK_EX)
 	if err != nil {
 		return err
 	}
 	defer unlock()
+	return c.deleteLocked(force, true)
+}
+
+// deleteLocked is Delete with the lock held and the state fresh; without
+// runHooks (a state that lacks fields) the poststop hooks are not run.
+// The order makes a delete killed at any point one that the next delete
+// --force completes: processes, cgroup, mounts, hooks, then the state.
+func (c *Container) deleteLocked(force, runHooks bool) error {
 	// runtime.md: deleting a container that is not stopped is an error
 	// (runc also deletes created ones; orchestrators use --force for it).
 	if st := c.Status(); st != specs.StateStopped && !force {
@@ -31,15 +39,17 @@ func (c *Container) Delete(force bool) error {
 	if err := c.killAll(); err != nil {
 		return err
 	}
+	killPoint(StepDeleteKilled)
 	if cg, err := c.cgroup(); err == nil {
 		if err := destroyCgroup(cg); err != nil {
 			return err
 		}
 	}
+	killPoint(StepDeleteCgroup)
 	if err := c.detachHostMounts(); err != nil {
 		return err
 	}
-	if h := c.state.Hooks; h != nil && len(h.Poststop) > 0 {
+	if h := c.state.Hooks; runHooks && h != nil && len(h.Poststop) > 0 {
 		st := c.specState(specs.StateStopped)
 		// The spec: a failing poststop hook is a warning only, and the
 		// remaining hooks still run.
@@ -47,6 +57,7 @@ func (c *Container) Delete(force bool) error {
 			logrus.Warn(err.Error())
 		}
 	}
+	killPoint(StepDeleteCleaned)
 	return os.RemoveAll(c.dir)
 }
 
@@ -99,15 +110,50 @@ func waitPidfd(pidfd int, limit time.Duration) bool {
 	return n == 1
 }
 
-// ForceDeleteID cleans up what a berth killed in the middle of create left
-// behind: a state dir with no readable state.
-func ForceDeleteID(root, id string) error {
+// ForceDelete is `delete --force`: it removes the container id whatever
+// state it is in, and succeeds if there is none. It copes with what a berth
+// killed at any step left (a state dir without state, a state without an
+// init pid, a delete half done) and with a corrupt state file: one that is
+// this container's but lacks a field is cleaned up from the fields it has;
+// one that cannot be read, or is another container's, only has its dir
+// removed (nothing it names can be trusted to be this container's).
+func ForceDelete(root, id string) error {
 	if err := ValidateID(id); err != nil {
 		return err
 	}
-	err := os.RemoveAll(stateDir(root, id))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	dir := stateDir(root, id)
+	unlock, err := lockDir(dir, unix.LOCK_EX)
+	switch {
+	case errors.Is(err, os.ErrNotExist), errors.Is(err, errDirGone):
+		return nil
+	case errors.Is(err, unix.ELOOP), errors.Is(err, unix.ENOTDIR):
+		// A symlink or a file where the state dir should be: removed
+		// itself, never what it points at.
+		logrus.Warnf("container %q: %s is not a directory; removing it", id, dir)
+		return os.Remove(dir)
+	case err != nil:
+		return fmt.Errorf("container %q: %w", id, err)
+	}
+	defer unlock()
+	st, err := loadState(root, id)
+	var corrupt *CorruptStateError
+	switch {
+	case err == nil:
+		return newContainer(root, st).deleteLocked(true, true)
+	case errors.Is(err, ErrNotExist):
+		// A create killed before its first state write made nothing
+		// else: the state comes before the cgroup and the init.
+		return os.RemoveAll(dir)
+	case errors.As(err, &corrupt):
+		logrus.Warn(err.Error())
+		if corrupt.partial != nil {
+			c := &Container{root: root, dir: dir, state: corrupt.partial}
+			if err := c.deleteLocked(true, false); err != nil {
+				return err
+			}
+		}
+		return os.RemoveAll(dir)
+	default:
 		return err
 	}
-	return nil
 }

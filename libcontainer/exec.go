@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -30,10 +31,23 @@ type ExecOpts struct {
 
 // Exec starts another process in the namespaces and cgroup of a created or
 // running container and returns its pid once it is about to execve.
+// A shared lock is held until the process is in the container's cgroup, so
+// a delete either runs before (and exec finds no container) or after (and
+// kills it with the rest); it is released before the process is started
+// in a paused container, where it waits (frozen) for a resume.
 func (c *Container) Exec(o *ExecOpts) (pid int, err error) {
+	unlock, err := c.lock(unix.LOCK_SH)
+	if err != nil {
+		return 0, err
+	}
+	var once sync.Once
+	release := func() { once.Do(unlock) }
+	defer release()
+	paused := false
 	switch st := c.Status(); st {
 	case specs.StateCreated, specs.StateRunning:
 	case "paused":
+		paused = true
 		if !o.IgnorePaused {
 			// The process would be frozen as it joins the cgroup; with
 			// IgnorePaused the caller waits for a resume, as with runc.
@@ -132,7 +146,16 @@ func (c *Container) Exec(o *ExecOpts) (pid int, err error) {
 	if err != nil {
 		return 0, err
 	}
-	pid, err = sp.start(p, cg, o.Subreaper, nil, nil)
+	if paused {
+		// The forking thread joins the frozen cgroup and the process is
+		// frozen: a resume must be able to take the lock meanwhile.
+		release()
+	}
+	pid, err = sp.start(p, cg, o.Subreaper, nil, func(int) error {
+		release()
+		killPoint(StepExecPlaced)
+		return nil
+	})
 	defer func() {
 		if err != nil {
 			sp.kill()
@@ -147,6 +170,7 @@ func (c *Container) Exec(o *ExecOpts) (pid int, err error) {
 	if err != nil {
 		return 0, err
 	}
+	killPoint(StepExecReady)
 	return pid, nil
 }
 

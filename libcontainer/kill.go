@@ -9,7 +9,13 @@ import (
 
 // Signal sends sig to the container's init, or with all to every process
 // in its cgroup (also after the init has exited, as containerd expects).
+// A shared lock keeps a delete from removing the container meanwhile.
 func (c *Container) Signal(sig unix.Signal, all bool) error {
+	unlock, err := c.lock(unix.LOCK_SH)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if all {
 		return c.signalAll(sig)
 	}

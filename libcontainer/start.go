@@ -16,7 +16,7 @@ import (
 // Start releases the user process of a created container: it opens the
 // exec fifo the init is blocked on, then runs the poststart hooks.
 func (c *Container) Start() error {
-	unlock, err := lockDir(c.dir)
+	unlock, err := c.lock(unix.LOCK_EX)
 	if err != nil {
 		return err
 	}
@@ -32,11 +32,13 @@ func (c *Container) Start() error {
 		return fmt.Errorf("open exec fifo: %w", err)
 	}
 	defer unix.Close(fd)
+	killPoint(StepStartOpened)
 	if err := c.awaitStartReply(fd); err != nil {
 		c.killAll()
 		os.Remove(fifo)
 		return err
 	}
+	killPoint(StepStartReleased)
 	if err := os.Remove(fifo); err != nil {
 		return err
 	}

@@ -1,9 +1,11 @@
 package libcontainer
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -83,19 +85,27 @@ func ValidateID(id string) error {
 func stateDir(root, id string) string { return filepath.Join(root, id) }
 
 // saveState writes state.json atomically (temp file, rename), so a reader
-// sees the old state or the new one, never a mix. It is not fsynced: the
-// state describes processes and mounts that do not survive a reboot
-// either (runc and crun do the same), and on a loaded disk an fsync costs
-// up to tens of milliseconds on the start path.
+// sees the old state or the new one, never a mix, and a berth killed in the
+// middle of a write leaves the old state whole (and a temp file that
+// delete removes with the dir). It is not fsynced: the state describes
+// processes and mounts that do not survive a reboot either (runc and crun
+// do the same), and on a loaded disk an fsync costs up to tens of
+// milliseconds on the start path.
 func saveState(dir string, st *State) error {
 	b, err := json.Marshal(st)
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, stateFile), b, 0o600)
+	return writeFileAtomicHook(filepath.Join(dir, stateFile), b, 0o600, func() { killPoint(StepStateTemp) })
 }
 
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	return writeFileAtomicHook(path, data, mode, nil)
+}
+
+// writeFileAtomicHook is writeFileAtomic with beforeRename called once the
+// temp file is complete (the crash-test hook).
+func writeFileAtomicHook(path string, data []byte, mode os.FileMode, beforeRename func()) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return err
@@ -112,40 +122,177 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
+	if beforeRename != nil {
+		beforeRename()
+	}
 	return os.Rename(tmp.Name(), path)
 }
 
 // ErrNotExist is returned when no container has the id.
 var ErrNotExist = errors.New("container does not exist")
 
+// ErrCorrupt is matched (errors.Is) by every CorruptStateError.
+var ErrCorrupt = errors.New("corrupt state file")
+
+// CorruptStateError is a state.json berth cannot use: not a regular file,
+// empty, not the JSON of a state, another container's, or missing a field
+// every state has.
+type CorruptStateError struct {
+	ID     string
+	Path   string
+	Reason string
+	// partial is what decoded of a state that is this container's but
+	// lacks a field: delete --force still cleans up what it names.
+	partial *State
+}
+
+func (e *CorruptStateError) Error() string {
+	return fmt.Sprintf("container %q: state file %s is corrupt: %s", e.ID, e.Path, e.Reason)
+}
+
+func (e *CorruptStateError) Is(target error) bool { return target == ErrCorrupt }
+
+// maxStateSize bounds what is read of a state file: a config is a few KB,
+// a large one (many mounts, a big seccomp profile) well under a megabyte.
+const maxStateSize = 64 << 20
+
+// loadState reads and checks <root>/<id>/state.json. Its writes are
+// atomic, so any reader (locked or not) sees a whole file.
 func loadState(root, id string) (*State, error) {
 	if err := ValidateID(id); err != nil {
 		return nil, err
 	}
-	b, err := os.ReadFile(filepath.Join(stateDir(root, id), stateFile))
+	dir := stateDir(root, id)
+	path := filepath.Join(dir, stateFile)
+	corrupt := func(format string, a ...any) error {
+		return &CorruptStateError{ID: id, Path: path, Reason: fmt.Sprintf(format, a...)}
+	}
+	// Neither the dir nor the file is followed if it is a symlink, and a
+	// fifo or device in its place is never opened for reading.
+	dirfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return nil, fmt.Errorf("container %q: %w", id, ErrNotExist)
+	case errors.Is(err, unix.ELOOP), errors.Is(err, unix.ENOTDIR):
+		return nil, &CorruptStateError{ID: id, Path: dir, Reason: "the state dir is not a directory (a symlink or a file)"}
+	case err != nil:
+		return nil, fmt.Errorf("container %q: opening %s: %w", id, dir, err)
+	}
+	defer unix.Close(dirfd)
+	fd, err := unix.Openat(dirfd, stateFile, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		// A dir without state: a create still under way, or killed
+		// before its first write.
+		return nil, fmt.Errorf("container %q: %w", id, ErrNotExist)
+	case errors.Is(err, unix.ELOOP):
+		return nil, corrupt("it is a symlink")
+	case err != nil:
+		return nil, fmt.Errorf("container %q: opening %s: %w", id, path, err)
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	fi, err := f.Stat()
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("container %q: %w", id, ErrNotExist)
-		}
 		return nil, fmt.Errorf("container %q: %w", id, err)
 	}
-	var st State
-	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("container %q: corrupt %s: %w", id, filepath.Join(stateDir(root, id), stateFile), err)
+	if !fi.Mode().IsRegular() {
+		return nil, corrupt("it is not a regular file (%v)", fi.Mode().Type())
 	}
-	return &st, nil
+	b, err := io.ReadAll(io.LimitReader(f, maxStateSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("container %q: reading %s: %w", id, path, err)
+	}
+	if len(b) > maxStateSize {
+		return nil, corrupt("larger than %d bytes", maxStateSize)
+	}
+	st, reason, partial := parseState(id, b)
+	if reason != "" {
+		return nil, &CorruptStateError{ID: id, Path: path, Reason: reason, partial: partial}
+	}
+	return st, nil
 }
 
-// lockDir takes an exclusive flock on the container's state dir, so that
-// two berth processes never act on one container at once.
-func lockDir(dir string) (unlock func(), err error) {
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
+// parseState decodes a state file of container id and checks it. On
+// failure it returns why, and the decoded state if it is id's own.
+func parseState(id string, b []byte) (st *State, reason string, partial *State) {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil, "it is empty", nil
 	}
-	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
+	var s State
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, "not the JSON of a container state: " + err.Error(), nil
+	}
+	// Which fields are there at all (a zero init_pid is a create under
+	// way; a missing one is not a state berth wrote).
+	var has struct {
+		ID      *string         `json:"id"`
+		InitPid *int            `json:"init_pid"`
+		Config  json.RawMessage `json:"config"`
+	}
+	if err := json.Unmarshal(b, &has); err != nil {
+		return nil, "not the JSON of a container state: " + err.Error(), nil
+	}
+	switch {
+	case has.ID == nil:
+		return nil, "it has no id", nil
+	case s.ID != id:
+		return nil, fmt.Sprintf("it is the state of container %q", s.ID), nil
+	case has.InitPid == nil:
+		return nil, "it has no init_pid", &s
+	case s.InitPid < 0:
+		return nil, fmt.Sprintf("init_pid %d is negative", s.InitPid), &s
+	case len(has.Config) == 0 || string(has.Config) == "null":
+		return nil, "it has no config", &s
+	case has.Config[0] != '{':
+		return nil, "its config is not a JSON object", &s
+	}
+	return &s, "", nil
+}
+
+// lockWait bounds how long a command waits for another berth process to
+// finish with a container (a create runs the createRuntime hooks with the
+// lock held).
+const lockWait = 60 * time.Second
+
+// errDirGone is lockDir's answer when the dir was removed (by a delete)
+// before the lock was taken.
+var errDirGone = errors.New("the container's state dir was removed")
+
+// lockDir takes an flock (unix.LOCK_EX or LOCK_SH) on a container's state
+// dir, so that two berth processes never change one container at once; an
+// exec's shared lock only keeps a delete out. It waits at most lockWait.
+// The lock is on the dir itself, checked to still be the one at dir once
+// taken.
+func lockDir(dir string, how int) (unlock func(), err error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	deadline := time.Now().Add(lockWait)
+	for delay := time.Millisecond; ; delay = min(2*delay, 20*time.Millisecond) {
+		err := unix.Flock(fd, how|unix.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if err != unix.EWOULDBLOCK && err != unix.EINTR {
+			unix.Close(fd)
+			return nil, fmt.Errorf("flock %s: %w", dir, err)
+		}
+		if time.Now().After(deadline) {
+			unix.Close(fd)
+			return nil, fmt.Errorf("%s is locked by another berth process: gave up after %s", dir, lockWait)
+		}
+		time.Sleep(delay)
+	}
+	var held, now unix.Stat_t
+	if err := unix.Fstat(fd, &held); err != nil {
 		unix.Close(fd)
 		return nil, err
+	}
+	if err := unix.Lstat(dir, &now); err != nil || now.Ino != held.Ino || now.Dev != held.Dev {
+		unix.Close(fd)
+		return nil, errDirGone
 	}
 	return func() { unix.Close(fd) }, nil
 }

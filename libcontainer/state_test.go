@@ -11,6 +11,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 func TestValidateID(t *testing.T) {
@@ -189,7 +190,7 @@ func TestLoadStateErrors(t *testing.T) {
 	path := filepath.Join(root, "corrupt", stateFile)
 	os.WriteFile(path, []byte(`{"id": "corrupt", "init_pid": "x"`), 0o600)
 	_, err = loadState(root, "corrupt")
-	if err == nil || !strings.HasPrefix(err.Error(), `container "corrupt": corrupt `+path+": ") {
+	if err == nil || !strings.HasPrefix(err.Error(), `container "corrupt": state file `+path+" is corrupt: ") || !errors.Is(err, ErrCorrupt) {
 		t.Errorf("loadState(corrupt) = %v, want an error naming the file", err)
 	}
 	if errors.Is(err, ErrNotExist) {
@@ -199,13 +200,13 @@ func TestLoadStateErrors(t *testing.T) {
 
 func TestLockDirIsExclusive(t *testing.T) {
 	dir := t.TempDir()
-	unlock, err := lockDir(dir)
+	unlock, err := lockDir(dir, unix.LOCK_EX)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := make(chan struct{})
 	go func() {
-		unlock2, err := lockDir(dir)
+		unlock2, err := lockDir(dir, unix.LOCK_EX)
 		if err != nil {
 			t.Error(err)
 		} else {
@@ -224,7 +225,7 @@ func TestLockDirIsExclusive(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the second lockDir did not get the lock after unlock")
 	}
-	if _, err := lockDir(filepath.Join(dir, "missing")); err == nil {
+	if _, err := lockDir(filepath.Join(dir, "missing"), unix.LOCK_EX); err == nil {
 		t.Fatal("lockDir of a missing dir succeeded")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/berthproject/berth/libcontainer/cgroups"
 )
@@ -12,7 +13,7 @@ import (
 // Update changes the resources of a created, running or paused container.
 // Fields absent from res keep their values.
 func (c *Container) Update(res *specs.LinuxResources) error {
-	unlock, err := lockDir(c.dir)
+	unlock, err := c.lock(unix.LOCK_EX)
 	if err != nil {
 		return err
 	}
@@ -39,6 +40,7 @@ func (c *Container) Update(res *specs.LinuxResources) error {
 	if err := cg.Set(merged); err != nil {
 		return err
 	}
+	killPoint(StepUpdateCgroup)
 	// Keep the config in step, so the next update merges onto this one.
 	if spec.Linux.Resources == nil {
 		spec.Linux.Resources = &specs.LinuxResources{}
@@ -49,7 +51,11 @@ func (c *Container) Update(res *specs.LinuxResources) error {
 	if err := c.setSpec(spec); err != nil {
 		return err
 	}
-	return saveState(c.dir, c.state)
+	if err := saveState(c.dir, c.state); err != nil {
+		return err
+	}
+	killPoint(StepUpdateSaved)
+	return nil
 }
 
 // mergeSpecResources merges upd into cur field by field: decoding upd's

@@ -69,10 +69,14 @@ func cmdExec(g *globals, args []string) error {
 		if len(rest) < 2 {
 			return fmt.Errorf("give a command after the container id, or --process")
 		}
-		if c.Config().Process == nil {
+		config, err := c.Spec()
+		if err != nil {
+			return err
+		}
+		if config.Process == nil {
 			return fmt.Errorf("container %q has no process in its config to start from: give --process", c.ID())
 		}
-		base := *c.Config().Process
+		base := *config.Process
 		proc = &base
 		proc.Args = rest[1:]
 		proc.Terminal = *wantTTY

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -188,13 +187,13 @@ func cmdDelete(g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
-	id := rest[0]
-	c, err := libcontainer.Load(g.root, id)
+	if *force {
+		// Whatever the container's state, even a corrupt or half-made one.
+		return libcontainer.ForceDelete(g.root, rest[0])
+	}
+	c, err := libcontainer.Load(g.root, rest[0])
 	if err != nil {
-		if *force && (errors.Is(err, libcontainer.ErrNotExist) || !errors.Is(err, os.ErrPermission)) {
-			return libcontainer.ForceDeleteID(g.root, id)
-		}
 		return err
 	}
-	return c.Delete(*force)
+	return c.Delete(false)
 }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
+
+	"github.com/berthproject/berth/libcontainer"
 )
 
 // Set by the Makefile with -ldflags.
@@ -95,6 +97,9 @@ func runMain(args []string) int {
 	if err := setupLog(g); err != nil {
 		fmt.Fprintf(os.Stderr, "berth: %v\n", err)
 		return 1
+	}
+	if err := libcontainer.CheckKillAt(); err != nil {
+		return failCode(g, err, 2)
 	}
 	cmd, ok := commands[name]
 	if !ok {
