@@ -56,7 +56,7 @@ func Create(o *CreateOpts) (c *Container, err error) {
 	if err != nil {
 		return nil, err
 	}
-	spec, raw, err := berthspecs.LoadBundleJSON(bundle)
+	spec, raw, err := berthspecs.LoadBundleJSON(bundle, checkRuntimeConfig)
 	if err != nil {
 		return nil, err
 	}

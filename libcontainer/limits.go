@@ -16,12 +16,18 @@ import (
 // config's names: rlimits, scheduler, I/O priority, personality, memory
 // policy and CPU affinity. berth-init only passes them to the kernel.
 
+// configErr is a bad value at a JSON path of config.json. specs.Validate
+// refuses these before planning; the plan checks again, in the same words.
+func configErr(path, format string, args ...any) error {
+	return &berthspecs.FieldError{File: berthspecs.ConfigFile, Path: path, Msg: fmt.Sprintf(format, args...)}
+}
+
 func planRlimits(rlimits []specs.POSIXRlimit) ([]plan.Rlimit, error) {
 	var out []plan.Rlimit
 	for i, rl := range rlimits {
 		res, ok := berthspecs.RlimitResource(rl.Type)
 		if !ok {
-			return nil, fmt.Errorf("process.rlimits[%d].type: unknown rlimit %q", i, rl.Type)
+			return nil, configErr(fmt.Sprintf("process.rlimits[%d].type", i), "unknown rlimit %q", rl.Type)
 		}
 		out = append(out, plan.Rlimit{Resource: uint32(res), Soft: rl.Soft, Hard: rl.Hard,
 			Label: fmt.Sprintf("process.rlimits[%d] (%s)", i, rl.Type)})
@@ -48,7 +54,7 @@ func planScheduler(s *specs.Scheduler) ([]byte, error) {
 	}
 	policy, ok := berthspecs.SchedulerPolicy(s.Policy)
 	if !ok {
-		return nil, fmt.Errorf("process.scheduler.policy: unknown policy %q", s.Policy)
+		return nil, configErr("process.scheduler.policy", "unknown policy %q", s.Policy)
 	}
 	attr := schedAttr{Policy: uint32(policy), Nice: s.Nice, Priority: uint32(s.Priority),
 		Runtime: s.Runtime, Deadline: s.Deadline, Period: s.Period}
@@ -56,7 +62,7 @@ func planScheduler(s *specs.Scheduler) ([]byte, error) {
 	for i, f := range s.Flags {
 		v, ok := berthspecs.SchedulerFlag(f)
 		if !ok {
-			return nil, fmt.Errorf("process.scheduler.flags[%d]: unknown flag %q", i, f)
+			return nil, configErr(fmt.Sprintf("process.scheduler.flags[%d]", i), "unknown flag %q", f)
 		}
 		attr.Flags |= v
 	}
@@ -69,10 +75,10 @@ func planIOPriority(p *specs.LinuxIOPriority) (*uint32, error) {
 	}
 	class, ok := berthspecs.IOPriorityClass(p.Class)
 	if !ok {
-		return nil, fmt.Errorf("process.ioPriority.class: unknown class %q", p.Class)
+		return nil, configErr("process.ioPriority.class", "unknown class %q", p.Class)
 	}
 	if p.Priority < 0 || p.Priority > 7 {
-		return nil, fmt.Errorf("process.ioPriority.priority %d: must be 0 to 7", p.Priority)
+		return nil, configErr("process.ioPriority.priority", "%d is out of range (0 to 7)", p.Priority)
 	}
 	prio := uint32(class<<13 | p.Priority)
 	return &prio, nil
@@ -84,10 +90,10 @@ func planPersonality(p *specs.LinuxPersonality) (*uint32, error) {
 	}
 	d, ok := berthspecs.PersonalityDomain(p.Domain)
 	if !ok {
-		return nil, fmt.Errorf("linux.personality.domain: unknown domain %q", p.Domain)
+		return nil, configErr("linux.personality.domain", "unknown domain %q", p.Domain)
 	}
 	if len(p.Flags) > 0 {
-		return nil, fmt.Errorf("linux.personality.flags %v: no flags are supported", p.Flags)
+		return nil, configErr("linux.personality.flags", "%q: no flags are supported", p.Flags)
 	}
 	v := uint32(d)
 	return &v, nil
@@ -101,12 +107,12 @@ func planMemoryPolicy(mp *specs.LinuxMemoryPolicy) (*plan.MemPolicy, error) {
 	}
 	mode, ok := berthspecs.MemoryPolicyMode(mp.Mode)
 	if !ok {
-		return nil, fmt.Errorf("linux.memoryPolicy.mode: unknown mode %q", mp.Mode)
+		return nil, configErr("linux.memoryPolicy.mode", "unknown mode %q", mp.Mode)
 	}
 	for _, f := range mp.Flags {
 		bit, ok := berthspecs.MemoryPolicyFlag(f)
 		if !ok {
-			return nil, fmt.Errorf("linux.memoryPolicy.flags: unknown flag %q", f)
+			return nil, configErr("linux.memoryPolicy.flags", "unknown flag %q", f)
 		}
 		mode |= bit
 	}
@@ -148,7 +154,7 @@ func planExecAffinity(a *specs.CPUAffinity) ([]byte, error) {
 func listMask(field, list string, max int) (*unix.CPUSet, error) {
 	members, err := berthspecs.ParseList(list, max)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", field, err)
+		return nil, configErr(field, "%v", err)
 	}
 	if len(members) == 0 {
 		return nil, nil

@@ -102,16 +102,16 @@ func TestPlanProcessErrorsNameTheField(t *testing.T) {
 		want string
 	}{
 		{func(p *specs.Process, _ *specs.Linux) { p.Capabilities.Effective = []string{"CAP_NOPE"} }, `process.capabilities.effective[0]: unknown capability "CAP_NOPE"`},
-		{func(p *specs.Process, _ *specs.Linux) { p.Rlimits[0].Type = "RLIMIT_NOPE" }, `process.rlimits[0].type: unknown rlimit "RLIMIT_NOPE"`},
-		{func(p *specs.Process, _ *specs.Linux) { p.Scheduler.Policy = "SCHED_ISO" }, `process.scheduler.policy: unknown policy "SCHED_ISO"`},
-		{func(p *specs.Process, _ *specs.Linux) { p.IOPriority.Priority = 9 }, "process.ioPriority.priority 9: must be 0 to 7"},
-		{func(_ *specs.Process, l *specs.Linux) { l.Personality = &specs.LinuxPersonality{Domain: "LINUX64"} }, `linux.personality.domain: unknown domain "LINUX64"`},
+		{func(p *specs.Process, _ *specs.Linux) { p.Rlimits[0].Type = "RLIMIT_NOPE" }, `config.json: process.rlimits[0].type: unknown rlimit "RLIMIT_NOPE"`},
+		{func(p *specs.Process, _ *specs.Linux) { p.Scheduler.Policy = "SCHED_ISO" }, `config.json: process.scheduler.policy: unknown policy "SCHED_ISO"`},
+		{func(p *specs.Process, _ *specs.Linux) { p.IOPriority.Priority = 9 }, "config.json: process.ioPriority.priority: 9 is out of range (0 to 7)"},
+		{func(_ *specs.Process, l *specs.Linux) { l.Personality = &specs.LinuxPersonality{Domain: "LINUX64"} }, `config.json: linux.personality.domain: unknown domain "LINUX64"`},
 		{func(_ *specs.Process, l *specs.Linux) {
 			l.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: "MPOL_BIND", Nodes: "2000"}
-		}, "linux.memoryPolicy.nodes"},
+		}, "config.json: linux.memoryPolicy.nodes"},
 		{func(_ *specs.Process, l *specs.Linux) {
 			l.Seccomp = &specs.LinuxSeccomp{DefaultAction: "SCMP_ACT_NOPE"}
-		}, "linux.seccomp.defaultAction"},
+		}, "config.json: linux.seccomp.defaultAction"},
 	} {
 		proc, linux := testProcess(), &specs.Linux{}
 		tc.edit(proc, linux)

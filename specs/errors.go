@@ -3,6 +3,8 @@ package specs
 import (
 	"strconv"
 	"strings"
+
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // ConfigFile is the name of a bundle's configuration file, and the file
@@ -18,11 +20,89 @@ type FieldError struct {
 }
 
 func (e *FieldError) Error() string {
-	if e.Path == "" {
-		return e.File + ": " + e.Msg
+	var b strings.Builder
+	for _, part := range []string{e.File, e.Path} {
+		if part != "" {
+			b.WriteString(part)
+			b.WriteString(": ")
+		}
 	}
-	return e.File + ": " + e.Path + ": " + e.Msg
+	b.WriteString(e.Msg)
+	return b.String()
 }
+
+// ConfigErrors is every problem found in one config, in the order they
+// were found: validation goes on past the first one, so a user fixes all
+// of them in one round. Error prints one FieldError per line.
+type ConfigErrors []*FieldError
+
+func (e ConfigErrors) Error() string {
+	lines := make([]string, len(e))
+	for i, fe := range e {
+		lines[i] = fe.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Unwrap lets errors.As find each *FieldError.
+func (e ConfigErrors) Unwrap() []error {
+	errs := make([]error, len(e))
+	for i, fe := range e {
+		errs[i] = fe
+	}
+	return errs
+}
+
+// Err is nil for an empty list and the list otherwise (never a typed nil).
+func (e ConfigErrors) Err() error {
+	if len(e) == 0 {
+		return nil
+	}
+	return e
+}
+
+// Add appends a FieldError.
+func (e *ConfigErrors) Add(file, path, msg string) {
+	*e = append(*e, &FieldError{File: file, Path: path, Msg: msg})
+}
+
+// InFile names file in every error that names none (the cgroups package
+// checks linux.resources without knowing where they came from).
+func (e ConfigErrors) InFile(file string) ConfigErrors {
+	for _, fe := range e {
+		if fe.File == "" {
+			fe.File = file
+		}
+	}
+	return e
+}
+
+// SplitErrors divides err into the FieldErrors it is made of (err may be
+// a *FieldError, a ConfigErrors, or an errors.Join of those) and the other
+// errors in it, such as a failure to read the host's state.
+func SplitErrors(err error) (ConfigErrors, []error) {
+	switch e := err.(type) {
+	case nil:
+		return nil, nil
+	case *FieldError:
+		return ConfigErrors{e}, nil
+	case ConfigErrors:
+		return e, nil
+	case interface{ Unwrap() []error }:
+		var fields ConfigErrors
+		var other []error
+		for _, inner := range e.Unwrap() {
+			f, o := SplitErrors(inner)
+			fields, other = append(fields, f...), append(other, o...)
+		}
+		return fields, other
+	}
+	return nil, []error{err}
+}
+
+// Check is a validation that only a runtime can make (seccomp syscall
+// names, the host's cgroups), run by LoadBundleJSON with its own.
+type Check func(*rspec.Spec) error
 
 // fieldName appends object keys to a JSON path: plain identifiers after a
 // dot, anything else (sysctl keys, clock names) as a quoted map key, so a

@@ -24,8 +24,11 @@ func LoadBundle(bundleDir string) (*rspec.Spec, error) {
 }
 
 // LoadBundleJSON is LoadBundle that also returns config.json's bytes, for
-// a runtime that keeps the config as given.
-func LoadBundleJSON(bundleDir string) (*rspec.Spec, []byte, error) {
+// a runtime that keeps the config as given. The checks run on the decoded
+// config after Validate, whatever it found: every FieldError of Validate
+// and of the checks is reported at once, as one ConfigErrors (one line
+// each), followed by any other error a check returned.
+func LoadBundleJSON(bundleDir string, checks ...Check) (*rspec.Spec, []byte, error) {
 	data, err := os.ReadFile(filepath.Join(bundleDir, ConfigFile))
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", ConfigFile, err)
@@ -34,7 +37,15 @@ func LoadBundleJSON(bundleDir string) (*rspec.Spec, []byte, error) {
 	if err := decodeJSON(ConfigFile, data, &spec); err != nil {
 		return nil, nil, err
 	}
-	if err := Validate(&spec, bundleDir); err != nil {
+	fields, other := SplitErrors(Validate(&spec, bundleDir))
+	for _, check := range checks {
+		f, o := SplitErrors(check(&spec))
+		fields, other = append(fields, f...), append(other, o...)
+	}
+	if err := errors.Join(append([]error{fields.Err()}, other...)...); err != nil {
+		if len(other) == 0 {
+			return nil, nil, fields
+		}
 		return nil, nil, err
 	}
 	return &spec, data, nil

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 func writeConfig(t *testing.T, bundle, text string) {
@@ -145,5 +147,59 @@ func BenchmarkLoadBundle(b *testing.B) {
 		if _, err := LoadBundle(dir); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestLoadBundleChecksReportedTogether: a runtime's checks run even when
+// Validate found problems, and every FieldError comes back in one
+// ConfigErrors, one line each; other errors follow them.
+func TestLoadBundleChecksReportedTogether(t *testing.T) {
+	bundle := newBundle(t)
+	writeConfig(t, bundle, `{"ociVersion": "1.0.0", "root": {"path": "rootfs"},
+		"process": {"cwd": "/", "args": ["sh"], "rlimits": [{"type": "RLIMIT_BOGUS"}]}, "hostname": "h"}`)
+	check := func(path string) Check {
+		return func(*rspec.Spec) error {
+			return errors.Join(&FieldError{File: ConfigFile, Path: path, Msg: "bad"}, ConfigErrors{{File: ConfigFile, Path: path + "2", Msg: "worse"}})
+		}
+	}
+	_, _, err := LoadBundleJSON(bundle, check("linux.seccomp.defaultAction"), check("linux.resources.cpu.shares"))
+	want := strings.Join([]string{
+		`config.json: process.rlimits[0].type: unknown rlimit "RLIMIT_BOGUS"`,
+		`config.json: hostname: setting a hostname needs a "uts" namespace in linux.namespaces`,
+		`config.json: linux.seccomp.defaultAction: bad`,
+		`config.json: linux.seccomp.defaultAction2: worse`,
+		`config.json: linux.resources.cpu.shares: bad`,
+		`config.json: linux.resources.cpu.shares2: worse`,
+	}, "\n")
+	var list ConfigErrors
+	if !errors.As(err, &list) || err.Error() != want {
+		t.Fatalf("got  %v (%T)\nwant %s", err, err, want)
+	}
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Path != "process.rlimits[0].type" {
+		t.Fatalf("errors.As found %v, want the first FieldError", fe)
+	}
+	hostErr := errors.New("reading /sys/fs/cgroup: permission denied")
+	_, _, err = LoadBundleJSON(bundle, func(*rspec.Spec) error { return hostErr })
+	if !errors.Is(err, hostErr) || !strings.HasPrefix(err.Error(), `config.json: process.rlimits[0].type`) {
+		t.Fatalf("with a host error: %v", err)
+	}
+	// A valid config passes its checks' nil.
+	writeConfig(t, bundle, `{"ociVersion": "1.0.0", "root": {"path": "rootfs"}, "process": {"cwd": "/", "args": ["sh"]}}`)
+	if _, _, err := LoadBundleJSON(bundle, func(*rspec.Spec) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFieldErrorWithoutFile(t *testing.T) {
+	e := &FieldError{Path: "linux.resources.cpu.shares", Msg: "1 is outside 2..262144"}
+	if got := e.Error(); got != "linux.resources.cpu.shares: 1 is outside 2..262144" {
+		t.Fatalf("%q", got)
+	}
+	if got := (ConfigErrors{e}).InFile(ConfigFile).Error(); got != "config.json: linux.resources.cpu.shares: 1 is outside 2..262144" {
+		t.Fatalf("%q", got)
+	}
+	if (ConfigErrors{}).Err() != nil {
+		t.Fatal("an empty ConfigErrors is an error")
 	}
 }

@@ -1,7 +1,6 @@
 package specs
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,8 +13,8 @@ import (
 
 // Validate checks a container configuration before `create`: everything that
 // can be decided from config.json alone, plus that the root filesystem
-// exists. It reports every problem it finds, not just the first, joined with
-// errors.Join: each line of the error's text is one *FieldError of the form
+// exists. It reports every problem it finds, not just the first, as
+// ConfigErrors: each line of the error's text is one *FieldError of the form
 // "config.json: <json.path>: <cause>". Use errors.As to get the first one.
 //
 // A relative root.path is resolved against bundleDir. If bundleDir is
@@ -53,7 +52,7 @@ func Validate(spec *rspec.Spec, bundleDir string) error {
 	if spec.Linux != nil {
 		v.linux(spec.Linux, ns)
 	}
-	return errors.Join(v.errs...)
+	return v.errs.Err()
 }
 
 // ValidateProcess checks a process on its own, as for `exec --process`.
@@ -65,7 +64,7 @@ func ValidateProcess(p *rspec.Process, file string) error {
 		return &FieldError{File: file, Msg: "no process"}
 	}
 	v.process("", p)
-	return errors.Join(v.errs...)
+	return v.errs.Err()
 }
 
 // RootfsPath returns the host path of the container's root filesystem:
@@ -90,11 +89,11 @@ const (
 
 type validator struct {
 	file string
-	errs []error
+	errs ConfigErrors
 }
 
 func (v *validator) errorf(path, format string, args ...any) {
-	v.errs = append(v.errs, &FieldError{File: v.file, Path: path, Msg: fmt.Sprintf(format, args...)})
+	v.errs.Add(v.file, path, fmt.Sprintf(format, args...))
 }
 
 func (v *validator) version(s string) {

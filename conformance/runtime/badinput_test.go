@@ -1,6 +1,7 @@
 package runtime_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -119,6 +120,60 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBadInputAllReported: a config with several bad fields, some that
+// config validation finds (an rlimit type), some that only the runtime can
+// judge (a seccomp action, a cgroup value, a CPU this host lacks), fails
+// create with every one of them, one "config.json: <path>: <cause>" line
+// each, on stderr and in the JSON log, and leaves nothing behind.
+func TestBadInputAllReported(t *testing.T) {
+	t.Parallel()
+	runcGap(t, "runc reports the first bad field only, without the file and JSON path")
+	c := newContainer(t, "/bin/true")
+	c.Spec.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 1024, Hard: 1024}, {Type: "RLIMIT_BOGUS", Soft: 1, Hard: 1}}
+	c.Spec.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow,
+		Syscalls: []specs.LinuxSyscall{{Names: []string{"getpid"}, Action: "SCMP_ACT_BOGUS"}}}
+	shares := uint64(1)
+	c.Spec.Linux.Resources = &specs.LinuxResources{CPU: &specs.LinuxCPU{Shares: &shares, Cpus: "999"}}
+	c.save()
+	logFile := filepath.Join(t.TempDir(), "log.json")
+	r := runRuntime(t, append([]string{"--log", logFile, "--log-format", "json"}, c.globals("create", "--bundle", c.Bundle, c.ID)...), nil, nil)
+	if r.Code == 0 {
+		t.Fatalf("create succeeded")
+	}
+	want := []string{
+		`config.json: process.rlimits[1].type: unknown rlimit "RLIMIT_BOGUS"`,
+		`config.json: linux.seccomp.syscalls[0].action: unknown action "SCMP_ACT_BOGUS"`,
+		`config.json: linux.resources.cpu.shares: 1 is outside 2..262144`,
+		`config.json: linux.resources.cpu.cpus: 999 is not online on this host`,
+	}
+	lines := strings.Split(strings.TrimSpace(r.Stderr), "\n")
+	if len(lines) != len(want) {
+		t.Errorf("stderr has %d lines, want %d:\n%s", len(lines), len(want), r.Stderr)
+	}
+	for i, w := range want {
+		if i < len(lines) && !strings.Contains(lines[i], w) {
+			t.Errorf("stderr line %d: %q, want it to name %q", i+1, lines[i], w)
+		}
+	}
+	// The log holds one error entry (what a shim shows), with all of them.
+	var msgs []string
+	for _, l := range strings.Split(strings.TrimSpace(readFileQuiet(logFile)), "\n") {
+		var e struct{ Level, Msg string }
+		if json.Unmarshal([]byte(l), &e) == nil && e.Level == "error" {
+			msgs = append(msgs, e.Msg)
+		}
+	}
+	if len(msgs) != 1 {
+		t.Fatalf("log has %d error entries, want 1: %q", len(msgs), msgs)
+	}
+	for _, w := range want {
+		if !strings.Contains(msgs[0], w) {
+			t.Errorf("the log's error %q does not name %q", msgs[0], w)
+		}
+	}
+	assertNothingLeft(t, c, r)
 }
 
 // checkOneLineError: stderr is one line naming everything in want.

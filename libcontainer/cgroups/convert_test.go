@@ -3,7 +3,9 @@ package cgroups
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -131,7 +133,7 @@ func TestFromSpecErrorsNameTheJSONPath(t *testing.T) {
 		{`{"unified": {"nodot": "1"}}`, `linux.resources.unified["nodot"]`},
 		{`{"devices": [{"allow": true, "type": "x", "access": "rwm"}]}`, "linux.resources.devices[0].type"},
 		{`{"devices": [{"allow": true, "access": ""}]}`, "linux.resources.devices[0].access"},
-		{`{"devices": [{"allow": true}, {"allow": true, "access": "rwx"}]}`, "linux.resources.devices[0].access"},
+		{`{"devices": [{"allow": true}, {"allow": true, "access": "rw"}]}`, "linux.resources.devices[0].access"},
 		{`{"devices": [{"allow": true, "access": "r"}, {"allow": true, "access": "rwx"}]}`, "linux.resources.devices[1].access"},
 		{`{"devices": [{"allow": true, "major": -2, "access": "r"}]}`, "linux.resources.devices[0].major"},
 	} {
@@ -148,6 +150,30 @@ func TestFromSpecErrorsNameTheJSONPath(t *testing.T) {
 		if fe.Path != tc.path || !strings.HasPrefix(err.Error(), tc.path+": ") || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%s: error %q, want one line starting with %q", tc.json, err, tc.path)
 		}
+	}
+}
+
+// TestFromSpecReportsEveryError: conversion goes on past the first bad
+// value, one FieldError per line.
+func TestFromSpecReportsEveryError(t *testing.T) {
+	var r specs.LinuxResources
+	in := `{"memory": {"limit": -2, "swappiness": 101}, "cpu": {"shares": 1, "quota": 10, "cpus": "3-1"},
+		"blockIO": {"weight": 5}, "unified": {"nodot": "1", "b/x": "1"}, "devices": [{"allow": true, "type": "x", "access": "rwx"}]}`
+	if err := json.Unmarshal([]byte(in), &r); err != nil {
+		t.Fatal(err)
+	}
+	_, err := FromSpec(&r)
+	var paths []string
+	for _, line := range strings.Split(fmt.Sprint(err), "\n") {
+		path, _, _ := strings.Cut(line, ": ")
+		paths = append(paths, path)
+	}
+	want := []string{"linux.resources.devices[0].type", "linux.resources.devices[0].access",
+		"linux.resources.memory.limit", "linux.resources.memory.swappiness",
+		"linux.resources.cpu.shares", "linux.resources.cpu.quota", "linux.resources.cpu.cpus",
+		"linux.resources.blockIO.weight", `linux.resources.unified["b/x"]`, `linux.resources.unified["nodot"]`}
+	if !slices.Equal(paths, want) {
+		t.Fatalf("FromSpec: %v\npaths %q, want %q", err, paths, want)
 	}
 }
 

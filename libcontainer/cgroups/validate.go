@@ -15,11 +15,16 @@ import (
 // Validate checks that this host can apply res: every controller res needs
 // is available, the CPUs, memory nodes and huge page sizes exist, and
 // v2-only settings are not asked of a v1 host. It reads only, so it can run
-// before anything is created; errors name the linux.resources JSON path.
+// before anything is created. Every setting the host cannot apply is
+// reported, as a berthspecs.ConfigErrors of FieldErrors naming the
+// linux.resources JSON path (File empty); a failure to read the host's
+// cgroup setup is returned as it is.
 //
 // Settings that this host's cgroup version silently lacks (for example
 // realtime CPU limits on v2, as in runc) are logged, not rejected.
-func Validate(res *Resources) error {
+func Validate(res *Resources) error { return validate(res, true) }
+
+func validate(res *Resources, warn bool) error {
 	if res == nil {
 		return nil
 	}
@@ -28,11 +33,14 @@ func Validate(res *Resources) error {
 	if err != nil {
 		return err
 	}
-	need := func(path, ctrl string) error {
+	var e errList
+	// need reports whether ctrl is there, and a FieldError if not.
+	need := func(path, ctrl string) bool {
 		if avail[ctrl] {
-			return nil
+			return true
 		}
-		return fieldErr(path, "the %s cgroup controller is not available on this %s host", ctrl, mode)
+		e.add(path, "the %s cgroup controller is not available on this %s host", ctrl, mode)
+		return false
 	}
 	v2 := mode == ModeV2
 
@@ -42,7 +50,8 @@ func Validate(res *Resources) error {
 		v2ctrls := avail
 		switch mode {
 		case ModeV1:
-			return fieldErr(resPath+".unified", "needs cgroup v2, this host is %s", mode)
+			e.add(resPath+".unified", "needs cgroup v2, this host is %s", mode)
+			v2ctrls = nil
 		case ModeHybrid:
 			if v2ctrls, err = v2SideControllers(); err != nil {
 				return err
@@ -50,37 +59,29 @@ func Validate(res *Resources) error {
 		}
 		for _, k := range slices.Sorted(maps.Keys(res.Unified)) {
 			ctrl, _, _ := strings.Cut(k, ".")
-			if ctrl != "cgroup" && !v2ctrls[ctrl] { // cgroup.* are core files, always there
-				return fieldErr(fmt.Sprintf("%s.unified[%q]", resPath, k), "the %s controller is not on this %s host's cgroup2 hierarchy", ctrl, mode)
+			if v2ctrls != nil && ctrl != "cgroup" && !v2ctrls[ctrl] { // cgroup.* are core files, always there
+				e.add(fmt.Sprintf("%s.unified[%q]", resPath, k), "the %s controller is not on this %s host's cgroup2 hierarchy", ctrl, mode)
 			}
 		}
 	}
 	if res.Memory != 0 || res.MemoryReservation != 0 || res.MemorySwap != 0 || res.MemorySwappiness != nil || res.OomKillDisable {
-		if err := need(resPath+".memory", "memory"); err != nil {
-			return err
-		}
+		need(resPath+".memory", "memory")
 	}
 	if res.CpuShares != 0 || res.CpuQuota != 0 || res.CpuPeriod != 0 || res.CpuBurst != nil || res.CpuRtRuntime != 0 || res.CpuRtPeriod != 0 || res.CPUIdle != nil {
-		if err := need(resPath+".cpu", "cpu"); err != nil {
-			return err
-		}
+		need(resPath+".cpu", "cpu")
 	}
-	if err := checkCpuset(res, need); err != nil {
+	if err := checkCpuset(res, need, &e); err != nil {
 		return err
 	}
 	if res.PidsLimit != nil {
-		if err := need(resPath+".pids", "pids"); err != nil {
-			return err
-		}
+		need(resPath+".pids", "pids")
 	}
 	if blkioSet(res) {
 		ctrl := "blkio"
 		if v2 {
 			ctrl = "io"
 		}
-		if err := need(resPath+".blockIO", ctrl); err != nil {
-			return err
-		}
+		need(resPath+".blockIO", ctrl)
 	}
 	if mode == ModeHybrid && len(res.HugetlbLimit) > 0 && !avail["hugetlb"] {
 		// hugetlb bound to the cgroup2 side is applied there (hybrid.go).
@@ -90,36 +91,26 @@ func Validate(res *Resources) error {
 		}
 		avail["hugetlb"] = v2side["hugetlb"]
 	}
-	if err := checkHugepages(res, need); err != nil {
-		return err
-	}
+	checkHugepages(res, need, &e)
 	if len(res.Rdma) > 0 {
-		if err := need(resPath+".rdma", "rdma"); err != nil {
-			return err
-		}
+		need(resPath+".rdma", "rdma")
 	}
 	if !v2 {
 		if res.NetClsClassid != 0 {
-			if err := need(resPath+".network.classID", "net_cls"); err != nil {
-				return err
-			}
+			need(resPath+".network.classID", "net_cls")
 		}
 		if len(res.NetPrioIfpriomap) > 0 {
-			if err := need(resPath+".network.priorities", "net_prio"); err != nil {
-				return err
-			}
+			need(resPath+".network.priorities", "net_prio")
 		}
 		// The v1 manager refuses to run without the devices controller,
 		// since it would leave every device open.
 		if !res.SkipDevices {
-			if err := need(resPath+".devices", "devices"); err != nil {
-				return err
-			}
+			need(resPath+".devices", "devices")
 		}
-		return nil
+	} else if warn {
+		warnIgnoredOnV2(res)
 	}
-	warnIgnoredOnV2(res)
-	return nil
+	return e.errs.Err()
 }
 
 func blkioSet(res *Resources) bool {
@@ -149,7 +140,7 @@ func warnIgnoredOnV2(res *Resources) {
 	}
 }
 
-func checkCpuset(res *Resources, need func(path, ctrl string) error) error {
+func checkCpuset(res *Resources, need func(path, ctrl string) bool, e *errList) error {
 	for _, f := range []struct {
 		name, list, online string
 	}{
@@ -160,12 +151,13 @@ func checkCpuset(res *Resources, need func(path, ctrl string) error) error {
 			continue
 		}
 		path := resPath + ".cpu." + f.name
-		if err := need(path, "cpuset"); err != nil {
-			return err
+		if !need(path, "cpuset") {
+			continue
 		}
 		want, err := parseList(f.list)
 		if err != nil {
-			return fieldErr(path, "%q: %v", f.list, err)
+			e.add(path, "%q: %v", f.list, err)
+			continue
 		}
 		have, err := onlineList(f.online)
 		if err != nil {
@@ -173,7 +165,8 @@ func checkCpuset(res *Resources, need func(path, ctrl string) error) error {
 		}
 		for _, n := range want {
 			if !slices.Contains(have, n) {
-				return fieldErr(path, "%d is not online on this host (online: %s)", n, formatList(have))
+				e.add(path, "%d is not online on this host (online: %s)", n, formatList(have))
+				break
 			}
 		}
 	}
@@ -205,21 +198,17 @@ func formatList(l []int) string {
 	return strings.Join(s, ",")
 }
 
-func checkHugepages(res *Resources, need func(path, ctrl string) error) error {
-	if len(res.HugetlbLimit) == 0 {
-		return nil
-	}
-	if err := need(resPath+".hugepageLimits", "hugetlb"); err != nil {
-		return err
+func checkHugepages(res *Resources, need func(path, ctrl string) bool, e *errList) {
+	if len(res.HugetlbLimit) == 0 || !need(resPath+".hugepageLimits", "hugetlb") {
+		return
 	}
 	sizes := lib.HugePageSizes()
 	for i, h := range res.HugetlbLimit {
 		if !slices.Contains(sizes, h.Pagesize) {
-			return fieldErr(fmt.Sprintf("%s.hugepageLimits[%d].pageSize", resPath, i),
+			e.add(fmt.Sprintf("%s.hugepageLimits[%d].pageSize", resPath, i),
 				"%q is not a huge page size of this host (have %s)", h.Pagesize, strings.Join(sizes, ", "))
 		}
 	}
-	return nil
 }
 
 // availableControllers lists the controllers a container cgroup can use:

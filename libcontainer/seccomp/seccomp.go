@@ -1,12 +1,13 @@
 package seccomp
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	libseccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
+
+	berthspecs "github.com/berthproject/berth/specs"
 )
 
 // flagTsync is accepted for compatibility; runtime-spec has no constant
@@ -98,8 +99,8 @@ type rule struct {
 	conds  []libseccomp.ScmpCondition
 }
 
-// Validate reports the first problem in cfg, naming its JSON path, or nil
-// if Compile would succeed.
+// Validate reports every problem in cfg (see Check), or the first error
+// libseccomp gives when it builds the filter; nil if Compile would succeed.
 func Validate(cfg *specs.LinuxSeccomp) error {
 	f, err := Compile(cfg)
 	if err != nil {
@@ -109,36 +110,29 @@ func Validate(cfg *specs.LinuxSeccomp) error {
 	return nil
 }
 
+// Check reports every problem in cfg that can be found without building
+// the filter (unknown actions, architectures, flags, operators and syscall
+// names, misplaced errnoRet, SCMP_ACT_NOTIFY misuse), as
+// berthspecs.ConfigErrors naming config.json and each JSON path; nil if
+// there is none. It is cheap: create calls it with the rest of the config
+// validation, so that all the config's errors are reported at once.
+func Check(cfg *specs.LinuxSeccomp) error {
+	if cfg == nil {
+		return nil
+	}
+	_, _, _, errs := parse(cfg)
+	return errs.Err()
+}
+
 // Compile validates cfg and builds its filter without loading it.
 func Compile(cfg *specs.LinuxSeccomp) (*Filter, error) {
 	if cfg == nil {
-		return nil, errors.New("linux.seccomp: no profile given")
+		return nil, fieldErr("linux.seccomp", "no profile given")
 	}
-	defaultAction, err := action(cfg.DefaultAction, cfg.DefaultErrnoRet, "linux.seccomp.defaultAction", "linux.seccomp.defaultErrnoRet")
-	if err != nil {
-		return nil, err
+	defaultAction, rules, notify, errs := parse(cfg)
+	if len(errs) > 0 {
+		return nil, errs
 	}
-	if defaultAction == libseccomp.ActNotify {
-		return nil, errors.New("linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default action (the init could not hand over the listener fd)")
-	}
-	for i, a := range cfg.Architectures {
-		if _, ok := archs[a]; !ok {
-			return nil, fmt.Errorf("linux.seccomp.architectures[%d]: unknown architecture %q", i, a)
-		}
-	}
-	for i, fl := range cfg.Flags {
-		if _, ok := flags[fl]; !ok {
-			return nil, fmt.Errorf("linux.seccomp.flags[%d]: unknown flag %q", i, fl)
-		}
-	}
-	rules, notify, err := parseSyscalls(cfg.Syscalls)
-	if err != nil {
-		return nil, err
-	}
-	if notify && cfg.ListenerPath == "" {
-		return nil, errors.New("linux.seccomp.listenerPath: required when SCMP_ACT_NOTIFY is used")
-	}
-
 	scmp, err := build(cfg, defaultAction, rules)
 	if err != nil {
 		return nil, err
@@ -150,20 +144,49 @@ func Compile(cfg *specs.LinuxSeccomp) (*Filter, error) {
 	return &Filter{scmp: scmp, notify: notify, flags: kflags}, nil
 }
 
+// fieldErr is a problem with the profile at a JSON path of config.json.
+func fieldErr(path, format string, args ...any) *berthspecs.FieldError {
+	return &berthspecs.FieldError{File: berthspecs.ConfigFile, Path: path, Msg: fmt.Sprintf(format, args...)}
+}
+
+// parse resolves cfg into the default action and one rule per syscall
+// name, collecting every problem on the way.
+func parse(cfg *specs.LinuxSeccomp) (libseccomp.ScmpAction, []rule, bool, berthspecs.ConfigErrors) {
+	var errs berthspecs.ConfigErrors
+	defaultAction, err := action(cfg.DefaultAction, cfg.DefaultErrnoRet, "linux.seccomp.defaultAction", "linux.seccomp.defaultErrnoRet")
+	if err != nil {
+		errs = append(errs, err)
+	} else if defaultAction == libseccomp.ActNotify {
+		errs = append(errs, fieldErr("linux.seccomp.defaultAction", "SCMP_ACT_NOTIFY cannot be the default action (the init could not hand over the listener fd)"))
+	}
+	for i, a := range cfg.Architectures {
+		if _, ok := archs[a]; !ok {
+			errs = append(errs, fieldErr(fmt.Sprintf("linux.seccomp.architectures[%d]", i), "unknown architecture %q", a))
+		}
+	}
+	for i, fl := range cfg.Flags {
+		if _, ok := flags[fl]; !ok {
+			errs = append(errs, fieldErr(fmt.Sprintf("linux.seccomp.flags[%d]", i), "unknown flag %q", fl))
+		}
+	}
+	rules, notify := parseSyscalls(cfg.Syscalls, &errs)
+	if notify && cfg.ListenerPath == "" {
+		errs = append(errs, fieldErr("linux.seccomp.listenerPath", "required when SCMP_ACT_NOTIFY is used"))
+	}
+	return defaultAction, rules, notify, errs
+}
+
 // parseSyscalls resolves every syscall entry into rules, one per name.
-func parseSyscalls(syscalls []specs.LinuxSyscall) (rules []rule, notify bool, err error) {
+func parseSyscalls(syscalls []specs.LinuxSyscall, errs *berthspecs.ConfigErrors) (rules []rule, notify bool) {
 	for i, sc := range syscalls {
 		path := fmt.Sprintf("linux.seccomp.syscalls[%d]", i)
 		act, err := action(sc.Action, sc.ErrnoRet, path+".action", path+".errnoRet")
 		if err != nil {
-			return nil, false, err
+			*errs = append(*errs, err)
 		}
-		conds, err := conditions(sc.Args, path)
-		if err != nil {
-			return nil, false, err
-		}
+		conds := conditions(sc.Args, path, errs)
 		if len(sc.Names) == 0 {
-			return nil, false, fmt.Errorf("%s.names: must list at least one syscall", path)
+			*errs = append(*errs, fieldErr(path+".names", "must list at least one syscall"))
 		}
 		for j, name := range sc.Names {
 			namePath := fmt.Sprintf("%s.names[%d]", path, j)
@@ -172,27 +195,29 @@ func parseSyscalls(syscalls []specs.LinuxSyscall) (rules []rule, notify bool, er
 			// error here means the name is unknown everywhere.
 			nr, err := libseccomp.GetSyscallFromName(name)
 			if err != nil {
-				return nil, false, fmt.Errorf("%s: unknown syscall %q", namePath, name)
+				*errs = append(*errs, fieldErr(namePath, "unknown syscall %q", name))
+				continue
 			}
 			if act == libseccomp.ActNotify && notifyForbidden[name] {
-				return nil, false, fmt.Errorf("%s: SCMP_ACT_NOTIFY cannot be used for %q (the init needs it to hand over the listener fd)", namePath, name)
+				*errs = append(*errs, fieldErr(namePath, "SCMP_ACT_NOTIFY cannot be used for %q (the init needs it to hand over the listener fd)", name))
+				continue
 			}
 			rules = append(rules, rule{path: namePath, name: name, nr: nr, action: act, conds: conds})
 		}
 		notify = notify || act == libseccomp.ActNotify
 	}
-	return rules, notify, nil
+	return rules, notify
 }
 
 // action converts an OCI action and its optional errno into libseccomp's.
-func action(name specs.LinuxSeccompAction, errnoRet *uint, path, errnoPath string) (libseccomp.ScmpAction, error) {
+func action(name specs.LinuxSeccompAction, errnoRet *uint, path, errnoPath string) (libseccomp.ScmpAction, *berthspecs.FieldError) {
 	act, ok := actions[name]
 	if !ok {
-		return libseccomp.ActInvalid, fmt.Errorf("%s: unknown action %q", path, name)
+		return libseccomp.ActInvalid, fieldErr(path, "unknown action %q", name)
 	}
 	if act != libseccomp.ActErrno && act != libseccomp.ActTrace {
 		if errnoRet != nil {
-			return libseccomp.ActInvalid, fmt.Errorf("%s: only valid with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not %s", errnoPath, name)
+			return libseccomp.ActInvalid, fieldErr(errnoPath, "only valid with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not %s", name)
 		}
 		return act, nil
 	}
@@ -202,32 +227,35 @@ func action(name specs.LinuxSeccompAction, errnoRet *uint, path, errnoPath strin
 	}
 	// The kernel keeps 16 bits of data in the filter's return value.
 	if code > 0xffff {
-		return libseccomp.ActInvalid, fmt.Errorf("%s: %d does not fit in 16 bits", errnoPath, code)
+		return libseccomp.ActInvalid, fieldErr(errnoPath, "%d does not fit in 16 bits", code)
 	}
 	return act.SetReturnCode(int16(uint16(code))), nil
 }
 
 // conditions converts the args of one syscall entry.
-func conditions(args []specs.LinuxSeccompArg, path string) ([]libseccomp.ScmpCondition, error) {
+func conditions(args []specs.LinuxSeccompArg, path string, errs *berthspecs.ConfigErrors) []libseccomp.ScmpCondition {
 	var conds []libseccomp.ScmpCondition
 	for i, a := range args {
 		argPath := fmt.Sprintf("%s.args[%d]", path, i)
 		op, ok := operators[a.Op]
 		if !ok {
-			return nil, fmt.Errorf("%s.op: unknown operator %q", argPath, a.Op)
+			*errs = append(*errs, fieldErr(argPath+".op", "unknown operator %q", a.Op))
+			continue
 		}
 		if a.Index >= maxArgs {
-			return nil, fmt.Errorf("%s.index: %d is out of range, syscalls have arguments 0 to %d", argPath, a.Index, maxArgs-1)
+			*errs = append(*errs, fieldErr(argPath+".index", "%d is out of range, syscalls have arguments 0 to %d", a.Index, maxArgs-1))
+			continue
 		}
 		// For SCMP_CMP_MASKED_EQ the first operand is the mask and the
 		// second the expected value; the other operators ignore the second.
 		c, err := libseccomp.MakeCondition(a.Index, op, a.Value, a.ValueTwo)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", argPath, err)
+			*errs = append(*errs, fieldErr(argPath, "%v", err))
+			continue
 		}
 		conds = append(conds, c)
 	}
-	return conds, nil
+	return conds
 }
 
 // build creates the libseccomp filter; every libseccomp error is reported
@@ -235,7 +263,7 @@ func conditions(args []specs.LinuxSeccompArg, path string) ([]libseccomp.ScmpCon
 func build(cfg *specs.LinuxSeccomp, defaultAction libseccomp.ScmpAction, rules []rule) (*libseccomp.ScmpFilter, error) {
 	scmp, err := libseccomp.NewFilter(defaultAction)
 	if err != nil {
-		return nil, fmt.Errorf("linux.seccomp: create filter: %w", err)
+		return nil, fieldErr("linux.seccomp", "create filter: %v", err)
 	}
 	ok := false
 	defer func() {
@@ -247,32 +275,32 @@ func build(cfg *specs.LinuxSeccomp, defaultAction libseccomp.ScmpAction, rules [
 	// The init sets no_new_privs itself when process.noNewPrivileges asks
 	// for it; libseccomp must not force it on every container.
 	if err := scmp.SetNoNewPrivsBit(false); err != nil {
-		return nil, fmt.Errorf("linux.seccomp: clear no_new_privs attribute: %w", err)
+		return nil, fieldErr("linux.seccomp", "clear no_new_privs attribute: %v", err)
 	}
 	// Report the kernel's errno (EACCES, EINVAL...) instead of ECANCELED.
 	if err := scmp.SetRawRC(true); err != nil {
-		return nil, fmt.Errorf("linux.seccomp: set raw return codes: %w", err)
+		return nil, fieldErr("linux.seccomp", "set raw return codes: %v", err)
 	}
 	for i, a := range cfg.Architectures {
 		if err := scmp.AddArch(archs[a]); err != nil {
-			return nil, fmt.Errorf("linux.seccomp.architectures[%d]: cannot add %s: %w", i, a, err)
+			return nil, fieldErr(fmt.Sprintf("linux.seccomp.architectures[%d]", i), "cannot add %s: %v", a, err)
 		}
 	}
 	for i, fl := range cfg.Flags {
 		if err := flags[fl](scmp); err != nil {
-			return nil, fmt.Errorf("linux.seccomp.flags[%d]: %s is not supported: %w", i, fl, err)
+			return nil, fieldErr(fmt.Sprintf("linux.seccomp.flags[%d]", i), "%s is not supported: %v", fl, err)
 		}
 	}
 	// A binary tree keeps long profiles (like Docker's) fast to evaluate;
 	// libseccomp 2.5 misbehaves with it on tiny filters, hence the threshold.
 	if len(rules) > 32 {
 		if err := scmp.SetOptimize(2); err != nil {
-			return nil, fmt.Errorf("linux.seccomp: enable binary tree optimisation: %w", err)
+			return nil, fieldErr("linux.seccomp", "enable binary tree optimisation: %v", err)
 		}
 	}
 	for _, r := range rules {
 		if err := addRule(scmp, r, defaultAction); err != nil {
-			return nil, fmt.Errorf("%s: cannot add rule for %q: %w", r.path, r.name, err)
+			return nil, fieldErr(r.path, "cannot add rule for %q: %v", r.name, err)
 		}
 	}
 	ok = true

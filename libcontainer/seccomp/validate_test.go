@@ -80,8 +80,8 @@ func TestValidateRejects(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Validate succeeded, want error %q", tt.want)
 			}
-			if err.Error() != tt.want {
-				t.Fatalf("Validate error\n got: %s\nwant: %s", err, tt.want)
+			if want := "config.json: " + tt.want; err.Error() != want {
+				t.Fatalf("Validate error\n got: %s\nwant: %s", err, want)
 			}
 		})
 	}
@@ -97,7 +97,7 @@ func TestValidateFlagSupport(t *testing.T) {
 			if err != nil {
 				t.Errorf("%s: supported flag rejected: %v", fl, err)
 			}
-		} else if err == nil || !strings.HasPrefix(err.Error(), "linux.seccomp.flags[0]: "+fl+" is not supported: ") {
+		} else if err == nil || !strings.HasPrefix(err.Error(), "config.json: linux.seccomp.flags[0]: "+fl+" is not supported: ") {
 			t.Errorf("%s: unsupported flag, got error %v", fl, err)
 		}
 	}
@@ -194,5 +194,32 @@ func TestFeatures(t *testing.T) {
 		if err := Validate(&specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Architectures: []specs.Arch{specs.Arch(a)}}); err != nil {
 			t.Errorf("listed arch %s rejected: %v", a, err)
 		}
+	}
+}
+
+// TestCheckReportsAll: Check goes on past the first problem and names
+// config.json and the JSON path of each.
+func TestCheckReportsAll(t *testing.T) {
+	cfg := &specs.LinuxSeccomp{DefaultAction: "SCMP_ACT_BOGUS", Architectures: []specs.Arch{"SCMP_ARCH_BOGUS"},
+		Syscalls: []specs.LinuxSyscall{
+			{Names: []string{"getpid", "no_such_syscall"}, Action: "SCMP_ACT_NOPE"},
+			{Names: []string{"dup"}, Action: specs.ActErrno, Args: []specs.LinuxSeccompArg{{Index: 9, Op: specs.OpEqualTo}}},
+		}}
+	err := Check(cfg)
+	want := []string{
+		`config.json: linux.seccomp.defaultAction: unknown action "SCMP_ACT_BOGUS"`,
+		`config.json: linux.seccomp.architectures[0]: unknown architecture "SCMP_ARCH_BOGUS"`,
+		`config.json: linux.seccomp.syscalls[0].action: unknown action "SCMP_ACT_NOPE"`,
+		`config.json: linux.seccomp.syscalls[0].names[1]: unknown syscall "no_such_syscall"`,
+		`config.json: linux.seccomp.syscalls[1].args[0].index: 9 is out of range, syscalls have arguments 0 to 5`,
+	}
+	if err == nil || err.Error() != strings.Join(want, "\n") {
+		t.Fatalf("Check:\n%v\nwant:\n%s", err, strings.Join(want, "\n"))
+	}
+	if err := Check(allow(specs.LinuxSyscall{Names: []string{"getpid"}, Action: specs.ActErrno})); err != nil {
+		t.Fatalf("Check of a good profile: %v", err)
+	}
+	if err := Check(nil); err != nil {
+		t.Fatalf("Check(nil): %v", err)
 	}
 }
