@@ -21,7 +21,7 @@ RUNTIME   ?=
 # package's output only with -v.
 SECURITY_RESULTS := conformance/security/work/results.txt
 
-.PHONY: all build init berth berth-image crictl print-crictl static deps test unit conformance validation vmtest bench demo clean fmt vet man
+.PHONY: all build init berth berth-image crictl print-crictl static deps test unit conformance validation vmtest bench demo clean fmt vet man fuzz fuzz-ci
 
 all: build
 
@@ -95,6 +95,19 @@ test: deps build
 	$(GO) test -count=1 -p 1 -timeout 30m ./...
 	@cat $(SECURITY_RESULTS) 2>/dev/null || echo "conformance/security: no attack table ($(SECURITY_RESULTS) missing)"
 	$(MAKE) validation
+	$(MAKE) fuzz-ci
+
+# The native Go fuzz targets (.ci/fuzz.sh lists them; docs/security.md):
+# `make fuzz` runs each for FUZZTIME, `make fuzz-ci` briefly (in `make test`).
+FUZZTIME    ?= 60s
+FUZZTIME_CI ?= 6s
+fuzz: $(INIT_BIN)
+	@sh .ci/need-root.sh
+	GO=$(GO) FUZZTIME=$(FUZZTIME) sh .ci/fuzz.sh
+
+fuzz-ci: $(INIT_BIN)
+	@sh .ci/need-root.sh
+	GO=$(GO) FUZZTIME=$(FUZZTIME_CI) sh .ci/fuzz.sh
 
 unit: build
 	$(GO) test -count=1 -p 1 ./specs/... ./libcontainer/... ./imagetool/...

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -120,10 +121,14 @@ func parseBytes(s string) (int64, error) {
 		return 0, errors.New("not a size")
 	}
 	f, err := strconv.ParseFloat(num, 64)
-	if err != nil || f < 0 {
-		return 0, errors.New("not a size")
+	if err != nil || !(f >= 0) || math.IsInf(f, 0) {
+		return 0, errors.New("not a size") // NaN, "inf" and negatives too
 	}
-	return int64(f * float64(uint64(1)<<sh)), nil
+	// 2^63 is exact as a float64: anything from there on overflows.
+	if b := f * float64(uint64(1)<<sh); b < math.MaxInt64 {
+		return int64(b), nil
+	}
+	return 0, errors.New("too large")
 }
 
 func cmdUpdate(g *globals, args []string) error {
