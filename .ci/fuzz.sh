@@ -12,6 +12,7 @@ FUZZTIME=${FUZZTIME:-60s}
 MINIMIZE=${FUZZMINIMIZETIME:-2s}
 TARGETS="
 ./specs FuzzLoadBundle
+./libcontainer FuzzLoadState
 ./libcontainer FuzzSyncRecv
 ./libcontainer FuzzInitError
 ./libcontainer/console FuzzReceive

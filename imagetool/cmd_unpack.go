@@ -71,6 +71,7 @@ func (f *unpackFlags) define(fs *flag.FlagSet) {
 	fs.Int64Var(&f.limits.MaxBytes, "max-size", f.limits.MaxBytes, "refuse images over `BYTES` uncompressed")
 	fs.Int64Var(&f.limits.MaxEntries, "max-entries", f.limits.MaxEntries, "refuse images with more than `N` files")
 	fs.IntVar(&f.limits.MaxNameLen, "max-name-len", f.limits.MaxNameLen, "refuse file names or link targets over `N` bytes")
+	fs.Int64Var(&f.limits.MaxRatio, "max-ratio", f.limits.MaxRatio, "refuse a layer that decompresses to over `N` times its size, once past 256 MiB (0: no limit)")
 }
 
 // idMapFlag collects --uid-map or --gid-map values.

@@ -61,6 +61,20 @@ func TestCredsFlagAndAuthFile(t *testing.T) {
 	wrong := credsEnv(t, reg.Addr, "alice", "wrong")
 	af := authJSON(t, t.TempDir(), reg.Addr, "alice", "s3cret-pw")
 	mustRun(t, wrong, "--store", t.TempDir(), "--authfile", af, "pull", "-q", ref)
+	// With --debug neither the password nor the file's base64 token (nor
+	// the Authorization header) shows, on any output.
+	r = runBin(t, wrong, "--store", t.TempDir(), "--debug", "--authfile", af, "pull", ref)
+	if r.err != nil {
+		t.Fatalf("pull --authfile --debug: %v\n%s", r.err, r.stderr)
+	}
+	token := base64.StdEncoding.EncodeToString([]byte("alice:s3cret-pw"))
+	noSecret(t, "s3cret-pw", r.stdout, r.stderr)
+	noSecret(t, token, r.stdout, r.stderr)
+	if !strings.Contains(r.stderr, "debug:") {
+		t.Fatalf("no debug output: %s", r.stderr)
+	}
+	r = runBin(t, none, "--store", t.TempDir(), "--debug", "--creds", "alice:s3cret-pw", "pull", ref)
+	noSecret(t, token, r.stdout, r.stderr)
 	mustFail(t, none, []string{"--store", t.TempDir(), "--authfile", filepath.Join(t.TempDir(), "none.json"), "pull", "-q", ref}, "authentication failed")
 
 	af2 := filepath.Join(t.TempDir(), "sub", "auth.json")

@@ -37,6 +37,8 @@ type faultProxy struct {
 	srv       *httptest.Server
 	// redirectTo is where mode "redirect" sends blob GETs.
 	redirectTo string
+	// sent counts the bytes of blob answered in mode "endless".
+	sent atomic.Int64
 }
 
 func startFaultProxy(t *testing.T, upstream, mode string) *faultProxy {
@@ -145,6 +147,21 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(body)
 		b[len(b)-1] ^= 0xff
 		body = bytes.NewReader(b)
+	case p.mode == "endless" && bigBlob:
+		// The blob, then zeros for ever (chunked: no length to check),
+		// until berth-image hangs up.
+		w.Header().Del("Content-Length")
+		w.WriteHeader(resp.StatusCode)
+		n, _ := io.Copy(w, body)
+		zeros := make([]byte, 64<<10)
+		for {
+			m, err := w.Write(zeros)
+			n += int64(m)
+			p.sent.Store(n)
+			if err != nil || n > 1<<30 {
+				return
+			}
+		}
 	case p.mode == "slow" && bigBlob:
 		w.WriteHeader(resp.StatusCode)
 		buf := make([]byte, 4096)
@@ -368,6 +385,25 @@ func TestPullDiskFull(t *testing.T) {
 	checkStore(t, st)
 	if len(listJSON(t, st)) != 0 {
 		t.Fatal("image recorded on a full disk")
+	}
+}
+
+// TestPullCutsOffEndlessBlob: a registry that sends more than a blob's
+// descriptor says, without a Content-Length to check first, is cut off:
+// nothing past the size is written, the pull fails naming the blob, and
+// the download stops soon after the size (the read buffer and the socket's
+// queues), not when the disk is full.
+func TestPullCutsOffEndlessBlob(t *testing.T) {
+	reg := faultSetup(t)
+	p := startFaultProxy(t, reg.Addr, "endless")
+	st := t.TempDir()
+	mustFail(t, nil, []string{"--store", st, "pull", "-q", p.addr() + "/app:v1"}, "blob sha256:", "more data than the expected")
+	if n := p.sent.Load(); n == 0 || n > 64<<20 {
+		t.Errorf("the endless blob was read to %d bytes", n)
+	}
+	checkStore(t, st)
+	if len(listJSON(t, st)) != 0 {
+		t.Fatal("image with an endless blob recorded")
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/gzip"
 	digest "github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 )
@@ -353,6 +355,27 @@ func TestLimits(t *testing.T) {
 		t.Fatalf("size limit: %v", err)
 	}
 
+	// A layer of zeros past RatioMinBytes is refused by its ratio, long
+	// before MaxBytes; below that, or with the ratio unbounded, it is
+	// not. Streamed: the 1 GiB is never in memory or on disk.
+	bombBlob := gzipBomb(t, 1<<30)
+	bombLayer := Layer{Digest: digest.FromBytes(bombBlob), MediaType: MediaTypeTarGzip, DiffID: digest.FromString("never reached"),
+		Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(bombBlob)), nil }}
+	start := time.Now()
+	err = ApplyLayers(context.Background(), rootfs, []Layer{bombLayer}, Options{}, DefaultLimits())
+	if err == nil || !strings.Contains(err.Error(), "decompresses to over 500 times its size") || !strings.Contains(err.Error(), "--max-ratio") {
+		t.Fatalf("ratio limit: %v", err)
+	}
+	if fi, err := os.Stat(filepath.Join(rootfs, "zeros")); err == nil && fi.Size() > 2*RatioMinBytes {
+		t.Errorf("the bomb wrote %d bytes before it was stopped", fi.Size())
+	}
+	t.Logf("1 GiB gzip bomb (%d bytes) refused in %v: %v", len(bombBlob), time.Since(start), err)
+	os.Remove(filepath.Join(rootfs, "zeros"))
+	smallTar := tarOf(t, file("zeros", strings.Repeat("\x00", 32<<20)))
+	if err := ApplyLayers(context.Background(), rootfs, []Layer{blobLayer(MediaTypeTarGzip, gzipOf(t, smallTar), digest.FromBytes(smallTar))}, Options{}, DefaultLimits()); err != nil {
+		t.Fatalf("a 32 MiB file of zeros is refused: %v", err)
+	}
+
 	l = DefaultLimits()
 	l.MaxEntries = 3
 	layer := layerOf(t, file("a", ""), file("b", ""))
@@ -480,4 +503,28 @@ func TestParentThroughDanglingSymlinkIsCreatedInside(t *testing.T) {
 	if !errors.As(err, &ee) || ee.Entry != "loop1/x" {
 		t.Fatalf("symlink loop: %v", err)
 	}
+}
+
+// gzipBomb is a gzipped tar of one file of size zero bytes, made streaming.
+func gzipBomb(t *testing.T, size int64) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	if err := tw.WriteHeader(&tar.Header{Name: "zeros", Typeflag: tar.TypeReg, Mode: 0o644, Size: size}); err != nil {
+		t.Fatal(err)
+	}
+	zeros := make([]byte, 1<<20)
+	for n := int64(0); n < size; n += int64(len(zeros)) {
+		if _, err := tw.Write(zeros[:min(int64(len(zeros)), size-n)]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }

@@ -72,13 +72,14 @@ func applyLayer(ctx context.Context, root *rootDir, l Layer, opts Options, b *Bu
 		return res, err
 	}
 	defer rc.Close()
-	dr, closeDecoder, err := decompress(rc, l.MediaType)
+	blob := &countingReader{r: rc}
+	dr, closeDecoder, err := decompress(blob, l.MediaType)
 	if err != nil {
 		return res, err
 	}
 	defer closeDecoder()
 	digester := alg.Digester()
-	tarStream := io.TeeReader(b.reader(dr), digester.Hash())
+	tarStream := io.TeeReader(b.reader(dr, blob), digester.Hash())
 	a := newApplier(ctx, root, opts, b)
 	if err := a.applyTar(tar.NewReader(tarStream)); err != nil {
 		return res, err
