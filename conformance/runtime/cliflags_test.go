@@ -3,6 +3,7 @@ package runtime_test
 import (
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -283,6 +284,48 @@ func TestExecIgnorePaused(t *testing.T) {
 	r := c.mustRT("exec", "--ignore-paused", c.ID, "echo", "ok")
 	if strings.TrimSpace(r.Stdout) != "ok" {
 		t.Errorf("exec --ignore-paused: %s", r.describe())
+	}
+}
+
+// TestExecIgnorePausedKillable: an exec --ignore-paused waiting for the
+// resume can be killed: only the process it starts waits frozen, never
+// the runtime itself (a frozen v1 task ignores SIGKILL until thawed).
+func TestExecIgnorePausedKillable(t *testing.T) {
+	t.Parallel()
+	c := newContainer(t, "/bin/sleep", "1000")
+	c.running()
+	c.mustRT("pause", c.ID)
+	freezer := ""
+	for _, d := range cgroupDirs(c.cgroupID) {
+		if strings.HasPrefix(d, "/sys/fs/cgroup/freezer/") {
+			freezer = d
+		}
+	}
+	cmd := exec.Command(runtimeBin, c.globals("exec", "--ignore-paused", c.ID, "echo", "ok")...)
+	cmd.Dir = t.TempDir()
+	must(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		cmd.Process.Kill()
+		c.rt("resume", c.ID)
+	}()
+	// The exec has started its process when the paused cgroup holds two.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if freezer == "" || len(strings.Fields(readFile(t, filepath.Join(freezer, "cgroup.procs")))) >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("exec --ignore-paused started no process in %s within 10s", freezer)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	must(t, cmd.Process.Kill())
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("exec --ignore-paused did not die of SIGKILL within 10s while the container was paused (frozen with it?)")
 	}
 }
 

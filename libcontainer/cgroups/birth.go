@@ -35,16 +35,21 @@ import (
 // limit is more than all the rest of its start. So the thread does not
 // join it; the child, single-threaded until it forks its own children, is
 // moved in by its thread id right after the fork, which is as cheap as a
-// thread moving itself.
+// thread moving itself. The v1 freezer is joined the same way: the thread
+// of a paused container's exec (--ignore-paused) would otherwise freeze
+// itself, unkillable until the resume; the child it forks is meant to
+// wait frozen.
 func (m *Manager) StartInside(sys *syscall.SysProcAttr, fork func() (int, error)) (pid int, placed bool, err error) {
 	if m.unitPending {
 		return m.startUnitWith(fork)
 	}
-	paths := m.Paths()
-	memory := paths["memory"]
-	if memory != "" {
-		paths = maps.Clone(paths)
-		delete(paths, "memory")
+	paths := maps.Clone(m.Paths())
+	var late []string // joined by the child's pid after the fork
+	for _, ctrl := range []string{"memory", "freezer"} {
+		if dir := paths[ctrl]; dir != "" {
+			late = append(late, dir)
+			delete(paths, ctrl)
+		}
 	}
 	if dir := paths[""]; dir != "" {
 		f, err := os.OpenFile(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -99,16 +104,20 @@ func (m *Manager) StartInside(sys *syscall.SysProcAttr, fork func() (int, error)
 				done <- result{pid, true, fmt.Errorf("cgroup %s: moving berth's thread back: %w", m.name, jerr)}
 				return
 			}
-			if memory != "" && err == nil {
-				if merr := os.WriteFile(filepath.Join(memory, "tasks"), []byte(strconv.Itoa(pid)), 0); merr != nil {
-					logrus.Debugf("cgroup %s: moving pid %d into %s: %v; the process is moved in through cgroup.procs", m.name, pid, memory, merr)
+			for _, dir := range late {
+				if err != nil {
+					break
+				}
+				if merr := os.WriteFile(filepath.Join(dir, "tasks"), []byte(strconv.Itoa(pid)), 0); merr != nil {
+					logrus.Debugf("cgroup %s: moving pid %d into %s: %v; the process is moved in through cgroup.procs", m.name, pid, dir, merr)
 					joined = false
+					break
 				}
 			}
 		}
 		runtime.UnlockOSThread()
 		// With only the unified hierarchy, CLONE_INTO_CGROUP placed it.
-		done <- result{pid, joined || len(paths) <= 1, err}
+		done <- result{pid, joined || (len(paths) <= 1 && len(late) == 0), err}
 	}()
 	r := <-done
 	return r.pid, r.placed, r.err
