@@ -83,7 +83,7 @@ func Create(o *CreateOpts) (c *Container, err error) {
 		if !o.NoNewKeyring {
 			keyring = o.ID
 		}
-		if proc, err = planProcess(spec.Process, spec, processOpts{keyring: keyring, consoleFD: -1, preserveFDs: o.PreserveFDs}); err != nil {
+		if proc, err = planProcess(spec.Process, spec, processOpts{keyring: keyring, consoleFD: -1, preserveFDs: o.PreserveFDs, seccomp: seccompCache(o.Root)}); err != nil {
 			return nil, err
 		}
 	}

@@ -137,7 +137,7 @@ func (c *Container) Exec(o *ExecOpts) (pid int, err error) {
 		keyring = ""
 	}
 	if p.Process, err = planProcess(proc, &spec, processOpts{keyring: keyring, consoleFD: consoleFD,
-		preserveFDs: o.PreserveFDs, exec: true}); err != nil {
+		preserveFDs: o.PreserveFDs, exec: true, seccomp: seccompCache(c.root)}); err != nil {
 		return 0, err
 	}
 	// nil for a rootless container without a cgroup of its own: the

@@ -7,6 +7,7 @@ import (
 
 	"github.com/berthproject/berth/libcontainer/caps"
 	"github.com/berthproject/berth/libcontainer/plan"
+	"github.com/berthproject/berth/libcontainer/seccomp"
 )
 
 // processOpts are what the runtime adds to a process section.
@@ -20,6 +21,8 @@ type processOpts struct {
 	preserveFDs  int
 	// exec: the process joins a running container (execCPUAffinity).
 	exec bool
+	// seccomp keeps compiled profiles (seccompCache of the root).
+	seccomp seccomp.Cache
 }
 
 // planProcess resolves a process section (with the container's linux
@@ -66,7 +69,7 @@ func planProcess(proc *specs.Process, spec *specs.Spec, o processOpts) (*plan.Pr
 			return nil, err
 		}
 	}
-	if p.Seccomp, err = planSeccomp(spec, proc.NoNewPrivileges); err != nil {
+	if p.Seccomp, err = planSeccomp(spec, proc.NoNewPrivileges, o.seccomp); err != nil {
 		return nil, err
 	}
 	p.KeyringLabel = p.Keyring != "" && p.SELinux != ""

@@ -1,6 +1,8 @@
 package libcontainer
 
 import (
+	"path/filepath"
+
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -8,26 +10,26 @@ import (
 	"github.com/berthproject/berth/libcontainer/seccomp"
 )
 
-func compileSeccomp(spec *specs.Spec) (*seccomp.Filter, error) {
+// planSeccomp compiles linux.seccomp into the BPF program berth-init
+// loads: libseccomp runs here, at most once (cache serves a profile
+// compiled before). Without no_new_privs the init loads it before the
+// user switch, while it still has CAP_SYS_ADMIN.
+func planSeccomp(spec *specs.Spec, noNewPrivs bool, cache seccomp.Cache) (*plan.Seccomp, error) {
 	if spec.Linux == nil || spec.Linux.Seccomp == nil {
 		return nil, nil
 	}
-	return seccomp.Compile(spec.Linux.Seccomp)
+	c, err := cache.CompileCached(spec.Linux.Seccomp)
+	if err != nil {
+		return nil, err
+	}
+	return &plan.Seccomp{Program: c.Program, Flags: c.Flags, Notify: c.Notify, Early: !noNewPrivs}, nil
 }
 
-// planSeccomp compiles linux.seccomp into the BPF program berth-init
-// loads: libseccomp runs here, once. Without no_new_privs the init loads
-// it before the user switch, while it still has CAP_SYS_ADMIN.
-func planSeccomp(spec *specs.Spec, noNewPrivs bool) (*plan.Seccomp, error) {
-	f, err := compileSeccomp(spec)
-	if err != nil || f == nil {
-		return nil, err
-	}
-	if err := f.Export(); err != nil {
-		return nil, err
-	}
-	prog, flags, notify := f.Program()
-	return &plan.Seccomp{Program: prog, Flags: flags, Notify: notify, Early: !noNewPrivs}, nil
+// seccompCache is the cache of compiled profiles under a runtime root.
+// "@" cannot start a container id, so the directory is never taken for
+// a container's.
+func seccompCache(root string) seccomp.Cache {
+	return seccomp.Cache{Dir: filepath.Join(root, "@seccomp"), Max: 32}
 }
 
 // sendSeccompListener hands the init's seccomp listener to the agent at

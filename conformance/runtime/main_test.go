@@ -137,3 +137,7 @@ func printRuncGaps() {
 	fmt.Printf("Tests runc 1.1.5 is known to fail (features it predates), with this run's result using %s:\n%s\n",
 		runtimeBin, strings.Join(lines, "\n"))
 }
+
+// isRunc says whether the suite drives runc (RUNTIME=.../runc), for the
+// few checks of berth's own files that have no runc counterpart.
+func isRunc() bool { return filepath.Base(runtimeBin) == "runc" }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -238,4 +239,49 @@ func serveNotifications(fd int) {
 		}
 		unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SECCOMP_IOCTL_NOTIF_SEND, uintptr(unsafe.Pointer(&resp)))
 	}
+}
+
+// seccompCacheDir is where berth keeps compiled profiles under --root.
+const seccompCacheDir = "@seccomp"
+
+// TestSeccompCompiledOnce: a second container (and every exec) with the
+// same profile gets the program berth compiled for the first, from the
+// cache under --root, and it filters the same; a corrupt cache entry is
+// compiled again, never loaded.
+func TestSeccompCompiledOnce(t *testing.T) {
+	t.Parallel()
+	profile := &specs.LinuxSeccomp{
+		DefaultAction: specs.ActAllow,
+		Syscalls: []specs.LinuxSyscall{{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActErrno,
+			ErrnoRet: errnoRet(unix.EXDEV)}},
+	}
+	first := newContainer(t, "/bin/sleep", "1000")
+	first.Spec.Linux.Seccomp = profile
+	mkdirFails := func(c *container, how string, r result) {
+		t.Helper()
+		if !strings.Contains(r.Stdout+r.Stderr, "Invalid cross-device link") {
+			t.Errorf("%s: mkdir was not refused with EXDEV by the profile: %s", how, r.describe())
+		}
+	}
+	first.mustCreate()
+	first.start()
+	mkdirFails(first, "exec into the first container", first.rt("exec", first.ID, "mkdir", "/tmp/d"))
+	cache := filepath.Join(first.Root, seccompCacheDir)
+	entries, err := os.ReadDir(cache)
+	if !isRunc() && (err != nil || len(entries) != 1) {
+		t.Fatalf("berth keeps the compiled profile in %s: %v %v", cache, entries, err)
+	}
+
+	second := newContainer(t, "/bin/sh", "-c", "mkdir /tmp/d")
+	second.Root = first.Root
+	second.Spec.Linux.Seccomp = profile
+	mkdirFails(second, "a second container, same profile", second.run())
+
+	if !isRunc() {
+		must(t, os.WriteFile(filepath.Join(cache, entries[0].Name()), []byte("BRTHBPF1 not a program"), 0o600))
+	}
+	third := newContainer(t, "/bin/sh", "-c", "mkdir /tmp/d")
+	third.Root = first.Root
+	third.Spec.Linux.Seccomp = profile
+	mkdirFails(third, "after the cache entry was corrupted", third.run())
 }
