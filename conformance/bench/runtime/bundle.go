@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 )
 
 // busyboxRootfs makes dir/rootfs: the static busybox and the applets the
@@ -80,4 +81,57 @@ func writeBundleWith(berth, dir, rootfs string, args []string, ociVersion string
 		return err
 	}
 	return os.WriteFile(cfgPath, out, 0o644)
+}
+
+// podmanSeccomp is podman's default seccomp profile
+// (/usr/share/containers/seccomp.json, containers-common's format) as podman
+// hands it to a runtime for an amd64 container with the default
+// capabilities: the entries that need a capability dropped, those that
+// apply without one kept, for x86_64 and its 32-bit sub-architectures.
+func podmanSeccomp(path string) (map[string]any, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	type rule struct {
+		Names    []string         `json:"names"`
+		Action   string           `json:"action"`
+		Args     []map[string]any `json:"args,omitempty"`
+		ErrnoRet *uint            `json:"errnoRet,omitempty"`
+		Includes struct {
+			Caps   []string `json:"caps"`
+			Arches []string `json:"arches"`
+		} `json:"includes"`
+	}
+	var p struct {
+		DefaultAction   string `json:"defaultAction"`
+		DefaultErrnoRet *uint  `json:"defaultErrnoRet"`
+		Syscalls        []rule `json:"syscalls"`
+	}
+	if err := json.Unmarshal(data, &p); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var rules []any
+	for _, r := range p.Syscalls {
+		if len(r.Includes.Caps) > 0 || (len(r.Includes.Arches) > 0 && !slices.Contains(r.Includes.Arches, "amd64")) {
+			continue
+		}
+		out := map[string]any{"names": r.Names, "action": r.Action}
+		if len(r.Args) > 0 {
+			out["args"] = r.Args
+		}
+		if r.ErrnoRet != nil {
+			out["errnoRet"] = *r.ErrnoRet
+		}
+		rules = append(rules, out)
+	}
+	if len(rules) == 0 {
+		return nil, fmt.Errorf("%s: no rules for amd64", path)
+	}
+	profile := map[string]any{"defaultAction": p.DefaultAction, "syscalls": rules,
+		"architectures": []string{"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"}}
+	if p.DefaultErrnoRet != nil {
+		profile["defaultErrnoRet"] = *p.DefaultErrnoRet
+	}
+	return profile, nil
 }

@@ -59,7 +59,12 @@ func newLocalExec() (*localExec, error) {
 
 func (e *localExec) timed(argv []string, dir string) (result, error) {
 	for _, f := range []*os.File{e.stdout, e.stderr} {
+		// The children share this file's offset: rewind it too, or the
+		// next output lands after a hole of NULs.
 		if err := f.Truncate(0); err != nil {
+			return result{}, err
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return result{}, err
 		}
 	}

@@ -28,6 +28,7 @@ type options struct {
 	berth, runc, crun, busybox string
 	runs, warmup, steps        int
 	execs, parallel, created   int
+	seccompProfile             string
 	limits                     bool
 	profile, nice              int
 	also                       string
@@ -51,6 +52,7 @@ func main() {
 	flag.IntVar(&o.warmup, "warmup", 10, "untimed `run`s of each tool first")
 	flag.IntVar(&o.steps, "steps", 100, "timed rounds of the separate lifecycle steps")
 	flag.IntVar(&o.execs, "execs", 105, "rounds of `exec` of /bin/true into a running container (the first 5 untimed; 0: none)")
+	flag.StringVar(&o.seccompProfile, "seccomp", "/usr/share/containers/seccomp.json", "podman's default seccomp profile, for the exec rounds with seccomp")
 	flag.IntVar(&o.parallel, "parallel", 50, "containers run at once per tool (0: none)")
 	flag.IntVar(&o.created, "created", 100, "containers created (not started) at once per tool, to weigh their waiting inits (0: none)")
 	flag.BoolVar(&o.limits, "limits", true, "find the smallest memory limit each runtime starts a container under, and try pids.limit 1")
@@ -84,6 +86,7 @@ type tool struct {
 type runtime struct {
 	bin, root               string
 	trueBundle, sleepBundle string
+	seccompBundle           string // sleep under podman's default seccomp profile; "" without one
 }
 
 func (r *runtime) argv(args ...string) []string {
@@ -130,11 +133,28 @@ func bench(o *options) error {
 	}
 	defer local.close()
 
+	// Engines give every container and exec a seccomp profile: podman's
+	// default, where podman is installed.
+	seccompProfile, err := podmanSeccomp(o.seccompProfile)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench/runtime: no exec rounds with a seccomp profile: %v\n", err)
+		seccompProfile = nil
+	}
 	newRuntime := func(name, bin, ociVersion string) (*runtime, error) {
 		r := &runtime{bin: bin, root: filepath.Join(work, "state-"+name),
 			trueBundle: filepath.Join(work, "true-"+name), sleepBundle: filepath.Join(work, "sleep-"+name)}
 		if err := writeBundle(berth, r.trueBundle, rootfs, []string{"/bin/true"}, ociVersion); err != nil {
 			return nil, err
+		}
+		if seccompProfile != nil {
+			r.seccompBundle = filepath.Join(work, "seccomp-"+name)
+			if err := writeBundleWith(berth, r.seccompBundle, rootfs, []string{"/bin/sleep", "1000"}, ociVersion, func(cfg map[string]any) {
+				if linux, ok := cfg["linux"].(map[string]any); ok {
+					linux["seccomp"] = seccompProfile
+				}
+			}); err != nil {
+				return nil, err
+			}
 		}
 		return r, writeBundle(berth, r.sleepBundle, rootfs, []string{"/bin/sleep", "1000"}, ociVersion)
 	}
@@ -227,11 +247,17 @@ func bench(o *options) error {
 		return errors.New("interrupted")
 	}
 	report(os.Stdout, o, tools, steppers, steps)
-	var execs map[*tool]*tool
+	var execs, execsSeccomp map[*tool]*tool
 	if o.execs > 5 {
 		fmt.Fprintf(os.Stderr, "bench/runtime: %d rounds of exec...\n", o.execs)
-		if execs, err = execRounds(steppers, o.execs); err != nil {
+		if execs, err = execRounds(steppers, o.execs, func(r *runtime) string { return r.sleepBundle }); err != nil {
 			return err
+		}
+		if seccompProfile != nil {
+			fmt.Fprintf(os.Stderr, "bench/runtime: %d rounds of exec with a seccomp profile...\n", o.execs)
+			if execsSeccomp, err = execRounds(steppers, o.execs, func(r *runtime) string { return r.seccompBundle }); err != nil {
+				return err
+			}
 		}
 	}
 	var par map[*tool]parallelRun
@@ -255,7 +281,7 @@ func bench(o *options) error {
 	if stopped.Load() {
 		return errors.New("interrupted")
 	}
-	reportExtra(os.Stdout, o, steppers, execs, par, created, mem, pids)
+	reportExtra(os.Stdout, o, steppers, execs, execsSeccomp, par, created, mem, pids)
 	if o.profile > 0 {
 		fmt.Fprintf(os.Stderr, "bench/runtime: profiling...\n")
 		fmt.Fprintf(os.Stdout, "\n### Where the time goes (measured)\n\n")
@@ -384,7 +410,8 @@ func awaitStopped(t *tool, id string) error {
 func cleanup(t *tool) {
 	entries, _ := os.ReadDir(t.rt.root)
 	for _, e := range entries {
-		if e.IsDir() {
+		// "@seccomp" is berth's cache of compiled profiles, no container.
+		if e.IsDir() && !strings.HasPrefix(e.Name(), "@") {
 			if _, err := t.exec.timed(t.rt.argv("delete", "--force", e.Name()), "/"); err != nil {
 				fmt.Fprintf(os.Stderr, "bench/runtime: cleanup: %v\n", err)
 			}
