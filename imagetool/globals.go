@@ -36,6 +36,7 @@ type Globals struct {
 	RegConfFile string // --registries-conf: containers-registries.conf to read
 	Creds       string // --creds USER[:PASSWORD] for every registry
 	AuthFile    string // --authfile: the only credentials file read
+	Streams     int    // --range-streams: connections for one large blob (0: automatic)
 
 	// Platform is PlatformStr parsed (the host when not given).
 	Platform ocispec.Platform
@@ -83,6 +84,7 @@ func (g *Globals) define(fs *flag.FlagSet) {
 	fs.BoolVar(&g.NoPolicy, "insecure-policy", g.NoPolicy, "accept any image, ignoring the trust policy")
 	fs.StringVar(&g.RegConfFile, "registries-conf", g.RegConfFile, "containers-registries.conf `FILE` (default: $CONTAINERS_REGISTRIES_CONF, ~/.config/containers/registries.conf, "+regconf.SystemFile+"; drop-ins from registries.conf.d)")
 	fs.StringVar(&g.Creds, "creds", g.Creds, "`USER[:PASSWORD]` for the registry (asks for the password on a terminal when left out)")
+	fs.IntVar(&g.Streams, "range-streams", g.Streams, "download a blob of 32 MiB or more over `N` connections in 8 MiB Range requests, when the registry answers them (1: one stream per blob; default: 4 when the first range shows one stream to be slow)")
 	fs.StringVar(&g.AuthFile, "authfile", g.AuthFile, "read (and for login, write) credentials in `FILE` only (default: $REGISTRY_AUTH_FILE, else the Docker config and the containers auth.json files)")
 }
 
@@ -98,6 +100,9 @@ func (g *Globals) finish() error {
 	g.Platform = p
 	if g.StoreDir == "" {
 		return fmt.Errorf("--store: empty directory name")
+	}
+	if g.Streams < 0 || g.Streams > registry.MaxRangeStreams {
+		return fmt.Errorf("--range-streams %d: want 1 to %d (0: automatic)", g.Streams, registry.MaxRangeStreams)
 	}
 	return nil
 }
@@ -158,7 +163,7 @@ func (g *Globals) RegistryWithCreds(flag, creds string) (*registry.Client, error
 	if err != nil {
 		return nil, err
 	}
-	opts := registry.Options{Insecure: g.Insecure, InsecureHost: rc.IsInsecure, CAFile: g.CAFile, CertDir: g.CertDir, Keychain: kc}
+	opts := registry.Options{Insecure: g.Insecure, InsecureHost: rc.IsInsecure, CAFile: g.CAFile, CertDir: g.CertDir, Keychain: kc, RangeStreams: g.Streams}
 	if g.Debug {
 		opts.Debugf = g.Debugf
 	}

@@ -39,6 +39,9 @@ type faultProxy struct {
 	redirectTo string
 	// sent counts the bytes of blob answered in mode "endless".
 	sent atomic.Int64
+	// inflight counts blob GETs with a Range header under way;
+	// maxInflight is the most there were at once.
+	inflight, maxInflight atomic.Int64
 }
 
 func startFaultProxy(t *testing.T, upstream, mode string) *faultProxy {
@@ -62,6 +65,10 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		p.ranges = append(p.ranges, r.Header.Get("Range"))
 		p.mu.Unlock()
+		n := p.inflight.Add(1)
+		defer p.inflight.Add(-1)
+		for m := p.maxInflight.Load(); n > m && !p.maxInflight.CompareAndSwap(m, n); m = p.maxInflight.Load() {
+		}
 	}
 
 	switch {
@@ -96,7 +103,7 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	req, _ := http.NewRequestWithContext(r.Context(), r.Method, "http://"+p.upstream+r.URL.RequestURI(), r.Body)
 	req.Header = r.Header.Clone()
-	if p.mode == "norange" {
+	if p.mode == "norange" || p.mode == "ignorerange" {
 		req.Header.Del("Range")
 	}
 	resp, err := http.DefaultTransport.RoundTrip(req)
@@ -142,6 +149,18 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Del("Docker-Content-Digest")
 		w.Header().Set("Content-Length", fmt.Sprint(len(b)))
 		body = bytes.NewReader(b)
+	case p.mode == "corruptrange" && resp.StatusCode == http.StatusPartialContent && !strings.HasPrefix(r.Header.Get("Range"), "bytes=0-") && p.faults.CompareAndSwap(0, 1):
+		// One range (not the first) arrives with a byte changed.
+		b, _ := io.ReadAll(body)
+		b[len(b)/2] ^= 0xff
+		body = bytes.NewReader(b)
+	case p.mode == "truncaterange" && resp.StatusCode == http.StatusPartialContent && !strings.HasPrefix(r.Header.Get("Range"), "bytes=0-"):
+		// Every range but the first ends early and cleanly (chunked).
+		p.faults.Add(1)
+		w.Header().Del("Content-Length")
+		w.WriteHeader(resp.StatusCode)
+		io.CopyN(w, body, resp.ContentLength/2)
+		return
 	case p.mode == "corrupt" && bigBlob:
 		p.faults.Add(1)
 		b, _ := io.ReadAll(body)

@@ -45,6 +45,10 @@ type Options struct {
 	Keychain authn.Keychain
 	// Debugf, if set, logs every request.
 	Debugf func(format string, a ...any)
+	// RangeStreams is how many connections download one large blob
+	// (FetchBlob); 1 means one stream per blob, 0 DefaultRangeStreams
+	// when the first range shows one stream to be slow (RangeFast).
+	RangeStreams int
 }
 
 // Client holds the HTTP transport shared by all repositories.
@@ -100,7 +104,11 @@ func (c *Client) Repository(ctx context.Context, ref reference.Reference, push b
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s", ref.Registry, describeErr(err))
 	}
-	return &Repo{ref: ref, rt: rt, http: &http.Client{Transport: rt}}, nil
+	streams, auto := c.opts.RangeStreams, c.opts.RangeStreams < 1
+	if auto {
+		streams = DefaultRangeStreams
+	}
+	return &Repo{ref: ref, rt: rt, http: &http.Client{Transport: rt}, streams: min(streams, MaxRangeStreams), autoRanges: auto}, nil
 }
 
 // Keychain is the credential source the client uses.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/berthproject/berth/imagetool/reference"
@@ -23,6 +24,13 @@ type Repo struct {
 	ref  reference.Reference
 	rt   http.RoundTripper
 	http *http.Client
+	// streams is how many connections download one large blob;
+	// with autoRanges, only when the first range came slowly.
+	streams    int
+	autoRanges bool
+	// noRanges is set once the registry answered a Range request with
+	// the whole blob: later blobs are not asked for in ranges.
+	noRanges atomic.Bool
 }
 
 // Transport is the authenticated transport, for go-containerregistry's
@@ -161,7 +169,7 @@ func (r *Repo) FetchBlob(ctx context.Context, desc ocispec.Descriptor, w BlobSin
 	var err error
 	delay := 200 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		err = r.fetchOnce(ctx, desc, w, progress)
+		err = r.fetchOnce(ctx, desc, w, progress, true)
 		var se permanentError
 		if err == nil || errors.As(err, &se) || ctx.Err() != nil || attempt == blobAttempts || !retryable(err) {
 			break
@@ -196,18 +204,27 @@ func retryable(err error) bool {
 
 func asTransportError(err error, te **transport.Error) bool { return errors.As(err, te) }
 
-func (r *Repo) fetchOnce(ctx context.Context, desc ocispec.Descriptor, w BlobSink, progress func(int64)) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url("blobs", desc.Digest.String()), nil)
-	if err != nil {
-		return err
-	}
+// fetchOnce makes one attempt at the rest of the blob; with ranges, a
+// large blob may be asked for in ranges.
+func (r *Repo) fetchOnce(ctx context.Context, desc ocispec.Descriptor, w BlobSink, progress func(int64), ranges bool) error {
 	offset := w.Written()
 	if desc.Size >= 0 && offset == desc.Size {
 		return nil // all there (a resumed download); the sink's Commit verifies
 	}
-	if offset > 0 {
+	// A large blob is asked for in ranges; the answer to the first one
+	// tells whether the registry serves ranges at all.
+	ranged := ranges && r.streams > 1 && desc.Size >= 0 && desc.Size-offset >= RangeMin && !r.noRanges.Load()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url("blobs", desc.Digest.String()), nil)
+	if err != nil {
+		return err
+	}
+	switch {
+	case ranged:
+		req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", offset, min(offset+RangeChunk, desc.Size)-1))
+	case offset > 0:
 		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", offset))
 	}
+	t0 := time.Now()
 	resp, err := r.http.Do(req)
 	if err != nil {
 		return err
@@ -215,6 +232,9 @@ func (r *Repo) fetchOnce(ctx context.Context, desc ocispec.Descriptor, w BlobSin
 	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusOK:
+		if ranged { // Range ignored: this blob and the next in one stream each
+			r.noRanges.Store(true)
+		}
 		if offset > 0 { // Range ignored: start over
 			if err := w.Reset(); err != nil {
 				return permanentError{err}
@@ -222,8 +242,18 @@ func (r *Repo) fetchOnce(ctx context.Context, desc ocispec.Descriptor, w BlobSin
 			offset = 0
 		}
 	case http.StatusPartialContent:
-		if start, ok := rangeStart(resp.Header.Get("Content-Range")); !ok || start != offset {
+		start, end, total, ok := contentRange(resp.Header.Get("Content-Range"))
+		if !ok || start != offset {
 			return fmt.Errorf("bad Content-Range %q for a request from byte %d", resp.Header.Get("Content-Range"), offset)
+		}
+		if ranged {
+			if total >= 0 && total != desc.Size {
+				return permanentError{fmt.Errorf("size mismatch: the registry has %d bytes, the manifest says %d", total, desc.Size)}
+			}
+			if want := min(offset+RangeChunk, desc.Size) - 1; end != want {
+				return fmt.Errorf("bad Content-Range %q for a request of bytes %d-%d", resp.Header.Get("Content-Range"), offset, want)
+			}
+			return r.afterProbe(ctx, desc, w, resp, t0, progress)
 		}
 	case http.StatusNotFound:
 		transport.CheckError(resp)
@@ -237,23 +267,8 @@ func (r *Repo) fetchOnce(ctx context.Context, desc ocispec.Descriptor, w BlobSin
 	if progress != nil {
 		progress(offset)
 	}
-	buf := make([]byte, 1<<20)
-	for {
-		n, rerr := resp.Body.Read(buf)
-		if n > 0 {
-			if _, err := w.Write(buf[:n]); err != nil {
-				return permanentError{err}
-			}
-			if progress != nil {
-				progress(w.Written())
-			}
-		}
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			return fmt.Errorf("connection broke after %d bytes: %w", w.Written(), rerr)
-		}
+	if err := stream(resp.Body, w, progress); err != nil {
+		return err
 	}
 	if desc.Size >= 0 && w.Written() < desc.Size {
 		return fmt.Errorf("truncated: got %d of %d bytes: %w", w.Written(), desc.Size, io.ErrUnexpectedEOF)
@@ -261,16 +276,26 @@ func (r *Repo) fetchOnce(ctx context.Context, desc ocispec.Descriptor, w BlobSin
 	return nil
 }
 
-// rangeStart parses the first byte of "bytes START-END/TOTAL".
-func rangeStart(cr string) (int64, bool) {
+// contentRange parses "bytes START-END/TOTAL"; total is -1 for "*".
+func contentRange(cr string) (start, end, total int64, ok bool) {
 	s, ok := strings.CutPrefix(cr, "bytes ")
 	if !ok {
-		return 0, false
+		return 0, 0, 0, false
 	}
-	s, _, ok = strings.Cut(s, "-")
-	if !ok {
-		return 0, false
+	rng, tot, ok := strings.Cut(s, "/")
+	a, b, ok2 := strings.Cut(rng, "-")
+	if !ok || !ok2 {
+		return 0, 0, 0, false
 	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	return n, err == nil
+	var err1, err2, err3 error
+	start, err1 = strconv.ParseInt(a, 10, 64)
+	end, err2 = strconv.ParseInt(b, 10, 64)
+	total = -1
+	if tot != "*" {
+		total, err3 = strconv.ParseInt(tot, 10, 64)
+	}
+	if err1 != nil || err2 != nil || err3 != nil || start < 0 || end < start || (total >= 0 && end >= total) {
+		return 0, 0, 0, false
+	}
+	return start, end, total, true
 }

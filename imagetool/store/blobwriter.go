@@ -104,7 +104,7 @@ func (w *BlobWriter) Write(p []byte) (int, error) {
 		// cache: for a large layer the two cost about the same.
 		done := make(chan struct{})
 		go func() { w.h.Write(p); close(done) }()
-		n, err = w.f.Write(p)
+		n, err = w.writeFile(p)
 		<-done
 		if n < len(p) {
 			// Rare (disk full): the hash must cover exactly what was written.
@@ -112,13 +112,32 @@ func (w *BlobWriter) Write(p []byte) (int, error) {
 			w.rehash(w.n + int64(n))
 		}
 	} else {
-		n, err = w.f.Write(p)
+		n, err = w.writeFile(p)
 		w.h.Write(p[:n])
 	}
 	w.n += int64(n)
 	w.startWriteback()
 	return n, err // callers name the blob
 }
+
+// writeFile writes p to the file in pieces of at most filePiece bytes.
+func (w *BlobWriter) writeFile(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		m, err := w.f.Write(p[n:min(len(p), n+filePiece)])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// filePiece bounds one write(2) into the page cache. Measured on the
+// dev VM (Linux 6.18, ext4): 512 MiB written in 1 MiB writes takes
+// 1.1-1.4 s of system time, in 32-768 KiB writes 0.16-0.26 s (with 1 MiB
+// writes, copying into the page cache was 60 % of a pull's CPU).
+const filePiece = 256 << 10
 
 // parallelHashMin is the write size from which hashing runs beside the
 // write.
