@@ -6,7 +6,12 @@
 // crane is built from the Go module proxy, at the go-containerregistry
 // version go.mod uses, into a cache directory (never committed).
 //
-//	go run ./conformance/bench/pull [-mb 200] [-layers 8] [-big-mb 500] [-runs 7]
+// The large image is also pulled through a delay line that adds a round
+// trip time (-latency, 20 ms) with a TCP-like window per connection
+// (latencyProxy in latency.go), where berth-image's parallel range
+// requests (--range-streams, 4 by default) are compared with one stream.
+//
+//	go run ./conformance/bench/pull [-mb 200] [-layers 8] [-big-mb 500] [-runs 7] [-latency 20ms] [-window 4194304]
 package main
 
 import (
@@ -31,21 +36,31 @@ func main() {
 	layers := flag.Int("layers", 8, "number of layers (plus busybox)")
 	runs := flag.Int("runs", 7, "timed runs of each tool")
 	bigMB := flag.Int("big-mb", 500, "size in MiB of the single-layer image (0: skip it)")
-	serve := flag.Bool("serve", false, "only build and push the image, print its reference, and serve it until interrupted (for profiling)")
+	serve := flag.Bool("serve", false, "only build and push the image, print its reference (through the delay line with -latency), and serve it until interrupted (for profiling)")
+	latency := flag.Duration("latency", 20*time.Millisecond, "round trip time added for the second measurement of the large image (0: skip it)")
+	window := flag.Int("window", 4<<20, "bytes a connection may have in flight per round trip through the delay line")
 	flag.Parse()
+	lat := latencies{window: *window}
+	if *serve {
+		lat.rtts = []time.Duration{*latency}
+	}
 	crane, err := buildCrane()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench/pull: building crane:", err)
 		os.Exit(1)
 	}
-	if err := bench(crane, *mb, *layers, *runs, *serve, false); err != nil {
+	if err := bench(crane, *mb, *layers, *runs, *serve, false, lat); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/pull:", err)
 		os.Exit(1)
 	}
 	if *bigMB == 0 || *serve {
 		return
 	}
-	if err := bench(crane, *bigMB*(1<<20)/1_000_000, 1, *runs, false, true); err != nil {
+	lat.rtts = []time.Duration{0}
+	if *latency > 0 {
+		lat.rtts = append(lat.rtts, *latency)
+	}
+	if err := bench(crane, *bigMB*(1<<20)/1_000_000, 1, *runs, false, true, lat); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/pull:", err)
 		os.Exit(1)
 	}
@@ -78,7 +93,14 @@ func buildCrane() (string, error) {
 	return bin, nil
 }
 
-func bench(crane string, mb, layers, runs int, serve, single bool) error {
+// latencies are the round trip times to measure at (0: loopback as it
+// is) and the delay line's window.
+type latencies struct {
+	rtts   []time.Duration
+	window int
+}
+
+func bench(crane string, mb, layers, runs int, serve, single bool, lat latencies) error {
 	work, err := os.MkdirTemp("", "berth-bench-pull-")
 	if err != nil {
 		return err
@@ -105,11 +127,31 @@ func bench(crane string, mb, layers, runs int, serve, single bool) error {
 		return err
 	}
 	defer reg.Close()
-	ref := reg.Addr + "/bench/image:v1"
-	if out, err := exec.Command("skopeo", "copy", "--quiet", "--dest-tls-verify=false", "oci:"+src+":v1", "docker://"+ref).CombinedOutput(); err != nil {
+	if out, err := exec.Command("skopeo", "copy", "--quiet", "--dest-tls-verify=false", "oci:"+src+":v1", "docker://"+reg.Addr+"/bench/image:v1").CombinedOutput(); err != nil {
 		return fmt.Errorf("pushing with skopeo: %v\n%s", err, out)
 	}
+	if len(lat.rtts) == 0 {
+		lat.rtts = []time.Duration{0}
+	}
+	for _, rtt := range lat.rtts {
+		addr := reg.Addr
+		if rtt > 0 {
+			p, err := startDelayProxy(reg.Addr, rtt, lat.window)
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			addr = p.Addr()
+		}
+		if err := measure(work, bin, crane, addr+"/bench/image:v1", size, nLayers, runs, serve, single, rtt, lat.window); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
+// measure times the tools pulling ref.
+func measure(work, bin, crane, ref string, size int64, nLayers, runs int, serve, single bool, rtt time.Duration, window int) error {
 	if serve {
 		fmt.Println(ref)
 		sig := make(chan os.Signal, 1)
@@ -131,6 +173,14 @@ func bench(crane string, mb, layers, runs int, serve, single bool) error {
 		{"skopeo copy docker:// oci:", func(dir string) *exec.Cmd {
 			return exec.Command("skopeo", "copy", "--quiet", "--src-tls-verify=false", "docker://"+ref, "oci:"+dir+":v1")
 		}},
+	}
+	if single {
+		tools = append(tools, struct {
+			name string
+			cmd  func(dir string) *exec.Cmd
+		}{"berth-image pull --range-streams 1", func(dir string) *exec.Cmd {
+			return exec.Command(bin, "--store", dir, "--range-streams", "1", "pull", "--quiet", ref)
+		}})
 	}
 	times := make([][]time.Duration, len(tools))
 	// Warm-up run of each (registry caches, page cache), not timed.
@@ -166,14 +216,18 @@ func bench(crane string, mb, layers, runs int, serve, single bool) error {
 		return s[len(s)/2]
 	}
 	skopeoVersion, _ := exec.Command("skopeo", "--version").Output()
-	title := "multi-layer image"
+	title, where := "multi-layer image", "served by the distribution registry on 127.0.0.1"
 	if single {
 		title = "one large layer"
 	}
+	if rtt > 0 {
+		title += fmt.Sprintf(", %v round trip", rtt)
+		where = fmt.Sprintf("served by the distribution registry on 127.0.0.1 through a delay line adding %v to the round trip, at most %d KiB in flight per connection and round trip (conformance/bench/pull/latency.go)", rtt, window>>10)
+	}
 	fmt.Printf("## Pull, %s: berth-image vs crane vs skopeo\n\n", title)
-	fmt.Printf("Image: %.1f MB compressed in %d layer(s), served by the distribution registry on 127.0.0.1; "+
+	fmt.Printf("Image: %.1f MB compressed in %d layer(s), %s; "+
 		"each run pulls into an empty store/directory (berth-image fsyncs every blob before recording it; crane and skopeo do not sync); median of %d runs after one warm-up, the tools alternating; %d CPUs; crane %s (built from the module proxy at go.mod's version); %s.\n\n",
-		float64(size)/1e6, nLayers, runs, runtime.NumCPU(), filepath.Base(filepath.Dir(crane)), strings.TrimSpace(string(skopeoVersion)))
+		float64(size)/1e6, nLayers, where, runs, runtime.NumCPU(), filepath.Base(filepath.Dir(crane)), strings.TrimSpace(string(skopeoVersion)))
 	fmt.Printf("| tool | median | runs |\n|---|---|---|\n")
 	for i, tool := range tools {
 		var all []string
@@ -185,16 +239,21 @@ func bench(crane string, mb, layers, runs int, serve, single bool) error {
 	// Each run pulls once with each tool back to back; the median of the
 	// per-run ratios is less sensitive to load from other work drifting
 	// during the benchmark than the ratio of the medians.
-	ratio := func(other int) (float64, float64) {
+	ratio := func(a, b int) (float64, float64) {
 		var rs []time.Duration
-		for i := range times[0] {
-			rs = append(rs, time.Duration(float64(time.Second)*times[0][i].Seconds()/times[other][i].Seconds()))
+		for i := range times[a] {
+			rs = append(rs, time.Duration(float64(time.Second)*times[a][i].Seconds()/times[b][i].Seconds()))
 		}
-		return med(times[0]).Seconds() / med(times[other]).Seconds(), med(rs).Seconds()
+		return med(times[a]).Seconds() / med(times[b]).Seconds(), med(rs).Seconds()
 	}
-	c, cr := ratio(1)
-	sk, skr := ratio(2)
+	c, cr := ratio(0, 1)
+	sk, skr := ratio(0, 2)
 	fmt.Printf("\nberth-image takes **%.2fx** crane's time (ratio of the medians; median of the per-run ratios %.2fx; target: at most 1.00x) and %.2fx skopeo's (per-run %.2fx).\n", c, cr, sk, skr)
+	if single {
+		c1, c1r := ratio(3, 1)
+		p, pr := ratio(0, 3)
+		fmt.Printf("With one stream per blob (--range-streams 1) it takes %.2fx crane's time (per-run %.2fx); parallel ranges (the default, 4 streams of 8 MiB ranges) take %.2fx the time of one stream (per-run %.2fx).\n", c1, c1r, p, pr)
+	}
 	return nil
 }
 
