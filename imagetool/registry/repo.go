@@ -224,11 +224,11 @@ func (r *Repo) fetchOnce(ctx context.Context, desc ocispec.Descriptor, w BlobSin
 	case offset > 0:
 		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", offset))
 	}
-	t0 := time.Now()
 	resp, err := r.http.Do(req)
 	if err != nil {
 		return err
 	}
+	t0 := time.Now() // the headers are in: the rate of the body is timed from here
 	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusOK:
