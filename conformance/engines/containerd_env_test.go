@@ -223,7 +223,11 @@ func stopContainerds() error {
 		if err := removeCgroupTree(c.namespace); err != nil {
 			errs = append(errs, err.Error())
 		}
-		if err := os.Remove(filepath.Join(containerdRunDir, "runc", c.namespace)); err != nil && !os.IsNotExist(err) {
+		// The runtime root must be empty but for berth's cache of
+		// compiled seccomp profiles (docs/architecture.md), no container's.
+		root := filepath.Join(containerdRunDir, "runc", c.namespace)
+		os.RemoveAll(filepath.Join(root, "@seccomp"))
+		if err := os.Remove(root); err != nil && !os.IsNotExist(err) {
 			errs = append(errs, err.Error())
 		}
 	}
