@@ -16,6 +16,7 @@ import (
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berthproject/berth/imagetool/bundles"
+	"github.com/berthproject/berth/imagetool/killpoint"
 	"github.com/berthproject/berth/imagetool/progress"
 	"github.com/berthproject/berth/imagetool/store"
 	"github.com/berthproject/berth/imagetool/unpack"
@@ -235,7 +236,17 @@ func unpackImage(ctx context.Context, g *Globals, f *unpackFlags, s *store.Store
 				info.Layers = append(info.Layers, l.Digest.String())
 			}
 		}
-		return bundles.Write(dir, info)
+		if err := bundles.Write(dir, info); err != nil {
+			return err
+		}
+		// The reference goes in before the bundle is renamed into place,
+		// so that a bundle in place always has one (gc drops a reference
+		// whose directory does not hold the bundle of its id).
+		killpoint.At(killpoint.BundleTrack)
+		if err := bundles.Track(s, bundle, info); err != nil {
+			return fmt.Errorf("%s: recording the bundle in the store: %w", bundle, err)
+		}
+		return nil
 	}
 	res, err := unpack.CreateBundle(ctx, bundle, layers, opts)
 	if err != nil {
@@ -246,9 +257,6 @@ func unpackImage(ctx context.Context, g *Globals, f *unpackFlags, s *store.Store
 	rep.Update(bundle, int64(len(layers)))
 	rep.Finish(bundle, "done")
 	rep.Close()
-	if err := bundles.Track(s, bundle, info); err != nil {
-		return fmt.Errorf("%s: recording the bundle in the store: %w", bundle, err)
-	}
 	if g.JSON() {
 		return g.PrintJSON(struct {
 			Bundle string `json:"bundle"`

@@ -17,6 +17,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/berthproject/berth/imagetool/killpoint"
 )
 
 // command is one berth-image sub-command.
@@ -67,6 +69,10 @@ func main() {
 
 // run is main without the exit, so that it returns a status code.
 func run(argv []string, stdout, stderr io.Writer) int {
+	if err := killpoint.Check(); err != nil {
+		fmt.Fprintf(stderr, "berth-image: %v\n", err)
+		return 2
+	}
 	g := &Globals{Stdout: stdout, Stderr: stderr}
 	g.defaults()
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"github.com/berthproject/berth/imagetool/killpoint"
 	"github.com/berthproject/berth/imagetool/platform"
 	"github.com/berthproject/berth/imagetool/progress"
 	"github.com/berthproject/berth/imagetool/reference"
@@ -126,6 +127,7 @@ func Pull(ctx context.Context, s *store.Store, repo *registry.Repo, ref referenc
 		res.Manifest = withPlatform(s, stored)
 		recorded = res.Manifest
 	}
+	killpoint.At(killpoint.PullStored)
 	if res.Name != "-" {
 		if err := s.Tag(res.Name, recorded); err != nil {
 			return res, err

@@ -13,6 +13,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
+
+	"github.com/berthproject/berth/imagetool/killpoint"
 )
 
 // BlobWriter streams one blob into a temp file, hashing as it writes (the
@@ -117,6 +119,9 @@ func (w *BlobWriter) Write(p []byte) (int, error) {
 	}
 	w.n += int64(n)
 	w.startWriteback()
+	if w.n > 0 && w.n < w.desc.Size {
+		killpoint.At(killpoint.BlobPartial)
+	}
 	return n, err // callers name the blob
 }
 
@@ -203,6 +208,7 @@ func (w *BlobWriter) Commit() error {
 		return fmt.Errorf("blob %s: %w", w.desc.Digest, err)
 	}
 	// The directory is synced by Tag, before anything refers to the blob.
+	killpoint.At(killpoint.BlobCommitted)
 	return nil
 }
 

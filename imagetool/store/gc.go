@@ -7,10 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
+
+	"github.com/berthproject/berth/imagetool/killpoint"
 )
 
 // Freed is one thing gc removed.
@@ -163,10 +167,23 @@ func (s *Store) GC() ([]Freed, error) {
 				}
 				p := filepath.Join(dir, alg.Name(), e.Name())
 				size := diskUsage(p)
+				if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+					// A layer cache entry: move it aside first, so that a gc
+					// killed while removing it leaves no half-removed entry
+					// under its digest for a later bundle to trust, only a
+					// temporary directory the next gc removes.
+					aside := filepath.Join(dir, alg.Name(), ".tmp-gc-"+e.Name())
+					if err := os.Rename(p, aside); err != nil {
+						return fmt.Errorf("gc: %w", err)
+					}
+					killpoint.At(killpoint.GCCache)
+					p = aside
+				}
 				if err := os.RemoveAll(p); err != nil {
 					return fmt.Errorf("gc: %w", err)
 				}
 				freed = append(freed, Freed{What: kind + " " + string(d), Bytes: size})
+				killpoint.At(killpoint.GCSweep)
 			}
 		}
 		return nil
@@ -177,7 +194,12 @@ func (s *Store) GC() ([]Freed, error) {
 	if err := sweep(s.path("cache", "layers"), "layer cache"); err != nil {
 		return freed, err
 	}
-	if n := s.cleanTemp(true); n > 0 {
+	n := s.cleanTemp(true)
+	m, err := s.cleanLayoutTemp()
+	if n += m; err != nil {
+		return freed, fmt.Errorf("gc: %w", err)
+	}
+	if n > 0 {
 		freed = append(freed, Freed{What: "abandoned temp files", Bytes: n})
 	}
 	// Nobody holds a blob lock while gc holds the store lock.
@@ -193,6 +215,32 @@ func (s *Store) GC() ([]Freed, error) {
 		}
 	}
 	sort.SliceStable(freed, func(i, j int) bool { return freed[i].What < freed[j].What })
+	return freed, nil
+}
+
+// cleanLayoutTemp removes the temp files of index.json and oci-layout
+// updates that a killed berth-image left in the store root (see
+// writeFileAtomic), under the index lock, so that no update under way
+// loses its file.
+func (s *Store) cleanLayoutTemp() (freed int64, err error) {
+	unlock, err := s.lockFile("index.lock", unix.LOCK_EX)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	for _, name := range []string{ocispec.ImageIndexFile, ocispec.ImageLayoutFile} {
+		matches, _ := filepath.Glob(s.path("." + name + ".tmp-*"))
+		for _, m := range matches {
+			fi, err := os.Lstat(m)
+			if err != nil {
+				continue
+			}
+			if err := os.Remove(m); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return freed, err
+			}
+			freed += fi.Size()
+		}
+	}
 	return freed, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/berthproject/berth/imagetool/killpoint"
 	"github.com/berthproject/berth/imagetool/platform"
 	"github.com/berthproject/berth/imagetool/reference"
 	"github.com/opencontainers/go-digest"
@@ -30,7 +31,7 @@ func (s *Store) readIndex() (ocispec.Index, error) {
 	return idx, nil
 }
 
-func (s *Store) writeIndex(idx ocispec.Index) error {
+func (s *Store) writeIndex(idx ocispec.Index, step string) error {
 	base := emptyIndex()
 	base.Manifests = idx.Manifests
 	if base.Manifests == nil {
@@ -41,7 +42,7 @@ func (s *Store) writeIndex(idx ocispec.Index) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(s.path(ocispec.ImageIndexFile), append(b, '\n'))
+	return writeFileAtomic(s.path(ocispec.ImageIndexFile), append(b, '\n'), step)
 }
 
 // updateIndex applies fn to index.json under the index lock.
@@ -58,7 +59,11 @@ func (s *Store) updateIndex(fn func(*ocispec.Index) error) error {
 	if err := fn(&idx); err != nil {
 		return err
 	}
-	return s.writeIndex(idx)
+	if err := s.writeIndex(idx, killpoint.IndexTemp); err != nil {
+		return err
+	}
+	killpoint.At(killpoint.IndexWritten)
+	return nil
 }
 
 // Images lists the entries of index.json. Entries without a name are

@@ -28,6 +28,8 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
+
+	"github.com/berthproject/berth/imagetool/killpoint"
 )
 
 // AnnotationRefName is where the image's name is recorded in index.json.
@@ -101,7 +103,7 @@ func (s *Store) initLayout() error {
 		}
 	case errors.Is(err, fs.ErrNotExist):
 		b, _ := json.Marshal(ocispec.ImageLayout{Version: ocispec.ImageLayoutVersion})
-		if err := writeFileAtomic(layoutPath, b); err != nil {
+		if err := writeFileAtomic(layoutPath, b, ""); err != nil {
 			return fmt.Errorf("store: %w", err)
 		}
 	default:
@@ -114,7 +116,7 @@ func (s *Store) initLayout() error {
 		}
 		defer unlock()
 		if _, err := os.Stat(s.path(ocispec.ImageIndexFile)); errors.Is(err, fs.ErrNotExist) {
-			return s.writeIndex(emptyIndex())
+			return s.writeIndex(emptyIndex(), "")
 		}
 	}
 	return nil
@@ -264,8 +266,9 @@ func (s *Store) PutBlob(desc ocispec.Descriptor, r io.Reader) error {
 	return w.Commit()
 }
 
-// writeFileAtomic writes b to path via a temp file, fsync and rename.
-func writeFileAtomic(path string, b []byte) error {
+// writeFileAtomic writes b to path via a temp file, fsync and rename;
+// the test hook may kill berth-image at step between the two.
+func writeFileAtomic(path string, b []byte, step string) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return err
@@ -282,6 +285,9 @@ func writeFileAtomic(path string, b []byte) error {
 		err = os.Chmod(tmp, 0o644)
 	}
 	if err == nil {
+		if step != "" {
+			killpoint.At(step)
+		}
 		err = os.Rename(tmp, path)
 	}
 	if err != nil {
@@ -319,7 +325,10 @@ func (s *Store) cleanTemp(all bool) (freed int64) {
 	for _, e := range ents {
 		p := filepath.Join(dir, e.Name())
 		fi, err := e.Info()
-		if err != nil || time.Since(fi.ModTime()) < tempGrace {
+		// gc (all) holds the store lock exclusively and every writer of
+		// tmp/ holds it shared: no file there can be a writer's that is
+		// not yet locked, and the grace is not needed.
+		if err != nil || (!all && time.Since(fi.ModTime()) < tempGrace) {
 			continue
 		}
 		// Downloads a killed run left are kept for the next one to resume,

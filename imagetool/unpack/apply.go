@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berthproject/berth/imagetool/killpoint"
 )
 
 // Whiteout names from image-spec layer.md.
@@ -115,6 +117,7 @@ func (a *applier) applyTar(tr *tar.Reader) error {
 		if err := a.entry(hdr, layerReader{tr}); err != nil {
 			return &EntryError{Entry: hdr.Name, Err: err}
 		}
+		killpoint.At(killpoint.UnpackLayer)
 	}
 	return a.finish()
 }

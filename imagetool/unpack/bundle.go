@@ -13,6 +13,7 @@ import (
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/berthproject/berth/imagetool/killpoint"
 	"github.com/berthproject/berth/specs"
 )
 
@@ -50,6 +51,15 @@ func ParseMode(s string) (Mode, error) {
 
 // overlayDir holds the overlay's upper and work dirs inside the bundle.
 const overlayDir = ".berth-overlay"
+
+// IncompleteFile marks a bundle that is not finished: it is made first in
+// the temporary bundle directory and removed last, before the rename into
+// place for a copied rootfs (which is thus never seen incomplete), after
+// the overlay mount for an overlay rootfs (a berth-image killed between
+// the rename and the mount leaves it in the bundle, whose rootfs is then
+// an empty directory). The next bundle into that directory refuses it
+// unless --force, naming the cause.
+const IncompleteFile = ".berth-incomplete"
 
 // BundleOptions say how to make a bundle.
 type BundleOptions struct {
@@ -104,6 +114,9 @@ func CreateBundle(ctx context.Context, dir string, layers []Layer, opts BundleOp
 			discardBundle(tmp)
 		}
 	}()
+	if err := os.WriteFile(filepath.Join(tmp, IncompleteFile), []byte("berth-image bundle did not finish making this bundle\n"), 0o600); err != nil {
+		return res, fmt.Errorf("bundle %s: %w", dir, err)
+	}
 	if !opts.Apply.IDs.Identity() {
 		// The container's root must reach rootfs through the bundle dir;
 		// it gets the directory rather than everyone getting o+x.
@@ -123,6 +136,7 @@ func CreateBundle(ctx context.Context, dir string, layers []Layer, opts BundleOp
 	if err != nil {
 		return res, err
 	}
+	killpoint.At(killpoint.BundleRootfs)
 	spec, err := opts.Spec(rootfs)
 	if err != nil {
 		return res, err
@@ -135,9 +149,15 @@ func CreateBundle(ctx context.Context, dir string, layers []Layer, opts BundleOp
 			return res, err
 		}
 	}
+	if res.Mode != ModeOverlay {
+		if err := os.Remove(filepath.Join(tmp, IncompleteFile)); err != nil {
+			return res, fmt.Errorf("bundle %s: %w", dir, err)
+		}
+	}
 	if err := syncDir(tmp); err != nil {
 		return res, err
 	}
+	killpoint.At(killpoint.BundleSwap)
 	if res.Mode != ModeOverlay {
 		return res, swapIn(tmp, dir, exists)
 	}
@@ -150,11 +170,16 @@ func CreateBundle(ctx context.Context, dir string, layers []Layer, opts BundleOp
 	if err := swapIn(tmp, dir, exists); err != nil {
 		return res, err
 	}
+	killpoint.At(killpoint.BundleMount)
 	if err := mountOverlay(filepath.Join(dir, "rootfs"), lowers, filepath.Join(dir, overlayDir, "upper"), filepath.Join(dir, overlayDir, "work")); err != nil {
 		discardBundle(dir)
 		return res, err
 	}
-	return res, nil
+	killpoint.At(killpoint.BundleDone)
+	if err := os.Remove(filepath.Join(dir, IncompleteFile)); err != nil {
+		return res, fmt.Errorf("bundle %s: %w", dir, err)
+	}
+	return res, syncDir(dir)
 }
 
 // fillRootfs makes the rootfs in the mode asked for (see Mode); for an
@@ -315,6 +340,9 @@ func checkBundleDir(dir string, force bool) (exists bool, err error) {
 		return true, nil
 	} else if err != nil {
 		return false, fmt.Errorf("bundle %s: %w", dir, err)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, IncompleteFile)); err == nil && !force {
+		return false, fmt.Errorf("bundle directory %s holds an incomplete bundle (%s: a berth-image bundle was killed before it finished; --force replaces it)", dir, IncompleteFile)
 	}
 	if !force {
 		return false, fmt.Errorf("bundle directory %s exists and is not empty (--force replaces it)", dir)
