@@ -61,32 +61,24 @@ type parallelRun struct {
 // memory cgroup of its own: the wall time until all are done and deleted,
 // and the peak memory of the runtime's processes (the containers' own
 // processes are in their own cgroups).
-func parallel(tools []*tool, n int, work string) map[*tool]parallelRun {
+func parallel(tools []*tool, n int) map[*tool]parallelRun {
 	out := map[*tool]parallelRun{}
 	for _, t := range tools {
-		out[t] = parallelOne(t, n, work)
+		out[t] = parallelOne(t, n)
 	}
 	return out
 }
 
-func parallelOne(t *tool, n int, work string) parallelRun {
+func parallelOne(t *tool, n int) parallelRun {
 	cg, peakFile, err := memoryCgroup("berth-bench-parallel-" + t.name)
 	if err != nil {
 		return parallelRun{err: err}
 	}
 	defer os.Remove(cg)
-	var script strings.Builder
-	fmt.Fprintf(&script, "echo $$ > %s/cgroup.procs || exit 1\n", cg)
-	for i := 0; i < n; i++ {
-		fmt.Fprintf(&script, "%s &\n", strings.Join(t.rt.argv("run", "--bundle", t.rt.trueBundle, fmt.Sprintf("par-%d", i)), " "))
-	}
 	// Every run must succeed: a failed one would make the others look fast.
-	script.WriteString("fail=0\nfor job in $(jobs -p); do wait $job || fail=1; done\nexit $fail\n")
-	path := filepath.Join(work, "parallel-"+t.name+".sh")
-	if err := os.WriteFile(path, []byte(script.String()), 0o755); err != nil {
-		return parallelRun{err: err}
-	}
-	r, err := t.exec.timed([]string{"/bin/sh", path}, "/")
+	r, err := t.exec.timed(atOnce(fmt.Sprintf("echo $$ > %s/cgroup.procs || exit 1\n", cg), n, "", func(i int) []string {
+		return t.rt.argv("run", "--bundle", t.rt.trueBundle, fmt.Sprintf("par-%d", i))
+	}), "/")
 	if err != nil {
 		return parallelRun{err: err}
 	}
@@ -123,52 +115,36 @@ type waiting struct {
 // parallel creates), sums the proportional set size of their waiting
 // inits, and deletes them: what a host that prepares containers ahead
 // pays for each, the sealed copy of the init included.
-func createdMemory(tools []*tool, n int, work string) map[*tool]waiting {
+func createdMemory(tools []*tool, n int) map[*tool]waiting {
 	out := map[*tool]waiting{}
 	for _, t := range tools {
-		out[t] = createdMemoryOne(t, n, work)
+		out[t] = createdMemoryOne(t, n)
 	}
 	return out
 }
 
-func createdMemoryOne(t *tool, n int, work string) waiting {
-	var script strings.Builder
-	for i := 0; i < n; i++ {
-		fmt.Fprintf(&script, "%s </dev/null >/dev/null 2>&1 &\n", strings.Join(t.rt.argv("create", "--bundle", t.rt.sleepBundle, fmt.Sprintf("wait-%d", i)), " "))
-	}
-	script.WriteString("fail=0\nfor job in $(jobs -p); do wait $job || fail=1; done\nexit $fail\n")
-	path := filepath.Join(work, "created-"+t.name+".sh")
+func createdMemoryOne(t *tool, n int) waiting {
 	defer func() {
 		for i := 0; i < n; i++ {
 			t.exec.timed(t.rt.argv("delete", "--force", fmt.Sprintf("wait-%d", i)), "/")
 		}
 	}()
-	if err := os.WriteFile(path, []byte(script.String()), 0o755); err != nil {
-		return waiting{err: err}
-	}
-	if _, err := t.exec.timed([]string{"/bin/sh", path}, "/"); err != nil {
+	if _, err := t.exec.timed(atOnce("", n, " </dev/null >/dev/null 2>&1", func(i int) []string {
+		return t.rt.argv("create", "--bundle", t.rt.sleepBundle, fmt.Sprintf("wait-%d", i))
+	}), "/"); err != nil {
 		return waiting{err: err}
 	}
 	w := waiting{n: n}
 	for i := 0; i < n; i++ {
-		// dash's `jobs -p` may list nothing, so the script can return
-		// before every create has: wait (30 s at most) for "created".
-		var st struct {
-			Pid    int    `json:"pid"`
-			Status string `json:"status"`
+		r, err := t.exec.timed(t.rt.argv("state", fmt.Sprintf("wait-%d", i)), "/")
+		if err != nil {
+			return waiting{err: err}
 		}
-		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-			r, err := t.exec.timed(t.rt.argv("state", fmt.Sprintf("wait-%d", i)), "/")
-			st.Pid, st.Status = 0, ""
-			if err == nil {
-				err = json.Unmarshal([]byte(r.stdout), &st)
-			}
-			if err == nil && st.Status == "created" && st.Pid > 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				return waiting{err: fmt.Errorf("state wait-%d: not created within 30 s: %v %q", i, err, r.stdout)}
-			}
+		var st struct {
+			Pid int `json:"pid"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || st.Pid <= 0 {
+			return waiting{err: fmt.Errorf("state wait-%d: %q", i, r.stdout)}
 		}
 		pss, err := pssOf(st.Pid)
 		if err != nil {
@@ -388,4 +364,19 @@ func execTable(w io.Writer, tools []*tool, execs map[*tool]*tool, runc *tool) {
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", t.name, ms(med), ms(e.runs.quantile(0.9)),
 			ratio(med, base.runs.quantile(0.5)), ms(cpu), ratio(cpu, base.cpu.quantile(0.5)))
 	}
+}
+
+// atOnce is a shell command line that runs prelude, then the n commands
+// of argv in the background (each with redirect), and waits for every one
+// by its pid: it fails if any failed. (`wait $(jobs -p)` waits for
+// nothing in dash: the command substitution's subshell has no jobs.)
+func atOnce(prelude string, n int, redirect string, argv func(i int) []string) []string {
+	var script strings.Builder
+	script.WriteString(prelude)
+	script.WriteString("pids=\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&script, "%s%s &\npids=\"$pids $!\"\n", strings.Join(argv(i), " "), redirect)
+	}
+	script.WriteString("fail=0\nfor p in $pids; do wait $p || fail=1; done\nexit $fail\n")
+	return []string{"/bin/sh", "-c", script.String()}
 }

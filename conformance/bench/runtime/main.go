@@ -263,12 +263,12 @@ func bench(o *options) error {
 	var par map[*tool]parallelRun
 	if o.parallel > 0 {
 		fmt.Fprintf(os.Stderr, "bench/runtime: %d containers at once per tool...\n", o.parallel)
-		par = parallel(steppers, o.parallel, work)
+		par = parallel(steppers, o.parallel)
 	}
 	var created map[*tool]waiting
 	if o.created > 0 {
 		fmt.Fprintf(os.Stderr, "bench/runtime: %d created containers per tool...\n", o.created)
-		created = createdMemory(steppers, o.created, work)
+		created = createdMemory(steppers, o.created)
 	}
 	var mem map[*tool]int64
 	var pids map[*tool]limitRun
