@@ -2,12 +2,8 @@ package imagetool
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -19,10 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthproject/berth/conformance/imagetool/harness"
+	"github.com/berthproject/berth/conformance/unpack/tree"
 )
 
 // Crash safety: berth-image killed (SIGKILL, through the shipped test
@@ -206,25 +202,7 @@ func checkConsistent(t *testing.T, st string) {
 	readJSON(t, filepath.Join(st, "oci-layout"), &layout)
 	var idx ocispec.Index
 	readJSON(t, filepath.Join(st, "index.json"), &idx)
-	blobs := filepath.Join(st, "blobs", "sha256")
-	ents, err := os.ReadDir(blobs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		f, err := os.Open(filepath.Join(blobs, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		d, err := digest.SHA256.FromReader(f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d.Encoded() != e.Name() {
-			t.Errorf("blobs/sha256/%s holds content that hashes to %s (a partial blob under its final name)", e.Name(), d)
-		}
-	}
+	checkBlobs(t, st)
 	refs, _ := filepath.Glob(filepath.Join(st, "bundles", "*.json"))
 	for _, r := range refs {
 		var v map[string]any
@@ -304,16 +282,8 @@ func checkBundle(t *testing.T, env *crashEnv, b string) {
 	if got := bundleArgs(t, b); !slices.Equal(got, env.refProcs) {
 		t.Fatalf("bundle %s: process.args %v, want %v", b, got, env.refProcs)
 	}
-	got := rootfsTree(t, b)
-	for p, w := range env.refTree {
-		if got[p] != w {
-			t.Errorf("bundle %s: rootfs/%s is %q, want %q", b, p, got[p], w)
-		}
-	}
-	for p := range got {
-		if _, ok := env.refTree[p]; !ok {
-			t.Errorf("bundle %s: rootfs/%s should not be there", b, p)
-		}
+	for _, d := range tree.Diff(rootfsTree(t, b), env.refTree) {
+		t.Errorf("bundle %s: rootfs/%s", b, d)
 	}
 }
 
@@ -328,50 +298,19 @@ func bundleArgs(t *testing.T, b string) []string {
 	return spec.Process.Args
 }
 
-// rootfsTree describes every file of b/rootfs: type, mode, owner, and the
-// content's hash or the link's target.
+// rootfsTree describes every file of b/rootfs as the unpack suite's
+// comparisons do (type, mode, owner, content hash, link target, device
+// numbers, xattrs, hardlinks).
 func rootfsTree(t *testing.T, b string) map[string]string {
 	t.Helper()
-	root := filepath.Join(b, "rootfs")
-	tree := map[string]string{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		st := fi.Sys().(*syscall.Stat_t)
-		desc := fmt.Sprintf("%v %d:%d", fi.Mode(), st.Uid, st.Gid)
-		switch {
-		case fi.Mode().IsRegular():
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			h := sha256.New()
-			_, err = io.Copy(h, f)
-			f.Close()
-			if err != nil {
-				return err
-			}
-			desc += " " + hex.EncodeToString(h.Sum(nil))
-		case fi.Mode()&fs.ModeSymlink != 0:
-			target, _ := os.Readlink(p)
-			desc += " -> " + target
-		}
-		tree[rel] = desc
-		return nil
-	})
+	snap, err := tree.Snapshot(filepath.Join(b, "rootfs"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(tree) < 10 {
-		t.Fatalf("bundle %s: rootfs has only %d entries", b, len(tree))
+	if len(snap) < 10 {
+		t.Fatalf("bundle %s: rootfs has only %d entries", b, len(snap))
 	}
-	return tree
+	return snap
 }
 
 // unmountBundle undoes an overlay rootfs left mounted (by a killed

@@ -127,6 +127,16 @@ func (l layout) push(t *testing.T, r *harness.Registry, tag, dest string, extra 
 // that no temp file is left.
 func checkStore(t *testing.T, dir string) {
 	t.Helper()
+	checkBlobs(t, dir)
+	if tmp, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(tmp) != 0 {
+		t.Errorf("store has %d temp file(s) left", len(tmp))
+	}
+}
+
+// checkBlobs: every file under blobs/sha256 hashes to its name, so no
+// partial blob sits under its final name.
+func checkBlobs(t *testing.T, dir string) {
+	t.Helper()
 	root := filepath.Join(dir, "blobs", "sha256")
 	ents, err := os.ReadDir(root)
 	if err != nil {
@@ -143,11 +153,8 @@ func checkStore(t *testing.T, dir string) {
 			t.Fatal(err)
 		}
 		if d.Encoded() != e.Name() {
-			t.Errorf("store blob %s hashes to %s", e.Name(), d)
+			t.Errorf("store blob %s hashes to %s (a partial blob under its final name?)", e.Name(), d)
 		}
-	}
-	if tmp, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(tmp) != 0 {
-		t.Errorf("store has %d temp file(s) left", len(tmp))
 	}
 }
 
