@@ -52,42 +52,16 @@ func Track(s *store.Store, dir string, info Info) error {
 	if err != nil {
 		return err
 	}
-	p := filepath.Join(refDir(s), info.ID+".json")
-	tmp := p + tmpSuffix
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, p)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
 	// Durable before the bundle is renamed into place: a bundle in place
 	// always has its reference.
-	return syncDir(refDir(s))
+	return store.WriteFileAtomic(filepath.Join(refDir(s), info.ID+".json"), b, 0o600, "")
 }
 
-// tmpSuffix marks a reference file being written; one left by a killed
+// isTemp says whether name is a reference file being written
+// (store.WriteFileAtomic's ".<name>.tmp-*"); one left by a killed
 // berth-image is removed by gc (which runs while no bundle is made).
-const tmpSuffix = ".tmp"
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+func isTemp(name string) bool {
+	return strings.HasPrefix(name, ".") && strings.Contains(name, ".json.tmp-")
 }
 
 // Untrack removes the reference file of bundle id.
@@ -113,7 +87,7 @@ func keep(s *store.Store) ([]digest.Digest, error) {
 		return nil, err
 	}
 	for _, e := range ents {
-		if strings.HasSuffix(e.Name(), ".json"+tmpSuffix) {
+		if isTemp(e.Name()) {
 			os.Remove(filepath.Join(refDir(s), e.Name())) // left by a killed Track
 			continue
 		}

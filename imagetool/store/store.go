@@ -266,9 +266,15 @@ func (s *Store) PutBlob(desc ocispec.Descriptor, r io.Reader) error {
 	return w.Commit()
 }
 
-// writeFileAtomic writes b to path via a temp file, fsync and rename;
-// the test hook may kill berth-image at step between the two.
+// writeFileAtomic is WriteFileAtomic of a file others may read (0644).
 func writeFileAtomic(path string, b []byte, step string) error {
+	return WriteFileAtomic(path, b, 0o644, step)
+}
+
+// WriteFileAtomic writes b to path via a temp file named
+// ".<name>.tmp-*" beside it, fsync and rename, then syncs the directory;
+// the test hook may kill berth-image at step between the two.
+func WriteFileAtomic(path string, b []byte, perm os.FileMode, step string) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return err
@@ -282,7 +288,7 @@ func writeFileAtomic(path string, b []byte, step string) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Chmod(tmp, 0o644)
+		err = os.Chmod(tmp, perm)
 	}
 	if err == nil {
 		if step != "" {
