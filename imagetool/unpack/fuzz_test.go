@@ -2,46 +2,16 @@ package unpack
 
 import (
 	"archive/tar"
-	"bytes"
 	"context"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"syscall"
 	"testing"
-	"time"
 
 	digest "github.com/opencontainers/go-digest"
 )
-
-// fuzzTar writes entries (name, type, link or body) as a tar, for seeds.
-func fuzzTar(f *testing.F, ents ...ent) []byte {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, e := range ents {
-		hdr := &tar.Header{Name: e.name, Typeflag: e.typ, Linkname: e.link, Mode: e.mode, Uid: e.uid, Gid: e.gid,
-			Devmajor: e.major, Devminor: e.minor, ModTime: time.Unix(1700000000, 0), Format: tar.FormatPAX}
-		if e.typ == tar.TypeReg {
-			hdr.Size = int64(len(e.body))
-		}
-		if len(e.xattrs) > 0 {
-			hdr.PAXRecords = map[string]string{}
-			for k, v := range e.xattrs {
-				hdr.PAXRecords[paxXattr+k] = v
-			}
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			f.Fatal(err)
-		}
-		io.WriteString(tw, e.body)
-	}
-	if err := tw.Close(); err != nil {
-		f.Fatal(err)
-	}
-	return buf.Bytes()
-}
 
 // FuzzApplyLayer applies an arbitrary tar stream as a layer, on top of a
 // lower layer that holds symlinks pointing out of the root (relative and
@@ -53,7 +23,7 @@ func FuzzApplyLayer(f *testing.F) {
 	if os.Geteuid() != 0 {
 		f.Fatal("the applier chowns and creates devices: run as root")
 	}
-	lower := fuzzTar(f, dir("etc"), symlink("up", "../outside"), symlink("abs", "/"), symlink("etc/loop", "loop"),
+	lower := tarOf(f, dir("etc"), symlink("up", "../outside"), symlink("abs", "/"), symlink("etc/loop", "loop"),
 		symlink("dangling", "/no/such/dir"), file("etc/passwd", "root:x:0:0::/root:/bin/sh\n"))
 	for _, seed := range [][]ent{
 		{dir("bin"), file("bin/sh", "#!"), symlink("bin/ls", "sh"), hardlink("bin/ls2", "bin/sh")},
@@ -66,7 +36,7 @@ func FuzzApplyLayer(f *testing.F) {
 		{dir("up"), file("up/y", "replaced the link")},
 		{symlink("etc", "/outside"), file("etc/z", "through a replaced dir")},
 	} {
-		f.Add(fuzzTar(f, seed...))
+		f.Add(tarOf(f, seed...))
 	}
 	f.Add([]byte{})
 	f.Add(make([]byte, 1024))

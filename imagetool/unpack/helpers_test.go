@@ -40,7 +40,7 @@ func hardlink(name, target string) ent {
 }
 
 // tarOf writes the entries as an uncompressed PAX tar.
-func tarOf(t *testing.T, ents ...ent) []byte {
+func tarOf(t testing.TB, ents ...ent) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
