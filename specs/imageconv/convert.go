@@ -168,6 +168,15 @@ func processArgs(cfg ocispec.ImageConfig, opts Options) ([]string, error) {
 	if len(args) == 0 {
 		return nil, errors.New("the image has no Entrypoint or Cmd: give --cmd")
 	}
+	if args[0] == "" {
+		// A runtime cannot execute "", and the error would come only at
+		// start; say now which field holds it.
+		field := "Cmd"
+		if len(entrypoint) > 0 {
+			field = "Entrypoint"
+		}
+		return nil, fmt.Errorf("the image's %s begins with an empty program name (%q): give --entrypoint or --cmd", field, args)
+	}
 	return args, nil
 }
 

@@ -139,6 +139,14 @@ func TestArgsEnvCwd(t *testing.T) {
 	if _, err := Convert(image(ocispec.ImageConfig{}), rootfs, Options{}); err == nil || !strings.Contains(err.Error(), "no Entrypoint or Cmd") {
 		t.Errorf("no args: %v", err)
 	}
+	for _, cfg := range []ocispec.ImageConfig{{Cmd: []string{"", "x"}}, {Entrypoint: []string{""}, Cmd: []string{"sh"}}} {
+		if _, err := Convert(image(cfg), rootfs, Options{}); err == nil || !strings.Contains(err.Error(), "empty program name") {
+			t.Errorf("%+v: %v", cfg, err)
+		}
+	}
+	if spec, err := Convert(image(ocispec.ImageConfig{Entrypoint: []string{""}}), rootfs, Options{Entrypoint: []string{"sh"}}); err != nil || spec.Process.Args[0] != "sh" {
+		t.Errorf("--entrypoint over an empty one: %v", err)
+	}
 }
 
 func TestAnnotations(t *testing.T) {
