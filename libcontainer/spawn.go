@@ -122,6 +122,13 @@ func (s *spawn) start(p *plan.Plan, cg *cgroups.Manager, subreaper bool, writeMa
 			return 0, fmt.Errorf("PR_SET_CHILD_SUBREAPER: %w", err)
 		}
 	}
+	var byChild []cgroups.ChildJoin
+	if cg != nil {
+		byChild = cg.ChildJoins()
+		for _, j := range byChild {
+			p.CgroupJoins = append(p.CgroupJoins, plan.CgroupJoin{FD: s.addFD(j.Tasks), Label: j.Label})
+		}
+	}
 	pf, err := planFile(p)
 	if err != nil {
 		return 0, err
@@ -138,7 +145,7 @@ func (s *spawn) start(p *plan.Plan, cg *cgroups.Manager, subreaper bool, writeMa
 	inCgroup := true
 	s.cg = cg
 	if cg != nil {
-		pid, inCgroup, err = cg.StartInside(&s.sys, fork)
+		pid, inCgroup, err = cg.StartInside(&s.sys, byChild, fork)
 	} else {
 		pid, err = fork()
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"syscall"
 
@@ -29,25 +30,27 @@ import (
 // (e.g. without the rights to): the caller then moves the process that
 // will run the container's program in with AddPid.
 //
-// The v1 memory hierarchy is the exception: the kernel charges what the
-// clone allocates (the new namespaces, a network namespace most of all) to
-// the memory cgroup it happens in, which for a container with a small
-// limit is more than all the rest of its start. So the thread does not
-// join it; the child, single-threaded until it forks its own children, is
-// moved in by its thread id right after the fork, which is as cheap as a
-// thread moving itself. The v1 freezer is joined the same way: the thread
-// of a paused container's exec (--ignore-paused) would otherwise freeze
-// itself, unkillable until the resume; the child it forks is meant to
-// wait frozen.
-func (m *Manager) StartInside(sys *syscall.SysProcAttr, fork func() (int, error)) (pid int, placed bool, err error) {
+// The v1 memory and freezer hierarchies are the exception: the kernel
+// charges what the clone allocates (the new namespaces, a network
+// namespace most of all) to the memory cgroup it happens in, which for a
+// container with a small limit is more than all the rest of its start; and
+// the thread of a paused container's exec (--ignore-paused) would freeze
+// itself, unkillable until the resume. So the thread does not join them:
+// the child joins them itself, through the "tasks" files ChildJoins opened
+// (byChild), as the first thing it does. Moving it by its pid instead
+// would cost the grace period this function exists to avoid; that is
+// done only for what byChild lacks.
+func (m *Manager) StartInside(sys *syscall.SysProcAttr, byChild []ChildJoin, fork func() (int, error)) (pid int, placed bool, err error) {
 	if m.unitPending {
 		return m.startUnitWith(fork)
 	}
 	paths := maps.Clone(m.Paths())
 	var late []string // joined by the child's pid after the fork
-	for _, ctrl := range []string{"memory", "freezer"} {
+	for _, ctrl := range childControllers {
 		if dir := paths[ctrl]; dir != "" {
-			late = append(late, dir)
+			if !slices.ContainsFunc(byChild, func(j ChildJoin) bool { return j.Controller == ctrl }) {
+				late = append(late, dir)
+			}
 			delete(paths, ctrl)
 		}
 	}
@@ -121,6 +124,46 @@ func (m *Manager) StartInside(sys *syscall.SysProcAttr, fork func() (int, error)
 	}()
 	r := <-done
 	return r.pid, r.placed, r.err
+}
+
+// childControllers are the v1 hierarchies the forking thread does not
+// join, in the order the child joins them (the freezer last: joining a
+// frozen one stops the child).
+var childControllers = []string{"memory", "freezer"}
+
+// ChildJoin is a v1 cgroup the child moves itself into.
+type ChildJoin struct {
+	Controller string
+	// Tasks is the cgroup's "tasks" file, open for writing.
+	Tasks *os.File
+	// Label names it in errors: "v1 memory cgroup /sys/fs/cgroup/...".
+	Label string
+}
+
+// ChildJoins opens the "tasks" file of each v1 hierarchy that StartInside
+// leaves to the child (see there), for the child to write "0" into: the
+// caller passes them to the child and to StartInside, and closes them
+// once the child has started. A file that cannot be opened (no rights)
+// is left out: StartInside then moves the child by pid.
+func (m *Manager) ChildJoins() []ChildJoin {
+	if m.unitPending {
+		return nil
+	}
+	paths := m.Paths()
+	var out []ChildJoin
+	for _, ctrl := range childControllers {
+		dir := paths[ctrl]
+		if dir == "" {
+			continue
+		}
+		f, err := os.OpenFile(filepath.Join(dir, "tasks"), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			logrus.Debugf("cgroup %s: %v; the process is moved in by pid", m.name, err)
+			continue
+		}
+		out = append(out, ChildJoin{Controller: ctrl, Tasks: f, Label: fmt.Sprintf("v1 %s cgroup %s", ctrl, dir)})
+	}
+	return out
 }
 
 // joinThread moves the calling thread (only) into the v1 cgroup dirs.

@@ -58,7 +58,7 @@ func TestSystemdDriver(t *testing.T) {
 		t.Fatalf("Create made %s before there is a process for the scope (%v)", dir, err)
 	}
 	var sh *shell
-	pid, placed, err := m.StartInside(&syscall.SysProcAttr{}, func() (int, error) {
+	pid, placed, err := m.StartInside(&syscall.SysProcAttr{}, nil, func() (int, error) {
 		sh = startShell(t, "read x; echo $x", nil)
 		return sh.pid(), nil
 	})

@@ -22,6 +22,12 @@ const (
 type Plan struct {
 	Mode Mode
 
+	// CgroupJoins are cgroups the process moves itself into first, by
+	// writing "0" to the fd of their v1 "tasks" file: a thread moving
+	// itself skips the RCU grace period (5-20 ms) that moving another
+	// process by pid costs.
+	CgroupJoins []CgroupJoin
+
 	// Joins are namespaces entered with setns, a user namespace first.
 	Joins []Join
 	// Unshare are CLONE_NEW* flags unshared by the init itself (when
@@ -58,6 +64,12 @@ type Plan struct {
 
 	// Process is the user process; nil for a config without one.
 	Process *Process
+}
+
+// CgroupJoin is a v1 cgroup to join through an open "tasks" file.
+type CgroupJoin struct {
+	FD    int
+	Label string // the controller and the directory, for errors
 }
 
 // Join is a namespace to enter by fd.

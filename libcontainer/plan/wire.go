@@ -16,6 +16,7 @@ const magic = "BRTHPLN1"
 // Top-level tags.
 const (
 	tMode        = 1
+	tCgroupJoin  = 5
 	tNSJoin      = 10
 	tUnshare     = 11
 	tUserMap     = 12
@@ -38,6 +39,8 @@ const (
 	jFD    = 1
 	jType  = 2
 	jLabel = 3
+	gFD    = 1
+	gLabel = 2
 )
 
 const (
@@ -234,6 +237,12 @@ func (w *writer) group(tag uint16, fill func(g *writer)) {
 func (p *Plan) Encode() ([]byte, error) {
 	w := &writer{b: []byte(magic)}
 	w.u32(tMode, uint32(p.Mode))
+	for _, j := range p.CgroupJoins {
+		w.group(tCgroupJoin, func(g *writer) {
+			g.u32(gFD, uint32(j.FD))
+			g.str(gLabel, j.Label)
+		})
+	}
 	for _, j := range p.Joins {
 		w.group(tNSJoin, func(g *writer) {
 			g.u32(jFD, uint32(j.FD))

@@ -14,12 +14,12 @@ import (
 // cNames maps each tag of berth-init's header to the Go constant that must
 // have its value.
 var cNames = map[string]int{
-	"T_MODE": tMode, "T_NS_JOIN": tNSJoin, "T_UNSHARE": tUnshare, "T_USERMAP": tUserMap,
+	"T_MODE": tMode, "T_CGROUP_JOIN": tCgroupJoin, "T_NS_JOIN": tNSJoin, "T_UNSHARE": tUnshare, "T_USERMAP": tUserMap,
 	"T_TIME_OFFSET": tTimeOffset, "T_FORK": tFork, "T_NEW_CGROUPNS": tNewCgroupNS, "T_SETSID": tSetsid,
 	"T_ROOT_FD": tRootFD, "T_LOOPBACK": tLoopback, "T_HOSTNAME": tHostname, "T_DOMAINNAME": tDomainname,
 	"T_ROOTFS": tRootfs, "T_HOOK": tHook, "T_HOOK_STATE": tHookState, "T_FIFO_FD": tFifoFD, "T_PROCESS": tProcess,
 	"MODE_CREATE": int(Create), "MODE_EXEC": int(Exec),
-	"J_FD": jFD, "J_TYPE": jType, "J_LABEL": jLabel,
+	"J_FD": jFD, "J_TYPE": jType, "J_LABEL": jLabel, "G_FD": gFD, "G_LABEL": gLabel,
 	"R_PATH": rPath, "R_HOSTNS": rHostNS, "R_PREP_PROP": rPrepProp, "R_PARENT_MOUNT": rParentMount,
 	"R_MOUNT": rMount, "R_DEV": rDev, "R_PIVOT": rPivot, "R_SYSCTL": rSysctl, "R_READONLY": rReadonly,
 	"R_MASKED": rMasked, "R_MASK_DATA": rMaskData, "R_ROOT_RDONLY": rRootRdonly, "R_ROOT_PROP": rRootProp,
@@ -110,8 +110,9 @@ func TestEncodeLayout(t *testing.T) {
 	host := "box"
 	adj := -5
 	p := &Plan{Mode: Exec, RootFD: -1, FifoFD: -1, Hostname: &host, Setsid: true,
-		Joins:   []Join{{FD: 7, Type: 0x40000000, Label: `linux.namespaces[0].path "/x"`}},
-		Process: &Process{Args: []string{"/bin/true", "a"}, Env: []string{"A=1"}, UID: 1000, Umask: 0o22, OOMScoreAdj: &adj}}
+		CgroupJoins: []CgroupJoin{{FD: 9, Label: "v1 memory cgroup /m"}},
+		Joins:       []Join{{FD: 7, Type: 0x40000000, Label: `linux.namespaces[0].path "/x"`}},
+		Process:     &Process{Args: []string{"/bin/true", "a"}, Env: []string{"A=1"}, UID: 1000, Umask: 0o22, OOMScoreAdj: &adj}}
 	b, err := p.Encode()
 	if err != nil {
 		t.Fatal(err)
@@ -124,21 +125,24 @@ func TestEncodeLayout(t *testing.T) {
 	for _, r := range top {
 		tags = append(tags, r.tag)
 	}
-	want := []uint16{tMode, tNSJoin, tSetsid, tHostname, tProcess}
+	want := []uint16{tMode, tCgroupJoin, tNSJoin, tSetsid, tHostname, tProcess}
 	if !slices.Equal(tags, want) {
 		t.Fatalf("top-level tags %v, want %v (unset fields are left out)", tags, want)
 	}
 	if got := binary.LittleEndian.Uint32(top[0].data); got != uint32(Exec) {
 		t.Errorf("mode %d", got)
 	}
-	if string(top[3].data) != "box\x00" {
-		t.Errorf("hostname %q, want NUL-terminated", top[3].data)
+	if string(top[4].data) != "box\x00" {
+		t.Errorf("hostname %q, want NUL-terminated", top[4].data)
 	}
-	join := records(t, top[1].data)
+	if cj := records(t, top[1].data); len(cj) != 2 || binary.LittleEndian.Uint32(cj[0].data) != 9 || string(cj[1].data) != "v1 memory cgroup /m\x00" {
+		t.Errorf("cgroup join group %v", cj)
+	}
+	join := records(t, top[2].data)
 	if len(join) != 3 || binary.LittleEndian.Uint32(join[0].data) != 7 || string(join[2].data) != `linux.namespaces[0].path "/x"`+"\x00" {
 		t.Errorf("join group %v", join)
 	}
-	proc := records(t, top[4].data)
+	proc := records(t, top[5].data)
 	var args []string
 	var oom int32
 	for _, r := range proc {

@@ -27,6 +27,7 @@
 enum plan_tag {
 	// top level
 	T_MODE = 1,		// u32: MODE_CREATE or MODE_EXEC
+	T_CGROUP_JOIN = 5,	// group: G_*
 	T_NS_JOIN = 10,		// group: J_*
 	T_UNSHARE = 11,		// u64: CLONE_* flags to unshare in this stage
 	T_USERMAP = 12,		// flag: ask the runtime for id maps after unshare
@@ -51,6 +52,11 @@ enum ns_join_tag {
 	J_FD = 1,	// u32
 	J_TYPE = 2,	// u32: CLONE_NEW* of the namespace
 	J_LABEL = 3,	// string: the config entry, for errors
+};
+
+enum cgroup_join_tag {
+	G_FD = 1,	// u32: a v1 cgroup's "tasks" file, open for writing
+	G_LABEL = 2,	// string: controller and directory, for errors
 };
 
 enum rootfs_tag {
@@ -190,6 +196,11 @@ struct ns_join {
 	const char *label;
 };
 
+struct cgroup_join {
+	int fd;
+	const char *label;
+};
+
 struct cg_entry {
 	const char *controller, *path;
 };
@@ -293,6 +304,8 @@ struct process {
 
 struct plan {
 	unsigned mode;
+	struct cgroup_join *cgroup_joins;
+	int ncgroup_joins;
 	struct ns_join *joins;
 	int njoins;
 	uint64_t unshare;

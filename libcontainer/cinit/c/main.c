@@ -16,6 +16,8 @@
 // Two straight paths, with their sync points (runtime <-> init) numbered:
 //
 //   create                              exec
+//   0. join the v1 memory and freezer   0. likewise
+//      cgroups (self, via "tasks")
 //   1. namespaces: join, unshare        1. namespaces: join all
 //      ("usermap" <-> "ok")                (chroot to the init's root)
 //   2. "go": the runtime has placed      2. "go": likewise
@@ -148,6 +150,21 @@ static void create_path(struct plan *p)
 	finish_process(p);
 }
 
+// join_cgroups moves this process into the cgroups the runtime could not
+// have it born in (the v1 memory and freezer hierarchies): a thread that
+// moves itself, by writing "0" to "tasks", skips the RCU grace period that
+// moving a process by pid costs (5-20 ms). It is still single-threaded,
+// and nothing of the container's runs before "go", which waits for this.
+static void join_cgroups(const struct plan *p)
+{
+	for (int i = 0; i < p->ncgroup_joins; i++) {
+		const struct cgroup_join *j = &p->cgroup_joins[i];
+		if (write_all(j->fd, "0", 1) < 0)
+			fail(errno, "joining the %s", j->label);
+		close(j->fd);
+	}
+}
+
 // early_oom_score_adj sets process.oomScoreAdj before anything of the
 // container can see this process: an unprivileged runtime may write its
 // own oom_score_adj only while it is dumpable (the file is then its own),
@@ -194,6 +211,7 @@ int main(int argc, char **argv)
 	open_host_proc();
 	struct plan p;
 	read_plan(plan_fd, &p);
+	join_cgroups(&p);
 	early_oom_score_adj(&p);
 
 	enter_namespaces(&p);

@@ -393,6 +393,21 @@ static void decode_process(struct reader r, struct process *pr)
 	}
 }
 
+static void decode_cgroup_join(struct reader r, struct cgroup_join *j)
+{
+	struct field f;
+	j->fd = -1;
+	while (next_field(&r, &f)) {
+		switch (f.tag) {
+		case G_FD: j->fd = get_fd(&f); break;
+		case G_LABEL: j->label = get_str(&f); break;
+		default: unknown("a cgroup to join", &f);
+		}
+	}
+	if (j->fd < 0 || !j->label)
+		fail(EINVAL, "plan: incomplete cgroup entry");
+}
+
 int plan_decode(const void *buf, size_t len, struct plan *p)
 {
 	memset(p, 0, sizeof(*p));
@@ -405,6 +420,7 @@ int plan_decode(const void *buf, size_t len, struct plan *p)
 	while (next_field(&r, &f)) {
 		switch (f.tag) {
 		case T_MODE: p->mode = get_u32(&f); break;
+		case T_CGROUP_JOIN: decode_cgroup_join(group(&f), APPEND(p->cgroup_joins, p->ncgroup_joins)); break;
 		case T_NS_JOIN: decode_join(group(&f), APPEND(p->joins, p->njoins)); break;
 		case T_UNSHARE: p->unshare = get_u64(&f); break;
 		case T_USERMAP: p->usermap = 1; break;
