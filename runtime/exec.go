@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -25,99 +26,76 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
+// execFlags are exec's options.
+type execFlags struct {
+	processFile, consoleSocket, pidFile, cwd, userSpec string
+	apparmor, processLabel, pidfdSocket                string
+	detach, wantTTY, noNewPrivs, ignorePaused          bool
+	preserveFDs                                        int
+	env, capsAdd, gids, cgroupArgs                     listFlag
+}
+
 func cmdExec(g *globals, args []string) error {
+	var f execFlags
 	fs := newFlags("exec")
-	processFile := fs.String("process", "", "JSON file with the process to run (runtime-spec process)")
+	fs.StringVar(&f.processFile, "process", "", "JSON file with the process to run (runtime-spec process)")
 	fs.alias("p", "process")
-	consoleSocket := fs.String("console-socket", "", "unix socket that receives the pty master")
-	pidFile := fs.String("pid-file", "", "write the process's pid to this file")
-	detach := fs.Bool("detach", false, "return once the process has started")
+	fs.StringVar(&f.consoleSocket, "console-socket", "", "unix socket that receives the pty master")
+	fs.StringVar(&f.pidFile, "pid-file", "", "write the process's pid to this file")
+	fs.BoolVar(&f.detach, "detach", false, "return once the process has started")
 	fs.alias("d", "detach")
-	wantTTY := fs.Bool("tty", false, "allocate a pseudo-terminal")
+	fs.BoolVar(&f.wantTTY, "tty", false, "allocate a pseudo-terminal")
 	fs.alias("t", "tty")
-	cwd := fs.String("cwd", "", "working directory in the container")
-	userSpec := fs.String("user", "", "uid[:gid] to run as")
+	fs.StringVar(&f.cwd, "cwd", "", "working directory in the container")
+	fs.StringVar(&f.userSpec, "user", "", "uid[:gid] to run as")
 	fs.alias("u", "user")
-	noNewPrivs := fs.Bool("no-new-privs", false, "set no_new_privs")
-	preserveFDs := fs.Int("preserve-fds", 0, "pass this many extra fds (from 3) into the process")
-	apparmor := fs.String("apparmor", "", "AppArmor profile for the process")
-	processLabel := fs.String("process-label", "", "SELinux label for the process")
-	var env, capsAdd, gids listFlag
-	fs.Var(&env, "env", "KEY=VALUE to add to the environment (repeatable)")
+	fs.BoolVar(&f.noNewPrivs, "no-new-privs", false, "set no_new_privs")
+	fs.IntVar(&f.preserveFDs, "preserve-fds", 0, "pass this many extra fds (from 3) into the process")
+	fs.StringVar(&f.apparmor, "apparmor", "", "AppArmor profile for the process")
+	fs.StringVar(&f.processLabel, "process-label", "", "SELinux label for the process")
+	fs.Var(&f.env, "env", "KEY=VALUE to add to the environment (repeatable)")
 	fs.alias("e", "env")
-	fs.Var(&capsAdd, "cap", "capability to add (repeatable)")
+	fs.Var(&f.capsAdd, "cap", "capability to add (repeatable)")
 	fs.alias("c", "cap")
-	fs.Var(&gids, "additional-gids", "additional group id (repeatable)")
+	fs.Var(&f.gids, "additional-gids", "additional group id (repeatable)")
 	fs.alias("g", "additional-gids")
-	pidfdSocket := fs.String("pidfd-socket", "", "path to an AF_UNIX socket that receives a pidfd of the new process")
-	var cgroupArgs listFlag
-	fs.Var(&cgroupArgs, "cgroup", "run the process in an existing sub-cgroup: <path> (all hierarchies) or <controller>[,<controller>...]:<path> (repeatable)")
-	ignorePaused := fs.Bool("ignore-paused", false, "allow exec in a paused container (the process starts once it is resumed)")
-	c, rest, err := load(g, fs, args, 1, -1)
+	fs.StringVar(&f.pidfdSocket, "pidfd-socket", "", "path to an AF_UNIX socket that receives a pidfd of the new process")
+	fs.Var(&f.cgroupArgs, "cgroup", "run the process in an existing sub-cgroup: <path> (all hierarchies) or <controller>[,<controller>...]:<path> (repeatable)")
+	fs.BoolVar(&f.ignorePaused, "ignore-paused", false, "allow exec in a paused container (the process starts once it is resumed)")
+	rest, err := parse(fs, args, 1, -1)
 	if err != nil {
 		return err
 	}
-	var proc *specs.Process
-	if *processFile != "" {
-		if proc, err = berthspecs.LoadProcess(*processFile); err != nil {
-			return err
-		}
-		if *wantTTY {
-			proc.Terminal = true
-		}
-	} else {
-		if len(rest) < 2 {
-			return fmt.Errorf("give a command after the container id, or --process")
-		}
-		config, err := c.Spec()
-		if err != nil {
-			return err
-		}
-		if config.Process == nil {
-			return fmt.Errorf("container %q has no process in its config to start from: give --process", c.ID())
-		}
-		base := *config.Process
-		proc = &base
-		proc.Args = rest[1:]
-		proc.Terminal = *wantTTY
-		proc.Env = append(append([]string{}, base.Env...), env...)
-		if *cwd != "" {
-			proc.Cwd = *cwd
-		}
-		if *userSpec != "" {
-			if err := parseUser(*userSpec, &proc.User); err != nil {
-				return err
-			}
-		}
-		for _, gs := range gids {
-			gid, err := strconv.ParseUint(gs, 10, 32)
-			if err != nil {
-				return fmt.Errorf("--additional-gids %q: not a number", gs)
-			}
-			proc.User.AdditionalGids = append(proc.User.AdditionalGids, uint32(gid))
-		}
-		if *noNewPrivs {
-			proc.NoNewPrivileges = true
-		}
-		if len(capsAdd) > 0 {
-			addCaps(proc, capsAdd)
-		}
+	// Past the arguments, every failure to start the process exits 255,
+	// as runc's exec does: a caller tells it apart from the process's own
+	// exit status (a missing container included).
+	err = runExec(g, &f, rest)
+	var exited *exitError
+	if err != nil && !errors.As(err, &exited) {
+		return &codedError{code: 255, err: err}
 	}
-	// As with runc, these override the process file's settings too.
-	if *apparmor != "" {
-		proc.ApparmorProfile = *apparmor
-	}
-	if *processLabel != "" {
-		proc.SelinuxLabel = *processLabel
-	}
-	subCgroups, err := parseSubCgroups(cgroupArgs)
+	return err
+}
+
+// runExec starts the process in container rest[0] and, unless detached,
+// waits for it and returns its exit status as an *exitError.
+func runExec(g *globals, f *execFlags, rest []string) error {
+	c, err := libcontainer.Load(g.root, rest[0])
 	if err != nil {
 		return err
 	}
-	sock := *consoleSocket
+	proc, err := execProcess(c, f, rest[1:])
+	if err != nil {
+		return err
+	}
+	subCgroups, err := parseSubCgroups(f.cgroupArgs)
+	if err != nil {
+		return err
+	}
+	sock := f.consoleSocket
 	var tty *foregroundTTY
 	if proc.Terminal && sock == "" {
-		if *detach {
+		if f.detach {
 			return errDetachTTY
 		}
 		if tty, err = newForegroundTTY(); err != nil {
@@ -126,28 +104,26 @@ func cmdExec(g *globals, args []string) error {
 		defer tty.close()
 		sock = tty.Path()
 	}
-	pidfd, err := dialPidfdSocket(*pidfdSocket)
+	pidfd, err := dialPidfdSocket(f.pidfdSocket)
 	if err != nil {
 		return err
 	}
 	defer pidfd.Close()
 	var sigs *relay
-	if !*detach {
+	if !f.detach {
 		sigs = catchSignals()
 	}
 	pid, err := c.Exec(&libcontainer.ExecOpts{
-		Process: proc, ConsoleSocket: sock, PreserveFDs: *preserveFDs, Subreaper: !*detach,
-		SubCgroups: subCgroups, IgnorePaused: *ignorePaused,
+		Process: proc, ConsoleSocket: sock, PreserveFDs: f.preserveFDs, Subreaper: !f.detach,
+		SubCgroups: subCgroups, IgnorePaused: f.ignorePaused,
 	})
 	if err != nil {
-		// runc's status when the process could not be started, which
-		// tells it apart from the process's own exit status.
-		return &codedError{code: 255, err: err}
+		return err
 	}
 	if err := libcontainer.SendPidfd(pidfd, pid); err != nil {
 		return err
 	}
-	if err := writePidFile(*pidFile, pid); err != nil {
+	if err := writePidFile(f.pidFile, pid); err != nil {
 		return err
 	}
 	if tty != nil {
@@ -156,12 +132,77 @@ func cmdExec(g *globals, args []string) error {
 		}
 		sigs.onWinch = tty.resize
 	}
-	if *detach {
+	if f.detach {
 		return nil
 	}
 	code := forwardAndWait(pid, sigs)
 	tty.close()
 	return &exitError{code: code}
+}
+
+// execProcess is the process to run: the --process file, or the
+// container's own process with args and the flags' changes.
+func execProcess(c *libcontainer.Container, f *execFlags, args []string) (*specs.Process, error) {
+	var proc *specs.Process
+	if f.processFile != "" {
+		proc, err := berthspecs.LoadProcess(f.processFile)
+		if err != nil {
+			return nil, err
+		}
+		if f.wantTTY {
+			proc.Terminal = true
+		}
+		return withLabels(proc, f), nil
+	}
+	if len(args) < 1 {
+		return nil, fmt.Errorf("give a command after the container id, or --process")
+	}
+	config, err := c.Spec()
+	if err != nil {
+		return nil, err
+	}
+	if config.Process == nil {
+		return nil, fmt.Errorf("container %q has no process in its config to start from: give --process", c.ID())
+	}
+	base := *config.Process
+	proc = &base
+	proc.Args = args
+	proc.Terminal = f.wantTTY
+	proc.Env = append(append([]string{}, base.Env...), f.env...)
+	if f.cwd != "" {
+		proc.Cwd = f.cwd
+	}
+	if f.userSpec != "" {
+		if err := parseUser(f.userSpec, &proc.User); err != nil {
+			return nil, err
+		}
+	}
+	for _, gs := range f.gids {
+		gid, err := strconv.ParseUint(gs, 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("--additional-gids %q: not a number", gs)
+		}
+		proc.User.AdditionalGids = append(proc.User.AdditionalGids, uint32(gid))
+	}
+	if f.noNewPrivs {
+		proc.NoNewPrivileges = true
+	}
+	if len(f.capsAdd) > 0 {
+		addCaps(proc, f.capsAdd)
+	}
+	return withLabels(proc, f), nil
+}
+
+// withLabels applies --apparmor and --process-label, which as with runc
+// override the process file's settings too.
+func withLabels(proc *specs.Process, f *execFlags) *specs.Process {
+	if f.apparmor != "" {
+		proc.ApparmorProfile = f.apparmor
+	}
+	if f.processLabel != "" {
+		proc.SelinuxLabel = f.processLabel
+	}
+	return proc
 }
 
 // parseSubCgroups reads exec's --cgroup values, as runc does: one bare
