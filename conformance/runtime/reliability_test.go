@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opencontainers/cgroups"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -126,21 +127,24 @@ func savedConfig(t *testing.T, c *container) *specs.Spec {
 }
 
 // TestConcurrentUpdates: 50 `update`s at once, each of one of seven
-// resources: every one succeeds, and for every resource the cgroup file and
-// the saved config hold the same value, one of those sent (an update that
+// resources: every one succeeds, and for every resource the cgroup file (v1,
+// or v2 as the VM suite runs it) and the saved config hold the same value,
+// one of those sent (an update that
 // loaded the state before another saved it would put back the old value of
 // the other's resource in one or both).
 func TestConcurrentUpdates(t *testing.T) {
 	t.Parallel()
-	if cgroupV2 {
-		t.Skip("the resources below are cgroup v1 files (this host runs v2 only)")
-	}
 	c := newContainer(t, "/bin/sleep", "1000")
 	c.running()
 	type resource struct {
 		flag, ctrl, file string
-		value            func(i int) string // the flag's value, as the file shows it
+		value            func(i int) string // the flag's value, as the v1 file shows it
 		saved            func(r *specs.LinuxResources) string
+		// On cgroup v2: the file, which of its fields (-1: all of it),
+		// and the flag's value as that shows it (nil: unchanged).
+		v2file  string
+		v2field int
+		v2show  func(v string) string
 	}
 	num := func(p *int64) string {
 		if p == nil {
@@ -154,6 +158,13 @@ func TestConcurrentUpdates(t *testing.T) {
 		}
 		return strconv.FormatUint(*p, 10)
 	}
+	weight := func(v string) string {
+		shares, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return "<" + v + ">"
+		}
+		return strconv.FormatUint(cgroups.ConvertCPUSharesToCgroupV2Value(shares), 10)
+	}
 	cpus := []string{"0", "1", "0-1"}
 	resources := []resource{
 		{"pids-limit", "pids", "pids.max", func(i int) string { return strconv.Itoa(100 + i) },
@@ -162,22 +173,39 @@ func TestConcurrentUpdates(t *testing.T) {
 					return "<unset>"
 				}
 				return num(r.Pids.Limit)
-			}},
+			}, "pids.max", -1, nil},
 		{"cpu-share", "cpu", "cpu.shares", func(i int) string { return strconv.Itoa(500 + i) },
-			func(r *specs.LinuxResources) string { return unum(orZero(r.CPU).Shares) }},
+			func(r *specs.LinuxResources) string { return unum(orZero(r.CPU).Shares) }, "cpu.weight", -1, weight},
 		{"cpu-quota", "cpu", "cpu.cfs_quota_us", func(i int) string { return strconv.Itoa(20000 + 1000*i) },
-			func(r *specs.LinuxResources) string { return num(orZero(r.CPU).Quota) }},
+			func(r *specs.LinuxResources) string { return num(orZero(r.CPU).Quota) }, "cpu.max", 0, nil},
 		{"cpu-period", "cpu", "cpu.cfs_period_us", func(i int) string { return strconv.Itoa(100000 + 1000*i) },
-			func(r *specs.LinuxResources) string { return unum(orZero(r.CPU).Period) }},
+			func(r *specs.LinuxResources) string { return unum(orZero(r.CPU).Period) }, "cpu.max", 1, nil},
 		{"memory", "memory", "memory.limit_in_bytes", func(i int) string { return strconv.Itoa((64 + i) << 20) },
-			func(r *specs.LinuxResources) string { return num(orZero(r.Memory).Limit) }},
+			func(r *specs.LinuxResources) string { return num(orZero(r.Memory).Limit) }, "memory.max", -1, nil},
 		{"memory-reservation", "memory", "memory.soft_limit_in_bytes", func(i int) string { return strconv.Itoa((16 + i) << 20) },
-			func(r *specs.LinuxResources) string { return num(orZero(r.Memory).Reservation) }},
+			func(r *specs.LinuxResources) string { return num(orZero(r.Memory).Reservation) }, "memory.low", -1, nil},
 		{"cpuset-cpus", "cpuset", "cpuset.cpus", func(i int) string { return cpus[i%len(cpus)] },
-			func(r *specs.LinuxResources) string { return orZero(r.CPU).Cpus }},
+			func(r *specs.LinuxResources) string { return orZero(r.CPU).Cpus }, "cpuset.cpus", -1, nil},
 	}
 	if online := strings.TrimSpace(readFile(t, "/sys/devices/system/cpu/online")); online != "0-1" && !strings.HasPrefix(online, "0-") {
 		resources = resources[:len(resources)-1] // one CPU: nothing to choose
+	}
+	// inFile is what the cgroup holds for res, as show(value) gives it.
+	inFile := func(res resource) string {
+		if !cgroupV2 {
+			return c.cgroupFile(res.ctrl, res.file)
+		}
+		content := c.cgroupFile("", res.v2file)
+		if f := strings.Fields(content); res.v2field >= 0 && res.v2field < len(f) {
+			content = f[res.v2field]
+		}
+		return content
+	}
+	show := func(res resource, v string) string {
+		if cgroupV2 && res.v2show != nil {
+			return res.v2show(v)
+		}
+		return v
 	}
 	const n = 50
 	var calls [][]string
@@ -185,7 +213,7 @@ func TestConcurrentUpdates(t *testing.T) {
 	for i := 0; i < n; i++ {
 		res := resources[i%len(resources)]
 		v := res.value(i)
-		sent[res.flag] = append(sent[res.flag], v)
+		sent[res.flag] = append(sent[res.flag], show(res, v))
 		calls = append(calls, []string{"update", "--" + res.flag, v, c.ID})
 	}
 	for i, r := range concurrently(t, c, 2*time.Minute, calls...) {
@@ -198,13 +226,17 @@ func TestConcurrentUpdates(t *testing.T) {
 		t.Fatal("the saved config has no linux.resources")
 	}
 	for _, res := range resources {
-		file := c.cgroupFile(res.ctrl, res.file)
-		inState := res.saved(saved)
+		file := inFile(res)
+		inState := show(res, res.saved(saved))
+		where := res.ctrl + "/" + res.file
+		if cgroupV2 {
+			where = res.v2file
+		}
 		if file != inState {
-			t.Errorf("--%s: %s/%s is %s but the saved config says %s", res.flag, res.ctrl, res.file, file, inState)
+			t.Errorf("--%s: %s is %s but the saved config says %s", res.flag, where, file, inState)
 		}
 		if !slices.Contains(sent[res.flag], file) {
-			t.Errorf("--%s: %s/%s is %s, none of the values sent %v", res.flag, res.ctrl, res.file, file, sent[res.flag])
+			t.Errorf("--%s: %s is %s, none of the values sent %v", res.flag, where, file, sent[res.flag])
 		}
 	}
 	if st := c.state(); st.Status != specs.StateRunning {
@@ -324,6 +356,41 @@ var killSteps = []struct{ step, command string }{
 	{"update-cgroup", "update"}, {"update-saved", "update"},
 	{"delete-killed", "delete"}, {"delete-cgroup", "delete"}, {"delete-cleaned", "delete"},
 	{"state-temp", "create"},
+}
+
+// TestExecRacesDelete: `exec`s (in the foreground and --detach) and
+// `delete --force` of a running container at once: delete succeeds, each
+// exec ran (and was killed with the container, or finished first) or says
+// the container is gone (exit 255), and nothing is left: no process outlives the
+// delete in a cgroup it could not remove.
+func TestExecRacesDelete(t *testing.T) {
+	t.Parallel()
+	for i := 0; i < 6; i++ {
+		c := newContainer(t, "/bin/sleep", "1000")
+		c.running()
+		calls := [][]string{
+			{"exec", c.ID, "/bin/true"},
+			{"exec", c.ID, "/bin/sleep", "1000"},
+			{"exec", "--detach", c.ID, "/bin/sleep", "1000"},
+			{"delete", "--force", c.ID},
+		}
+		rs := concurrently(t, c, time.Minute, calls...)
+		if rs[3].Code != 0 {
+			t.Errorf("round %d: delete --force: %s", i, rs[3].describe())
+		}
+		for j, r := range rs[:3] {
+			t.Logf("round %d: %v: exit %d %s", i, calls[j][:2], r.Code, strings.TrimSpace(r.Stderr))
+			gone := strings.Contains(r.Stderr, "does not exist") || strings.Contains(r.Stderr, "not running") || strings.Contains(r.Stderr, "stopped")
+			if r.Code != 0 && r.Code != 128+int(syscall.SIGKILL) && !gone {
+				t.Errorf("round %d: %v: want success, death by SIGKILL, or that the container is gone: %s", i, calls[j], r.describe())
+			}
+			if gone && r.Code != 255 {
+				t.Errorf("round %d: %v: an exec that could not start exits 255, as runc's does: %s", i, calls[j], r.describe())
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+		assertNothingLeft(t, c, result{})
+	}
 }
 
 // TestKillHookListsSteps: berth refuses a BERTH_TEST_KILL_AT naming no
