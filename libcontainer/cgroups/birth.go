@@ -111,7 +111,7 @@ func (m *Manager) StartInside(sys *syscall.SysProcAttr, byChild []ChildJoin, for
 				if err != nil {
 					break
 				}
-				if merr := os.WriteFile(filepath.Join(dir, "tasks"), []byte(strconv.Itoa(pid)), 0); merr != nil {
+				if merr := writeTasks(dir, strconv.Itoa(pid)); merr != nil {
 					logrus.Debugf("cgroup %s: moving pid %d into %s: %v; the process is moved in through cgroup.procs", m.name, pid, dir, merr)
 					joined = false
 					break
@@ -172,9 +172,25 @@ func joinThread(dirs map[string]string) error {
 		if ctrl == "" {
 			continue
 		}
-		if err := os.WriteFile(filepath.Join(dir, "tasks"), []byte("0"), 0); err != nil {
+		if err := writeTasks(dir, "0"); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// writeTasks writes tid to dir's "tasks" file with plain system calls:
+// os.WriteFile would also register the cgroupfs file with Go's poller
+// (four more calls each, twice per hierarchy on every create and exec).
+func writeTasks(dir, tid string) error {
+	path := filepath.Join(dir, "tasks")
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	if _, err := unix.Write(fd, []byte(tid)); err != nil {
+		return &os.PathError{Op: "write", Path: path, Err: err}
 	}
 	return nil
 }
