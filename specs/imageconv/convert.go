@@ -92,7 +92,13 @@ func Convert(img *ocispec.Image, rootfs string, opts Options) (*rspec.Spec, erro
 	p.Args = args
 	p.Cwd = "/"
 	if cfg.WorkingDir != "" {
+		if !path.IsAbs(cfg.WorkingDir) {
+			return nil, fmt.Errorf("the image's WorkingDir %q is not an absolute path", cfg.WorkingDir)
+		}
 		p.Cwd = cfg.WorkingDir
+	}
+	if err := checkImageEnv(cfg.Env); err != nil {
+		return nil, err
 	}
 
 	u, home, err := resolveUser(cfg.User, rootfs)
@@ -107,7 +113,24 @@ func Convert(img *ocispec.Image, rootfs string, opts Options) (*rspec.Spec, erro
 		return nil, err
 	}
 	spec.Mounts = append(spec.Mounts, mounts...)
+	// The checks above name the image's fields; this one catches what
+	// they missed before a bundle that cannot start is written.
+	if err := specs.Validate(spec, ""); err != nil {
+		return nil, fmt.Errorf("the image config does not convert into a valid runtime config: %w", err)
+	}
 	return spec, nil
+}
+
+// checkImageEnv refuses Env entries a process cannot be given: each must
+// be NAME=value with a name, and without a NUL byte (execve would cut it).
+func checkImageEnv(env []string) error {
+	for i, kv := range env {
+		name, _, ok := strings.Cut(kv, "=")
+		if !ok || name == "" || strings.IndexByte(kv, 0) >= 0 {
+			return fmt.Errorf("the image's Env[%d] %q is not NAME=value", i, kv)
+		}
+	}
+	return nil
 }
 
 // volumeTmpfsOptions are umoci's for the tmpfs of a Volume.

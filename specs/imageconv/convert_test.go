@@ -144,6 +144,12 @@ func TestArgsEnvCwd(t *testing.T) {
 			t.Errorf("%+v: %v", cfg, err)
 		}
 	}
+	for _, cfg := range []ocispec.ImageConfig{{Cmd: []string{"x"}, Env: []string{""}}, {Cmd: []string{"x"}, Env: []string{"=v"}},
+		{Cmd: []string{"x"}, Env: []string{"A=\x00"}}, {Cmd: []string{"x"}, WorkingDir: "rel"}} {
+		if _, err := Convert(image(cfg), rootfs, Options{}); err == nil || !strings.Contains(err.Error(), "the image's") {
+			t.Errorf("%+v: %v, want an error naming the image's field", cfg, err)
+		}
+	}
 	if spec, err := Convert(image(ocispec.ImageConfig{Entrypoint: []string{""}}), rootfs, Options{Entrypoint: []string{"sh"}}); err != nil || spec.Process.Args[0] != "sh" {
 		t.Errorf("--entrypoint over an empty one: %v", err)
 	}
