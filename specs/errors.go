@@ -11,6 +11,12 @@ import (
 // name every config.json error starts with.
 const ConfigFile = "config.json"
 
+// IncompleteMarker, in a bundle directory, says the bundle is not finished:
+// berth-image makes it first and removes it last (imagetool/unpack), so a
+// bundle it was killed while making is refused by `berth create` rather
+// than run with a half-made or unmounted rootfs.
+const IncompleteMarker = ".berth-incomplete"
+
 // FieldError is one problem with one value of a JSON config file. Its
 // message is a single line: "config.json: process.args: must not be empty".
 type FieldError struct {

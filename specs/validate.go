@@ -165,6 +165,10 @@ func (v *validator) root(root *rspec.Root, bundleDir string) {
 	if bundleDir == "" {
 		return
 	}
+	if _, err := os.Lstat(filepath.Join(bundleDir, IncompleteMarker)); err == nil {
+		v.errorf("root.path", "the bundle is not finished (%s is there: berth-image was stopped while making it); make it again with berth-image bundle --force", filepath.Join(bundleDir, IncompleteMarker))
+		return
+	}
 	path := RootfsPath(bundleDir, root)
 	fi, err := os.Stat(path)
 	switch {

@@ -306,3 +306,24 @@ func fileExists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
 }
+
+// TestIncompleteBundleRefused: a bundle berth-image was stopped while
+// making (it still holds the marker berth-image removes last, e.g. an
+// overlay bundle whose rootfs was never mounted) is refused by create,
+// naming the marker, rather than run with an empty or half-made rootfs;
+// nothing is left behind.
+func TestIncompleteBundleRefused(t *testing.T) {
+	t.Parallel()
+	runcGap(t, "runc knows nothing of berth-image's marker")
+	c := newContainer(t, "/bin/true")
+	must(t, os.WriteFile(filepath.Join(c.Bundle, incompleteMarker), []byte("berth-image bundle did not finish making this bundle\n"), 0o600))
+	r := c.create()
+	if r.Code == 0 || !strings.Contains(r.Stderr, incompleteMarker) || !strings.Contains(r.Stderr, "root.path") {
+		t.Errorf("create of an unfinished bundle: want a failure naming root.path and %s: %s", incompleteMarker, r.describe())
+	}
+	assertNothingLeft(t, c, r)
+}
+
+// incompleteMarker is the file berth-image leaves in a bundle it has not
+// finished (docs/imagetool.md).
+const incompleteMarker = ".berth-incomplete"

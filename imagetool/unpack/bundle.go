@@ -52,14 +52,15 @@ func ParseMode(s string) (Mode, error) {
 // overlayDir holds the overlay's upper and work dirs inside the bundle.
 const overlayDir = ".berth-overlay"
 
-// IncompleteFile marks a bundle that is not finished: it is made first in
+// IncompleteFile (specs.IncompleteMarker, which berth create also refuses)
+// marks a bundle that is not finished: it is made first in
 // the temporary bundle directory and removed last, before the rename into
 // place for a copied rootfs (which is thus never seen incomplete), after
 // the overlay mount for an overlay rootfs (a berth-image killed between
 // the rename and the mount leaves it in the bundle, whose rootfs is then
 // an empty directory). The next bundle into that directory refuses it
 // unless --force, naming the cause.
-const IncompleteFile = ".berth-incomplete"
+const IncompleteFile = specs.IncompleteMarker
 
 // BundleOptions say how to make a bundle.
 type BundleOptions struct {
