@@ -159,6 +159,7 @@ func (c *Container) Exec(o *ExecOpts) (pid int, err error) {
 	defer func() {
 		if err != nil {
 			sp.kill()
+			err = c.explainExecDeath(err)
 		}
 	}()
 	if err != nil {
@@ -172,6 +173,25 @@ func (c *Container) Exec(o *ExecOpts) (pid int, err error) {
 	}
 	killPoint(StepExecReady)
 	return pid, nil
+}
+
+// explainExecDeath: once the lock is released a delete (or a kill of the
+// container) may end the exec's process with the rest of the container
+// before it is ready. Then the cause is the container's end, which is
+// said, not just the SIGKILL. Its init is given a moment to die of the
+// same signal.
+func (c *Container) explainExecDeath(err error) error {
+	var died *initDeath
+	if !errors.As(err, &died) || died.signal != unix.SIGKILL {
+		return err
+	}
+	for i := 0; i < 10; i++ {
+		if !c.initAlive() {
+			return fmt.Errorf("container %q stopped while the process was being started (deleted or killed meanwhile): %w", c.state.ID, err)
+		}
+		unix.Nanosleep(&unix.Timespec{Nsec: 10e6}, nil)
+	}
+	return err
 }
 
 // joinedLinux is the container's linux section with every namespace

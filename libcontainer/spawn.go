@@ -320,9 +320,16 @@ func describeDeath(ws unix.WaitStatus, cg *cgroups.Manager) error {
 		}
 	}
 	if ws.Signaled() {
-		return fmt.Errorf("berth-init was killed by signal %s during setup", ws.Signal())
+		return &initDeath{signal: ws.Signal()}
 	}
 	return fmt.Errorf("berth-init exited with status %d during setup", ws.ExitStatus())
+}
+
+// initDeath is berth-init killed by a signal before it was ready.
+type initDeath struct{ signal unix.Signal }
+
+func (e *initDeath) Error() string {
+	return fmt.Sprintf("berth-init was killed by %s during setup", unix.SignalName(e.signal))
 }
 
 // formatBytes prints n as people write memory limits.
