@@ -106,11 +106,12 @@ func bundleWantsTerminal(bundle string) bool {
 }
 
 // relay holds the signals that arrive for the container. Subscribing to
-// every signal takes a millisecond or more (one sigaction each), so it is
-// done in the background while the container is created.
+// every signal takes a few milliseconds (Go hands each one to its signal
+// thread and back), so it is done in the background while the container
+// is created, and nothing waits for it to finish: a signal that comes
+// before meets Go's default handling either way.
 type relay struct {
-	ch    chan os.Signal
-	ready chan struct{}
+	ch chan os.Signal
 	// onWinch, when set, handles SIGWINCH instead of forwarding it: the
 	// container's terminal follows berth's, and the kernel signals the
 	// container's foreground process group itself.
@@ -118,11 +119,8 @@ type relay struct {
 }
 
 func catchSignals() *relay {
-	r := &relay{ch: make(chan os.Signal, 64), ready: make(chan struct{})}
-	go func() {
-		signal.Notify(r.ch)
-		close(r.ready)
-	}()
+	r := &relay{ch: make(chan os.Signal, 64)}
+	go signal.Notify(r.ch)
 	return r
 }
 
@@ -130,7 +128,6 @@ func catchSignals() *relay {
 // reaping any orphans the container leaves to us meanwhile, and returns its
 // exit status as a shell would (128+N when killed by signal N).
 func forwardAndWait(pid int, sigs *relay) int {
-	<-sigs.ready
 	go func() {
 		for s := range sigs.ch {
 			sig := s.(unix.Signal)
