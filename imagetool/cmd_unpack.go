@@ -68,7 +68,13 @@ func (f *unpackFlags) define(fs *flag.FlagSet) {
 	fs.Var(&f.cmd, "cmd", "replace the image's Cmd (`ARGS`: a JSON array or words)")
 	fs.BoolVar(&f.terminal, "terminal", false, "give the process a terminal (never implied)")
 	fs.Var(&f.volumes, "volume", "`HOSTDIR:PATH` bind-mounts HOSTDIR at PATH in config.json (repeatable); the image's Volumes get a tmpfs otherwise")
-	fs.IntVar(&f.jobs, "unpack-jobs", max(2, runtime.NumCPU()), "extract at most `N` layers at once")
+	// Twice the CPUs: each layer is decompressed on a goroutine of its own
+	// (see unpack's readAhead), and bundle extracts layers while they
+	// download, so some wait for the network; a free slot also lets the
+	// largest layer start early. Measured on the 2-CPU dev VM
+	// (bench/bundle, 5 layers): cold bundle median 1.88 s with 2, 1.72 s
+	// with 5, 4 and 5 alike.
+	fs.IntVar(&f.jobs, "unpack-jobs", max(4, 2*runtime.NumCPU()), "extract at most `N` layers at once")
 	fs.Int64Var(&f.limits.MaxBytes, "max-size", f.limits.MaxBytes, "refuse images over `BYTES` uncompressed")
 	fs.Int64Var(&f.limits.MaxEntries, "max-entries", f.limits.MaxEntries, "refuse images with more than `N` files")
 	fs.IntVar(&f.limits.MaxNameLen, "max-name-len", f.limits.MaxNameLen, "refuse file names or link targets over `N` bytes")

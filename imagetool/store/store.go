@@ -183,6 +183,26 @@ func (s *Store) OpenBlob(d digest.Digest) (io.ReadCloser, error) {
 	return f, err
 }
 
+// OpenDownload opens blob d for reading while it may still be being
+// downloaded into the store: the temporary file of the download under way
+// (see ResumeBlobWriter), else the stored blob once it was committed. What
+// is read from a download is not verified and may be incomplete or, if
+// the download starts over, out of date: the caller checks what it read
+// against d itself.
+func (s *Store) OpenDownload(d digest.Digest) (*os.File, error) {
+	if err := d.Validate(); err != nil {
+		return nil, fmt.Errorf("digest %q: %v", d, err)
+	}
+	f, err := os.Open(s.path("tmp", d.Algorithm().String()+"-"+d.Encoded()+partialSuffix))
+	if errors.Is(err, fs.ErrNotExist) { // committed (renamed) meanwhile, or given up
+		f, err = os.Open(s.path("blobs", d.Algorithm().String(), d.Encoded()))
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s: %w", d, ErrBlobNotFound)
+		}
+	}
+	return f, err
+}
+
 // ReadBlob reads a small blob (manifest, index, config) into memory,
 // refusing one over MaxManifestSize and checking its digest again, since
 // these are parsed and trusted.

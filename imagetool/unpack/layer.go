@@ -16,6 +16,11 @@ type Layer struct {
 	DiffID    digest.Digest // of the uncompressed tar, from rootfs.diff_ids ("": not checked, only computed)
 	// Open returns the blob's content.
 	Open func() (io.ReadCloser, error)
+	// Unverified: what Open returns was not checked against Digest (it
+	// is read from a download under way, see Store.OpenDownload). It is
+	// hashed as it is read, to its end, and the layer fails unless it
+	// matches Digest.
+	Unverified bool
 }
 
 // ApplyLayers applies layers, in order, to the existing directory rootfs.
@@ -72,14 +77,24 @@ func applyLayer(ctx context.Context, root *rootDir, l Layer, opts Options, b *Bu
 		return res, err
 	}
 	defer rc.Close()
-	blob := &countingReader{r: rc}
+	var src io.Reader = rc
+	var blobDigester digest.Digester
+	if l.Unverified {
+		if err := l.Digest.Validate(); err != nil {
+			return res, fmt.Errorf("digest %q: %w", l.Digest, err)
+		}
+		blobDigester = l.Digest.Algorithm().Digester()
+		src = io.TeeReader(rc, blobDigester.Hash())
+	}
+	blob := &countingReader{r: src}
 	dr, closeDecoder, err := decompress(blob, l.MediaType)
 	if err != nil {
 		return res, err
 	}
 	defer closeDecoder()
 	digester := alg.Digester()
-	tarStream := io.TeeReader(b.reader(dr, blob), digester.Hash())
+	tarStream := newReadAhead(b.reader(dr, blob), digester.Hash())
+	defer tarStream.Close() // before the decoder and the blob are closed
 	a := newApplier(ctx, root, opts, b)
 	if err := a.applyTar(tar.NewReader(tarStream)); err != nil {
 		return res, err
@@ -88,6 +103,17 @@ func applyLayer(ctx context.Context, root *rootDir, l Layer, opts Options, b *Bu
 	// the whole stream, padding included.
 	if _, err := io.Copy(io.Discard, tarStream); err != nil {
 		return res, fmt.Errorf("reading past the tar end: %w", err)
+	}
+	tarStream.Close() // the digest is complete: the stream was read to its end
+	if blobDigester != nil {
+		// The decoder stops at the end of its stream; the blob's digest
+		// covers anything after it too.
+		if _, err := io.Copy(io.Discard, blob); err != nil {
+			return res, fmt.Errorf("reading past the compressed stream: %w", err)
+		}
+		if got := blobDigester.Digest(); got != l.Digest {
+			return res, fmt.Errorf("content read hashes to %s, not to the layer's digest", got)
+		}
 	}
 	res = applied{diffID: digester.Digest(), implicit: a.implicit}
 	if l.DiffID != "" && res.diffID != l.DiffID {
