@@ -111,7 +111,9 @@ func runExec(g *globals, f *execFlags, rest []string) error {
 	defer pidfd.Close()
 	var sigs *relay
 	if !f.detach {
-		sigs = catchSignals()
+		if sigs, err = catchSignals(); err != nil {
+			return err
+		}
 	}
 	pid, err := c.Exec(&libcontainer.ExecOpts{
 		Process: proc, ConsoleSocket: sock, PreserveFDs: f.preserveFDs, Subreaper: !f.detach,

@@ -3,13 +3,13 @@ package main
 import (
 	"encoding/json"
 	"os"
-	"os/signal"
 	"path/filepath"
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
 	"github.com/berthproject/berth/libcontainer"
+	"github.com/berthproject/berth/runtime/sigrelay"
 )
 
 func init() {
@@ -52,7 +52,9 @@ func cmdRun(g *globals, args []string) error {
 	o.Subreaper = !*detach
 	var sigs *relay
 	if !*detach {
-		sigs = catchSignals()
+		if sigs, err = catchSignals(); err != nil {
+			return err
+		}
 	}
 	c, err := libcontainer.Create(o)
 	if err != nil {
@@ -105,11 +107,8 @@ func bundleWantsTerminal(bundle string) bool {
 	return json.Unmarshal(b, &cfg) == nil && cfg.Process != nil && cfg.Process.Terminal
 }
 
-// relay holds the signals that arrive for the container. Subscribing to
-// every signal takes a few milliseconds (Go hands each one to its signal
-// thread and back), so it is done in the background while the container
-// is created, and nothing waits for it to finish: a signal that comes
-// before meets Go's default handling either way.
+// relay holds the signals that arrive for the container (sigrelay says
+// how they are caught, and why not with os/signal alone).
 type relay struct {
 	ch chan os.Signal
 	// onWinch, when set, handles SIGWINCH instead of forwarding it: the
@@ -118,10 +117,12 @@ type relay struct {
 	onWinch func()
 }
 
-func catchSignals() *relay {
+func catchSignals() (*relay, error) {
 	r := &relay{ch: make(chan os.Signal, 64)}
-	go signal.Notify(r.ch)
-	return r
+	if err := sigrelay.Catch(r.ch); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // forwardAndWait relays signals to the container's process until it exits,

@@ -324,16 +324,17 @@ func TestRunExitStatus(t *testing.T) {
 }
 
 // TestRunForwardsSignals: a signal sent to the foreground run reaches the
-// container process: the usual ones and a real-time one (runc forwards
-// every signal it can catch).
+// container process: the usual ones, a real-time one (runc forwards every
+// signal it can catch), and a SIGSEGV sent with kill, which berth must
+// tell from a fault of its own.
 func TestRunForwardsSignals(t *testing.T) {
 	t.Parallel()
-	script := `trap 'echo got-RT40; exit 6' 40; ` + signalScript
+	script := `trap 'echo got-RT40; exit 6' 40; trap 'echo got-SEGV; exit 7' SEGV; ` + signalScript
 	for _, tc := range []struct {
 		sig  unix.Signal
 		code int
 		want string
-	}{{unix.SIGTERM, 3, "got-TERM"}, {unix.SIGUSR1, 4, "got-USR1"}, {unix.SIGHUP, 5, "got-HUP"}, {unix.Signal(40), 6, "got-RT40"}} {
+	}{{unix.SIGTERM, 3, "got-TERM"}, {unix.SIGUSR1, 4, "got-USR1"}, {unix.SIGHUP, 5, "got-HUP"}, {unix.Signal(40), 6, "got-RT40"}, {unix.SIGSEGV, 7, "got-SEGV"}} {
 		t.Run("signal-"+strconv.Itoa(int(tc.sig)), func(t *testing.T) {
 			t.Parallel()
 			c := newContainer(t, "/bin/sh", "-c", script)
@@ -345,9 +346,9 @@ func TestRunForwardsSignals(t *testing.T) {
 			done := make(chan error, 1)
 			go func() { done <- cmd.Wait() }()
 			c.waitOutput("ready")
-			// berth subscribes to every signal in the background while the
-			// container starts (a signal before that is not forwarded), so
-			// on a loaded machine the signal is sent again until run ends.
+			// berth subscribes to the fault signals in the background while
+			// the container starts (one sent before that is not forwarded),
+			// so on a loaded machine the signal is sent again until run ends.
 			deadline := time.After(10 * time.Second)
 		wait:
 			for {
