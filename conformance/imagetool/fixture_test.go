@@ -129,7 +129,11 @@ func checkStore(t *testing.T, dir string) {
 	t.Helper()
 	checkBlobs(t, dir)
 	if tmp, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(tmp) != 0 {
-		t.Errorf("store has %d temp file(s) left", len(tmp))
+		var names []string
+		for _, e := range tmp {
+			names = append(names, e.Name())
+		}
+		t.Errorf("store has %d temp file(s) left: %v", len(tmp), names)
 	}
 }
 
