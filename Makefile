@@ -14,6 +14,9 @@ LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # Debian packages the build and the tests need; deps.sh installs the
 # missing ones (as root) or prints the command to run.
 DEPS      := gcc musl-tools libseccomp-dev pkg-config busybox-static runc crun skopeo umoci docker-registry iproute2 hyperfine podman containerd zsh fish groff docker.io buildah
+# isal: berth-image inflates gzip layers with its igzip when installed
+# (imagetool/unpack/igzip.go).
+DEPS      += isal
 # make vmtest boots a Debian VM (conformance/vm/README.md).
 DEPS      += qemu-system-x86 debootstrap e2fsprogs
 RUNTIME   ?=

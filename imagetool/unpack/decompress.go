@@ -71,6 +71,12 @@ func decompress(r io.Reader, mediaType string) (io.Reader, func(), error) {
 	}
 	switch c {
 	case compressionGzip:
+		if path := igzipPath(); path != "" {
+			if zr, err := newIgzipReader(r, path); err == nil {
+				return zr, zr.Close, nil
+			}
+			// Not startable here: the Go decoder does it.
+		}
 		zr, err := gzip.NewReader(r)
 		if err != nil {
 			return nil, nil, err // already says "gzip: ..."

@@ -73,21 +73,23 @@ func (br *budgetReader) Read(p []byte) (int, error) {
 		return n, fmt.Errorf("image is over %d uncompressed bytes (limit, see --max-size)", br.b.limits.MaxBytes)
 	}
 	br.n += int64(n)
-	if max := br.b.limits.MaxRatio; max > 0 && br.compressed != nil && br.n > RatioMinBytes && br.n/max > br.compressed.n {
+	if max := br.b.limits.MaxRatio; max > 0 && br.compressed != nil && br.n > RatioMinBytes && br.n/max > br.compressed.n.Load() {
 		return n, fmt.Errorf("layer decompresses to over %d times its size (%d bytes from %d compressed; limit, see --max-ratio): a decompression bomb",
-			max, br.n, br.compressed.n)
+			max, br.n, br.compressed.n.Load())
 	}
 	return n, err
 }
 
-// countingReader counts the bytes read through it.
+// countingReader counts the bytes read through it. The count is atomic:
+// with igzip the blob is read by the goroutine that feeds it, and the
+// count by the one that reads its output.
 type countingReader struct {
 	r io.Reader
-	n int64
+	n atomic.Int64
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	c.n += int64(n)
+	c.n.Add(int64(n))
 	return n, err
 }
