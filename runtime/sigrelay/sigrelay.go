@@ -5,8 +5,9 @@
 // os/signal would do, but subscribing to each signal is a round trip with
 // Go's signal thread (a futex wake and two context switches on each side):
 // for the 60-odd signals a runtime forwards that was ~300 system calls,
-// ~100 context switches and ~1 ms of CPU on every run and exec, more than
-// the rest of berth's signal handling by far. Here one C handler, written
+// ~90 context switches and ~2.5 ms of CPU on every run and exec
+// (docs/benchmarks.md), more than the rest of berth's signal handling by
+// far. Here one C handler, written
 // for the purpose, writes the signal's number to a pipe the relay reads,
 // and installing it is one sigaction per signal.
 //
