@@ -138,25 +138,47 @@ func (c *Container) initAlive() bool {
 	return err == nil && !zombie && start == c.state.InitStart
 }
 
+// initEnding reports whether the init is gone or on its way out: a zombie,
+// a reused pid, or a process in exit (PF_EXITING), where an init of a pid
+// namespace stays until the kernel has killed and reaped the rest of it.
+// Then the namespace takes no new process and its cgroup is being emptied.
+func (c *Container) initEnding() bool {
+	start, zombie, flags, err := procStatFlags(c.state.InitPid)
+	return err != nil || zombie || start != c.state.InitStart || flags&pfExiting != 0
+}
+
+// pfExiting is the kernel's PF_EXITING task flag (include/linux/sched.h).
+const pfExiting = 0x4
+
 // procStat reads a process's start time and whether it is a zombie from
 // /proc/<pid>/stat.
 func procStat(pid int) (start uint64, zombie bool, err error) {
+	start, zombie, _, err = procStatFlags(pid)
+	return start, zombie, err
+}
+
+// procStatFlags is procStat with the task flags (field 9) too.
+func procStatFlags(pid int) (start uint64, zombie bool, flags uint64, err error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, false, err
+		return 0, false, 0, err
 	}
 	// The command name is in parentheses and may contain anything.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, false, errors.New("malformed stat")
+		return 0, false, 0, errors.New("malformed stat")
 	}
 	fields := bytes.Fields(b[i+1:])
-	// fields[0] is field 3 (state); the start time is field 22.
+	// fields[0] is field 3 (state); the flags are field 9, the start
+	// time field 22.
 	if len(fields) < 20 {
-		return 0, false, errors.New("malformed stat")
+		return 0, false, 0, errors.New("malformed stat")
+	}
+	if flags, err = strconv.ParseUint(string(fields[6]), 10, 64); err != nil {
+		return 0, false, 0, errors.New("malformed stat")
 	}
 	start, err = strconv.ParseUint(string(fields[19]), 10, 64)
-	return start, fields[0][0] == 'Z' || fields[0][0] == 'X', err
+	return start, fields[0][0] == 'Z' || fields[0][0] == 'X', flags, err
 }
 
 // OCIState is the output of `berth state`: the runtime-spec state plus

@@ -178,18 +178,23 @@ func (c *Container) Exec(o *ExecOpts) (pid int, err error) {
 // explainExecDeath: once the lock is released a delete (or a kill of the
 // container) may end the exec's process with the rest of the container
 // before it is ready. Then the cause is the container's end, which is
-// said, not just the SIGKILL. Its init is given a moment to die of the
-// same signal.
+// said, whatever form the failure took: a SIGKILL, a berth-init that hung
+// up unreaped, or a fork refused by a pid namespace whose init is exiting
+// (ENOMEM). After a SIGKILL or a hang-up the init is given a moment to
+// die of the same kill.
 func (c *Container) explainExecDeath(err error) error {
 	var died *initDeath
-	if !errors.As(err, &died) || died.signal != unix.SIGKILL {
-		return err
+	tries := 1
+	if (errors.As(err, &died) && died.signal == unix.SIGKILL) || errors.Is(err, errInitVanished) {
+		tries = 10
 	}
-	for i := 0; i < 10; i++ {
-		if !c.initAlive() {
+	for i := 0; i < tries; i++ {
+		if c.initEnding() {
 			return fmt.Errorf("container %q stopped while the process was being started (deleted or killed meanwhile): %w", c.state.ID, err)
 		}
-		unix.Nanosleep(&unix.Timespec{Nsec: 10e6}, nil)
+		if i+1 < tries {
+			unix.Nanosleep(&unix.Timespec{Nsec: 10e6}, nil)
+		}
 	}
 	return err
 }

@@ -306,8 +306,13 @@ func initDied(pid int, cg *cgroups.Manager) error {
 		}
 		unix.Nanosleep(&unix.Timespec{Nsec: 10e6}, nil)
 	}
-	return errors.New("berth-init exited during setup")
+	return errInitVanished
 }
+
+// errInitVanished: berth-init hung up and was not ours to reap (or not yet
+// a zombie), so how it ended is unknown; a kill of the whole container,
+// such as a racing delete, is the usual cause (see explainExecDeath).
+var errInitVanished = errors.New("berth-init exited during setup")
 
 func describeDeath(ws unix.WaitStatus, cg *cgroups.Manager) error {
 	if ws.Signaled() && ws.Signal() == unix.SIGKILL && cg != nil {
