@@ -361,6 +361,7 @@ func TestStatusPaused(t *testing.T) {
 		t.Fatalf("Status when frozen = %s, want paused", got)
 	}
 }
+
 // initEnding is false for a live init and true for a zombie or a reused pid.
 func TestInitEnding(t *testing.T) {
 	st, cmd := liveState(t, "ending-live")
