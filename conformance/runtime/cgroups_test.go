@@ -2,6 +2,8 @@ package runtime_test
 
 import (
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -185,4 +187,60 @@ func TestSmallMemoryLimit(t *testing.T) {
 	if r := c.run(); r.Code == 0 || !strings.Contains(r.Stderr, "OOM killer") || !strings.Contains(r.Stderr, "64 KiB") {
 		t.Errorf("under a 64 KiB limit: want a failure that names the OOM killer and the limit: %s", r.describe())
 	}
+}
+
+// TestCgroupIOWeight: linux.resources.blockIO.weight lands in the weight
+// file of the host's I/O scheduler; on a kernel with none that takes a
+// weight (no BFQ since CFQ's removal in 5.0, and no blk-iocost on v2) create
+// refuses it naming the field, and leaves nothing behind.
+func TestCgroupIOWeight(t *testing.T) {
+	t.Parallel()
+	c := newContainer(t, "/bin/true")
+	c.Spec.Linux.Resources.BlockIO = &specs.LinuxBlockIO{Weight: ptr(uint16(300))}
+	if !kernelTakesIOWeight() {
+		r := c.create()
+		if r.Code == 0 || !strings.Contains(r.Stderr, "linux.resources.blockIO.weight") || !strings.Contains(r.Stderr, "BFQ") {
+			t.Fatalf("create with an I/O weight on a kernel without a weighting scheduler: want a refusal naming linux.resources.blockIO.weight and why: %s", r.describe())
+		}
+		assertNothingLeft(t, c, r)
+		return
+	}
+	c.mustCreate()
+	ctrl, files := "blkio", []string{"blkio.bfq.weight", "blkio.weight"}
+	if cgroupV2 {
+		ctrl, files = "", []string{"io.bfq.weight", "io.weight"}
+	}
+	for _, f := range files {
+		if _, err := os.Stat(filepath.Join(cgroupDir(c, ctrl), f)); err != nil {
+			continue
+		}
+		want := []string{"300", "default 300"}
+		if f == "io.weight" {
+			want = []string{"default " + strconv.FormatUint(cgroups.ConvertBlkIOToIOWeightValue(300), 10)}
+		}
+		if got := cgroupFile(t, c, ctrl, f); !slices.Contains(want, got) {
+			t.Errorf("%s = %q, want %q", f, got, want)
+		}
+		c.mustRT("delete", "--force", c.ID)
+		return
+	}
+	t.Errorf("create succeeded but the container's cgroup has none of %v", files)
+	c.mustRT("delete", "--force", c.ID)
+}
+
+// kernelTakesIOWeight: CFQ (blkio.weight at the v1 root), blk-iocost (its
+// io.cost.qos at the v2 root) or BFQ, which the block devices then list.
+func kernelTakesIOWeight() bool {
+	for _, f := range []string{"/sys/fs/cgroup/blkio/blkio.weight", "/sys/fs/cgroup/io.cost.qos"} {
+		if _, err := os.Stat(f); err == nil {
+			return true
+		}
+	}
+	scheds, _ := filepath.Glob("/sys/block/*/queue/scheduler")
+	for _, f := range scheds {
+		if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), "bfq") {
+			return true
+		}
+	}
+	return false
 }

@@ -35,10 +35,10 @@ func TestHostMode(t *testing.T) {
 }
 
 // lifecycleResources is what TestLifecycleV1 asks for. The I/O weight
-// only where the kernel has a scheduler that takes one (see ioWeighted).
+// only where the kernel has a scheduler that takes one (see hostHasBFQ).
 func lifecycleResources(t testing.TB) *Resources {
 	var blockIO *specs.LinuxBlockIO
-	if ioWeighted() {
+	if hostHasBFQ() {
 		blockIO = &specs.LinuxBlockIO{Weight: ptr[uint16](300)}
 	}
 	res, err := ContainerResources(&specs.Linux{Resources: &specs.LinuxResources{
@@ -54,11 +54,11 @@ func lifecycleResources(t testing.TB) *Resources {
 	return res
 }
 
-// ioWeighted: an I/O weight needs BFQ since kernel 5.0 removed CFQ (the
+// hostHasBFQ: an I/O weight needs BFQ since kernel 5.0 removed CFQ (the
 // blkio.bfq.weight files exist only while BFQ is built in or loaded, and
 // it is then listed among the block devices' schedulers). Some kernels
 // this suite runs on have none.
-func ioWeighted() bool {
+func hostHasBFQ() bool {
 	scheds, _ := filepath.Glob("/sys/block/*/queue/scheduler")
 	for _, f := range scheds {
 		if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), "bfq") {
@@ -137,7 +137,7 @@ func TestLifecycleV1(t *testing.T) {
 			t.Errorf("%s = %q, want %q", file, got, want)
 		}
 	}
-	if ioWeighted() {
+	if hostHasBFQ() {
 		weightFile := filepath.Join("/sys/fs/cgroup/blkio", inner, "blkio.weight")
 		if _, err := os.Stat(weightFile); err != nil {
 			weightFile = filepath.Join("/sys/fs/cgroup/blkio", inner, "blkio.bfq.weight")

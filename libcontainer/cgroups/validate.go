@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -81,7 +82,9 @@ func validate(res *Resources, warn bool) error {
 		if v2 {
 			ctrl = "io"
 		}
-		need(resPath+".blockIO", ctrl)
+		if need(resPath+".blockIO", ctrl) {
+			checkIOWeight(res, mode, &e)
+		}
 	}
 	if mode == ModeHybrid && len(res.HugetlbLimit) > 0 && !avail["hugetlb"] {
 		// hugetlb bound to the cgroup2 side is applied there (hybrid.go).
@@ -111,6 +114,54 @@ func validate(res *Resources, warn bool) error {
 		warnIgnoredOnV2(res)
 	}
 	return e.errs.Err()
+}
+
+// checkIOWeight refuses weights the kernel has no file for: without an I/O
+// scheduler that takes one, every cgroup lacks the weight files, and the
+// write would fail later with only the file's name.
+func checkIOWeight(res *Resources, mode Mode, e *errList) {
+	weights := res.BlkioWeight != 0 || res.BlkioLeafWeight != 0 || len(res.BlkioWeightDevice) > 0
+	if !weights || ioWeighted(mode) {
+		return
+	}
+	p := resPath + ".blockIO."
+	why := "this kernel has no I/O scheduler that takes a weight (BFQ is neither built in nor loaded: no block device lists it in queue/scheduler)"
+	if res.BlkioWeight != 0 {
+		e.add(p+"weight", "%s", why)
+	}
+	if res.BlkioLeafWeight != 0 && mode != ModeV2 { // ignored on v2 (warnIgnoredOnV2)
+		e.add(p+"leafWeight", "%s", why)
+	}
+	if len(res.BlkioWeightDevice) > 0 {
+		e.add(p+"weightDevice", "%s", why)
+	}
+}
+
+// ioWeighted reports whether this kernel takes an I/O weight: CFQ (before
+// 5.0; blkio.weight at the v1 root), blk-iocost (v2's io.weight; its
+// io.cost.qos is at the root) or BFQ, built in or loaded, which every
+// block device then lists among its schedulers.
+func ioWeighted(mode Mode) bool {
+	if mode == ModeV2 {
+		if _, err := os.Stat("/sys/fs/cgroup/io.cost.qos"); err == nil {
+			return true
+		}
+	} else if mounts, err := v1Mounts(); err == nil {
+		for _, m := range mounts {
+			if slices.Contains(m.Subsystems, "blkio") {
+				if _, err := os.Stat(filepath.Join(m.Mountpoint, "blkio.weight")); err == nil {
+					return true
+				}
+			}
+		}
+	}
+	scheds, _ := filepath.Glob("/sys/block/*/queue/scheduler")
+	for _, f := range scheds {
+		if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), "bfq") {
+			return true
+		}
+	}
+	return false
 }
 
 func blkioSet(res *Resources) bool {
