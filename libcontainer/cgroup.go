@@ -2,7 +2,6 @@ package libcontainer
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/berthproject/berth/libcontainer/cgroups"
 	"github.com/berthproject/berth/libcontainer/rootfs"
+	"github.com/berthproject/berth/libcontainer/sysfile"
 )
 
 // cgroupOptions are the options of the container's cgroup; linux, at
@@ -49,11 +49,11 @@ func (c *Container) paused() bool {
 	// The freezer's own file, without loading the cgroup manager: state
 	// and exec ask this on every call.
 	if dir := c.state.CgroupPaths["freezer"]; dir != "" {
-		b, err := os.ReadFile(filepath.Join(dir, "freezer.state"))
+		b, err := sysfile.ReadFile(filepath.Join(dir, "freezer.state"))
 		return err == nil && strings.TrimSpace(string(b)) == "FROZEN"
 	}
 	if dir := c.state.CgroupPaths[""]; dir != "" && cgroups.HostMode() == cgroups.ModeV2 {
-		b, err := os.ReadFile(filepath.Join(dir, "cgroup.events"))
+		b, err := sysfile.ReadFile(filepath.Join(dir, "cgroup.events"))
 		return err == nil && strings.Contains(string(b), "frozen 1")
 	}
 	cg, err := c.cgroup()
@@ -109,7 +109,7 @@ func cgroupMountsFor(cg *cgroups.Manager) ([]rootfs.CgroupMount, string, error) 
 // kernelControllers lists the controllers in /proc/cgroups.
 func kernelControllers() map[string]bool {
 	known := map[string]bool{}
-	b, _ := os.ReadFile("/proc/cgroups")
+	b, _ := sysfile.ReadFile("/proc/cgroups")
 	for _, line := range strings.Split(string(b), "\n") {
 		if f := strings.Fields(line); len(f) > 0 && !strings.HasPrefix(f[0], "#") {
 			known[f[0]] = true

@@ -11,6 +11,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/berthproject/berth/libcontainer/sysfile"
 )
 
 // Container is a container known to the runtime: its state on disk and the
@@ -159,7 +161,7 @@ func procStat(pid int) (start uint64, zombie bool, err error) {
 
 // procStatFlags is procStat with the task flags (field 9) too.
 func procStatFlags(pid int) (start uint64, zombie bool, flags uint64, err error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	b, err := sysfile.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0, false, 0, err
 	}

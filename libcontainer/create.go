@@ -24,14 +24,18 @@ import (
 	"github.com/berthproject/berth/libcontainer/lsm"
 	"github.com/berthproject/berth/libcontainer/plan"
 	"github.com/berthproject/berth/libcontainer/rootfs"
+	"github.com/berthproject/berth/libcontainer/sysfile"
 	berthspecs "github.com/berthproject/berth/specs"
 )
 
 // CreateOpts are the inputs of `berth create` (and of `run`).
 type CreateOpts struct {
-	Root          string
-	ID            string
-	Bundle        string
+	Root   string
+	ID     string
+	Bundle string
+	// ConfigJSON, when set, is the bundle's config.json as the caller
+	// already read it (run reads process.terminal first): read once.
+	ConfigJSON    []byte
 	ConsoleSocket string
 	NoPivot       bool
 	NoNewKeyring  bool
@@ -56,7 +60,13 @@ func Create(o *CreateOpts) (c *Container, err error) {
 	if err != nil {
 		return nil, err
 	}
-	spec, raw, err := berthspecs.LoadBundleJSON(bundle, checkRuntimeConfig)
+	data := o.ConfigJSON
+	if data == nil {
+		if data, err = ReadBundleConfig(bundle); err != nil {
+			return nil, berthspecs.ConfigReadError(err)
+		}
+	}
+	spec, raw, err := berthspecs.ParseBundleJSON(bundle, data, checkRuntimeConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -141,6 +151,11 @@ func Create(o *CreateOpts) (c *Container, err error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// ReadBundleConfig reads the bundle's config.json (see CreateOpts.ConfigJSON).
+func ReadBundleConfig(bundle string) ([]byte, error) {
+	return sysfile.ReadFile(filepath.Join(bundle, berthspecs.ConfigFile))
 }
 
 // checkCreatable refuses configs berth cannot run, with the field's path.

@@ -5,14 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/berthproject/berth/libcontainer/sysfile"
 )
 
 const (
@@ -106,26 +109,57 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 // writeFileAtomicHook is writeFileAtomic with beforeRename called once the
 // temp file is complete (the crash-test hook).
 func writeFileAtomicHook(path string, data []byte, mode os.FileMode, beforeRename func()) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	tmp, err := createTemp(path, mode)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", tmp.Name(), err)
+	done := false
+	defer func() {
+		if !done {
+			unix.Unlink(tmp.name)
+		}
+	}()
+	if err := sysfile.WriteAll(tmp.fd, data); err != nil {
+		unix.Close(tmp.fd)
+		return fmt.Errorf("write %s: %w", tmp.name, err)
 	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
+	// The mode is set as asked, whatever the umask took from it at open.
+	if err := unix.Fchmod(tmp.fd, uint32(mode.Perm())); err != nil {
+		unix.Close(tmp.fd)
+		return &os.PathError{Op: "chmod", Path: tmp.name, Err: err}
 	}
-	if err := tmp.Close(); err != nil {
-		return err
+	if err := unix.Close(tmp.fd); err != nil {
+		return &os.PathError{Op: "close", Path: tmp.name, Err: err}
 	}
 	if beforeRename != nil {
 		beforeRename()
 	}
-	return os.Rename(tmp.Name(), path)
+	if err := unix.Rename(tmp.name, path); err != nil {
+		return &os.LinkError{Op: "rename", Old: tmp.name, New: path, Err: err}
+	}
+	done = true
+	return nil
+}
+
+type tempFile struct {
+	fd   int
+	name string
+}
+
+// createTemp makes ".<base>.tmp<random>" next to path (O_EXCL), as
+// os.CreateTemp would, without an os.File.
+func createTemp(path string, mode os.FileMode) (tempFile, error) {
+	prefix := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	for try := 0; ; try++ {
+		name := prefix + strconv.FormatUint(uint64(rand.Uint32()), 10)
+		fd, err := unix.Open(name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, uint32(mode.Perm()))
+		if err == nil {
+			return tempFile{fd: fd, name: name}, nil
+		}
+		if err != unix.EEXIST || try == 100 {
+			return tempFile{}, &os.PathError{Op: "createtemp", Path: prefix + "*", Err: err}
+		}
+	}
 }
 
 // ErrNotExist is returned when no container has the id.
@@ -190,21 +224,20 @@ func loadState(root, id string) (*State, error) {
 	case err != nil:
 		return nil, fmt.Errorf("container %q: opening %s: %w", id, path, err)
 	}
-	f := os.NewFile(uintptr(fd), path)
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("container %q: %w", id, err)
+	defer unix.Close(fd)
+	var fi unix.Stat_t
+	if err := unix.Fstat(fd, &fi); err != nil {
+		return nil, fmt.Errorf("container %q: stat %s: %w", id, path, err)
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, corrupt("it is not a regular file (%v)", fi.Mode().Type())
+	if fi.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, corrupt("it is not a regular file (%v)", fileType(fi.Mode))
 	}
-	b, err := io.ReadAll(io.LimitReader(f, maxStateSize+1))
+	b, err := sysfile.ReadFd(fd, path, maxStateSize)
+	if errors.Is(err, sysfile.ErrTooLarge) {
+		return nil, corrupt("larger than %d bytes", maxStateSize)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("container %q: reading %s: %w", id, path, err)
-	}
-	if len(b) > maxStateSize {
-		return nil, corrupt("larger than %d bytes", maxStateSize)
 	}
 	st, reason, partial := parseState(id, b)
 	if reason != "" {
@@ -295,4 +328,23 @@ func lockDir(dir string, how int) (unlock func(), err error) {
 		return nil, errDirGone
 	}
 	return func() { unix.Close(fd) }, nil
+}
+
+// fileType is the os.FileMode type of a stat(2) mode, for messages.
+func fileType(mode uint32) os.FileMode {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		return os.ModeDir
+	case unix.S_IFIFO:
+		return os.ModeNamedPipe
+	case unix.S_IFCHR:
+		return os.ModeDevice | os.ModeCharDevice
+	case unix.S_IFBLK:
+		return os.ModeDevice
+	case unix.S_IFSOCK:
+		return os.ModeSocket
+	case unix.S_IFLNK:
+		return os.ModeSymlink
+	}
+	return os.ModeIrregular
 }

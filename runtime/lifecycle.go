@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berthproject/berth/libcontainer"
+	"github.com/berthproject/berth/libcontainer/sysfile"
 )
 
 var specVersion = specs.Version
@@ -65,7 +66,8 @@ func cmdCreate(g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
-	if f.consoleSocket == "" && bundleWantsTerminal(f.bundle) {
+	o := f.opts(g, rest[0])
+	if f.consoleSocket == "" && bundleWantsTerminal(o) {
 		return errDetachTTY
 	}
 	pidfd, err := dialPidfdSocket(f.pidfdSocket)
@@ -73,7 +75,7 @@ func cmdCreate(g *globals, args []string) error {
 		return err
 	}
 	defer pidfd.Close()
-	c, err := libcontainer.Create(f.opts(g, rest[0]))
+	c, err := libcontainer.Create(o)
 	if err != nil {
 		return err
 	}
@@ -106,7 +108,7 @@ func writePidFile(path string, pid int) error {
 		return nil
 	}
 	tmp := path + ".berth-tmp"
-	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+	if err := sysfile.WriteFile(tmp, []byte(strconv.Itoa(pid)), unix.O_CREAT|unix.O_TRUNC, 0o644); err != nil {
 		return fmt.Errorf("--pid-file: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {

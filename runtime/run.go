@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"os"
-	"path/filepath"
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
@@ -32,7 +31,7 @@ func cmdRun(g *globals, args []string) error {
 	}
 	o := f.opts(g, rest[0])
 	var tty *foregroundTTY
-	if f.consoleSocket == "" && bundleWantsTerminal(f.bundle) {
+	if f.consoleSocket == "" && bundleWantsTerminal(o) {
 		if *detach {
 			return errDetachTTY
 		}
@@ -92,13 +91,15 @@ func cmdRun(g *globals, args []string) error {
 	return &exitError{code: code}
 }
 
-// bundleWantsTerminal reads process.terminal from the bundle's config.
-// Errors are left for create to report with their context.
-func bundleWantsTerminal(bundle string) bool {
-	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+// bundleWantsTerminal reads process.terminal from the bundle's config,
+// and keeps the bytes read for Create. Errors are left for create to
+// report with their context.
+func bundleWantsTerminal(o *libcontainer.CreateOpts) bool {
+	b, err := libcontainer.ReadBundleConfig(o.Bundle)
 	if err != nil {
 		return false
 	}
+	o.ConfigJSON = b
 	var cfg struct {
 		Process *struct {
 			Terminal bool `json:"terminal"`

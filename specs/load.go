@@ -31,8 +31,18 @@ func LoadBundle(bundleDir string) (*rspec.Spec, error) {
 func LoadBundleJSON(bundleDir string, checks ...Check) (*rspec.Spec, []byte, error) {
 	data, err := os.ReadFile(filepath.Join(bundleDir, ConfigFile))
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", ConfigFile, err)
+		return nil, nil, ConfigReadError(err)
 	}
+	return ParseBundleJSON(bundleDir, data, checks...)
+}
+
+// ConfigReadError is the error LoadBundleJSON returns when config.json
+// cannot be read, for a caller that reads it itself.
+func ConfigReadError(err error) error { return fmt.Errorf("%s: %w", ConfigFile, err) }
+
+// ParseBundleJSON is LoadBundleJSON of config.json's bytes already read
+// (the runtime reads them once, without os.File's round trips).
+func ParseBundleJSON(bundleDir string, data []byte, checks ...Check) (*rspec.Spec, []byte, error) {
 	var spec rspec.Spec
 	if err := decodeJSON(ConfigFile, data, &spec); err != nil {
 		return nil, nil, err

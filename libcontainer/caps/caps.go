@@ -6,13 +6,13 @@ package caps
 
 import (
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/berthproject/berth/libcontainer/sysfile"
 	berthspecs "github.com/berthproject/berth/specs"
 )
 
@@ -62,7 +62,7 @@ func LastCap() int {
 		return lastCap
 	}
 	lastCap = 40 // CAP_CHECKPOINT_RESTORE, if /proc says nothing
-	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
+	if b, err := sysfile.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
 		if v, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
 			lastCap = v
 		}

@@ -14,6 +14,8 @@ import (
 	lib "github.com/opencontainers/cgroups"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
+
+	"github.com/berthproject/berth/libcontainer/sysfile"
 )
 
 // StartInside has fork start a process that is born in the (existing)
@@ -55,12 +57,12 @@ func (m *Manager) StartInside(sys *syscall.SysProcAttr, byChild []ChildJoin, for
 		}
 	}
 	if dir := paths[""]; dir != "" {
-		f, err := os.OpenFile(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return 0, false, fmt.Errorf("cgroup %s: %w", m.name, err)
+			return 0, false, fmt.Errorf("cgroup %s: %w", m.name, &os.PathError{Op: "open", Path: dir, Err: err})
 		}
-		defer f.Close()
-		sys.UseCgroupFD, sys.CgroupFD = true, int(f.Fd())
+		defer unix.Close(fd)
+		sys.UseCgroupFD, sys.CgroupFD = true, fd
 	}
 	type result struct {
 		pid    int
@@ -156,12 +158,14 @@ func (m *Manager) ChildJoins() []ChildJoin {
 		if dir == "" {
 			continue
 		}
-		f, err := os.OpenFile(filepath.Join(dir, "tasks"), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+		// Opened without os.OpenFile's poller registration (see sysfile).
+		tasks := filepath.Join(dir, "tasks")
+		fd, err := unix.Open(tasks, unix.O_WRONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			logrus.Debugf("cgroup %s: %v; the process is moved in by pid", m.name, err)
+			logrus.Debugf("cgroup %s: open %s: %v; the process is moved in by pid", m.name, tasks, err)
 			continue
 		}
-		out = append(out, ChildJoin{Controller: ctrl, Tasks: f, Label: fmt.Sprintf("v1 %s cgroup %s", ctrl, dir)})
+		out = append(out, ChildJoin{Controller: ctrl, Tasks: os.NewFile(uintptr(fd), tasks), Label: fmt.Sprintf("v1 %s cgroup %s", ctrl, dir)})
 	}
 	return out
 }
@@ -179,20 +183,10 @@ func joinThread(dirs map[string]string) error {
 	return nil
 }
 
-// writeTasks writes tid to dir's "tasks" file with plain system calls:
-// os.WriteFile would also register the cgroupfs file with Go's poller
-// (four more calls each, twice per hierarchy on every create and exec).
+// writeTasks writes tid to dir's "tasks" file (twice per hierarchy on
+// every create and exec: with plain system calls, see sysfile).
 func writeTasks(dir, tid string) error {
-	path := filepath.Join(dir, "tasks")
-	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	defer unix.Close(fd)
-	if _, err := unix.Write(fd, []byte(tid)); err != nil {
-		return &os.PathError{Op: "write", Path: path, Err: err}
-	}
-	return nil
+	return sysfile.WriteFile(filepath.Join(dir, "tasks"), []byte(tid), 0, 0)
 }
 
 // threadCgroups returns the calling thread's cgroup dir in each v1
