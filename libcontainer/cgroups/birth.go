@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"syscall"
 
-	lib "github.com/opencontainers/cgroups"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
@@ -192,7 +191,7 @@ func writeTasks(dir, tid string) error {
 // threadCgroups returns the calling thread's cgroup dir in each v1
 // hierarchy that like has.
 func threadCgroups(like map[string]string) (map[string]string, error) {
-	own, err := lib.ParseCgroupFile("/proc/thread-self/cgroup")
+	own, err := ownCgroups("/proc/thread-self/cgroup")
 	if err != nil {
 		return nil, err
 	}

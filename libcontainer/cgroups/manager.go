@@ -108,6 +108,9 @@ func newManager(opts Options, paths map[string]string) (*Manager, error) {
 		// Checked here so the caller never waits on a D-Bus that is not there.
 		return nil, fmt.Errorf("systemd cgroup driver requested for %s, but systemd is not running on this host (no /run/systemd/system); use the cgroupfs driver", name)
 	}
+	if paths == nil && !opts.Systemd && !opts.Rootless {
+		paths = v1Paths(cg, mode)
+	}
 	m, err := manager.NewWithPaths(cg, paths)
 	if err != nil {
 		return nil, fmt.Errorf("cgroup %s: %w", name, err)
