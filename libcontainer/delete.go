@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -58,7 +59,21 @@ func (c *Container) deleteLocked(force, runHooks bool) error {
 		}
 	}
 	killPoint(StepDeleteCleaned)
-	return os.RemoveAll(c.dir)
+	return removeStateDir(c.dir)
+}
+
+// removeStateDir removes a container's state dir. Its usual content by
+// now is state.json alone: two calls, where os.RemoveAll tries unlink and
+// rmdir on the dir first and then reads it through an os.File (about 17).
+// Anything else left in it (an exec fifo never opened, a temp file of a
+// killed write) is for RemoveAll.
+func removeStateDir(dir string) error {
+	unix.Unlink(filepath.Join(dir, stateFile))
+	err := unix.Rmdir(dir)
+	if err == nil || err == unix.ENOENT {
+		return nil
+	}
+	return os.RemoveAll(dir)
 }
 
 // killAll SIGKILLs every process of the container and waits for the init

@@ -229,3 +229,55 @@ func TestLockDirIsExclusive(t *testing.T) {
 		t.Fatal("lockDir of a missing dir succeeded")
 	}
 }
+
+func TestRemoveStateDir(t *testing.T) {
+	root := t.TempDir()
+	for name, files := range map[string][]string{
+		"state only":        {stateFile},
+		"empty":             nil,
+		"fifo and tmp left": {stateFile, fifoName, ".state.json.tmp123"},
+	} {
+		dir := filepath.Join(root, strings.ReplaceAll(name, " ", "-"))
+		if err := os.Mkdir(dir, 0o711); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			if err := os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := removeStateDir(dir); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if _, err := os.Lstat(dir); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s: dir still there (%v)", name, err)
+		}
+		if err := removeStateDir(dir); err != nil {
+			t.Fatalf("%s: removing it again: %v", name, err)
+		}
+	}
+}
+
+// saveState's temp file is the only file besides state.json, and is gone
+// once the state is saved; the mode is the one asked for, whatever the umask.
+func TestWriteFileAtomicLeavesOneFile(t *testing.T) {
+	dir := t.TempDir()
+	old := unix.Umask(0o077)
+	defer unix.Umask(old)
+	p := filepath.Join(dir, "f.json")
+	for i := 0; i < 3; i++ {
+		if err := writeFileAtomic(p, []byte(`{"n":1}`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 || ents[0].Name() != "f.json" {
+		t.Fatalf("dir holds %v", ents)
+	}
+	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o644 {
+		t.Fatalf("mode %v, want 0644", fi.Mode())
+	}
+	if err := writeFileAtomic(filepath.Join(dir, "missing", "f"), nil, 0o600); err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Fatalf("write below a missing dir: %v", err)
+	}
+}
