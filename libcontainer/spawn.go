@@ -14,13 +14,16 @@ import (
 
 	"github.com/berthproject/berth/libcontainer/cgroups"
 	"github.com/berthproject/berth/libcontainer/cinit"
+	"github.com/berthproject/berth/libcontainer/clonexec"
 	"github.com/berthproject/berth/libcontainer/plan"
 )
 
 // spawn starts berth-init (libcontainer/cinit) with a plan and drives the
-// conversation with it. It uses syscall.ForkExec rather than os/exec:
-// os/exec forks an extra throw-away child on first use to probe pidfd
-// support, which costs time on the start path and buys nothing here.
+// conversation with it. It uses clonexec (a vfork-like clone3 whose child
+// only places its fds and execs), or syscall.ForkExec where that cannot
+// serve, rather than os/exec: os/exec forks an extra throw-away child on
+// first use to probe pidfd support, which costs time on the start path
+// and buys nothing here.
 //
 // The child's fds are stdio, the preserved fds 3..3+n-1, the sync socket,
 // whatever addFD added, the plan and last berth-init's own image; the init
@@ -365,7 +368,15 @@ func (s *spawn) fork(path string, argv []string) (int, error) {
 		}
 		defer unix.SchedSetaffinity(0, &own)
 	}
-	pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{Files: s.files, Sys: &s.sys})
+	var pid int
+	err := clonexec.ErrNoClone3
+	if clonexec.Supported(&s.sys) {
+		pid, err = clonexec.Start(path, argv, s.files, &s.sys)
+	}
+	if err == clonexec.ErrNoClone3 {
+		// A user namespace's id maps (or an old kernel): Go's own.
+		pid, err = syscall.ForkExec(path, argv, &syscall.ProcAttr{Files: s.files, Sys: &s.sys})
+	}
 	if err != nil {
 		return 0, fmt.Errorf("starting berth-init: %w", err)
 	}

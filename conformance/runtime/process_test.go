@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -418,4 +419,31 @@ func TestExecRepeated(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestSignalStateClean: the container's process, and an exec'd one,
+// start with no signal blocked, ignored or caught, as after a plain
+// fork+exec from a shell. berth starts berth-init with every signal
+// blocked (its clone shares the runtime's memory until the exec), and a
+// user namespace takes Go's own fork path: both must end clean.
+func TestSignalStateClean(t *testing.T) {
+	t.Parallel()
+	for _, userns := range []bool{false, true} {
+		c := newContainer(t)
+		if userns {
+			c = userNSContainer(t)
+		}
+		c.Spec.Process.Args = []string{"/bin/sleep", "1000"}
+		c.mustCreate()
+		c.start()
+		for who, pid := range map[string]string{"init": "1", "exec": "self"} {
+			status := c.mustRT("exec", c.ID, "/bin/cat", "/proc/"+pid+"/status").Stdout
+			for _, field := range []string{"SigBlk", "SigIgn", "SigCgt"} {
+				m := regexp.MustCompile(`(?m)^` + field + `:\s*([0-9a-f]+)$`).FindStringSubmatch(status)
+				if m == nil || strings.Trim(m[1], "0") != "" {
+					t.Errorf("user namespace %v: the %s process's %s is %v, want all zero:\n%s", userns, who, field, m, status)
+				}
+			}
+		}
+	}
 }

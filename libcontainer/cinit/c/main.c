@@ -200,6 +200,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	catch_signals();
+	// The runtime starts this program with every signal blocked (its
+	// clone shares the runtime's memory until the exec: no handler of the
+	// runtime's may run in it); the user program starts with none blocked.
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	// The last fd the runtime passed is this program's own image.
 	close(nfds - 1);
 	if (sys_close_range((unsigned)nfds, ~0U, 0) < 0) {
