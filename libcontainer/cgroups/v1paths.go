@@ -37,7 +37,7 @@ func v1Paths(cg *lib.Cgroup, mode Mode) map[string]string {
 	if err != nil || len(mounts) == 0 {
 		return nil
 	}
-	own, err := ownCgroups("/proc/self/cgroup")
+	own, err := selfCgroups()
 	if err != nil {
 		return nil
 	}

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"os"
 	"os/exec"
+	"reflect"
 	"testing"
 
 	lib "github.com/opencontainers/cgroups"
@@ -79,10 +80,24 @@ func TestV1PathsAsLibraryBelowRoot(t *testing.T) {
 	}()
 	script := `for d in "$@"; do { echo $$ > "$d/tasks"; } 2>/dev/null; done; ` +
 		`grep -qv ':/$' /proc/self/cgroup || { echo "not moved"; exit 1; }; ` +
-		`exec env BERTH_V1PATHS_CHILD=1 "$0" -test.run '^(TestV1PathsAsLibrary|TestOwnCgroupsAsLibrary)$' -test.v`
+		`exec env BERTH_V1PATHS_CHILD=1 "$0" -test.run '^(TestV1PathsAsLibrary|TestOwnCgroupsAsLibrary|TestCgroupMountsAsLibrary)$' -test.v`
 	out, err := exec.Command("sh", append([]string{"-c", script, os.Args[0]}, dirs...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	t.Logf("%s", out)
+}
+
+func TestCgroupMountsAsLibrary(t *testing.T) {
+	if HostMode() == ModeV2 {
+		t.Skip("v1Mounts is the library's on a v2 host")
+	}
+	want, err := lib.GetCgroupMounts(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := cgroupMountsV1()
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v, %v\nlibrary %+v", got, err, want)
+	}
 }

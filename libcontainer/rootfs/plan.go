@@ -1,6 +1,7 @@
 package rootfs
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path"
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berthproject/berth/libcontainer/plan"
+	"github.com/berthproject/berth/libcontainer/sysfile"
 )
 
 // Plan turns the config's filesystem (root, mounts, /dev, sysctls, masked
@@ -79,7 +81,12 @@ func Plan(c *Config) (*plan.Rootfs, error) {
 // private when "/" is made shared: pivot_root refuses a new root whose
 // parent mount is shared.
 func parentMount(dir string) (string, error) {
-	mounts, err := mountinfo.GetMounts(mountinfo.ParentsFilter(dir))
+	// Read without os.File's round trips (sysfile), parsed by the library.
+	b, err := sysfile.ReadFile("/proc/thread-self/mountinfo")
+	var mounts []*mountinfo.Info
+	if err == nil {
+		mounts, err = mountinfo.GetMountsFromReader(bytes.NewReader(b), mountinfo.ParentsFilter(dir))
+	}
 	if err != nil {
 		return "", fmt.Errorf("root.path: reading mountinfo: %w", err)
 	}
