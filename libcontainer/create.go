@@ -467,7 +467,12 @@ func makeExecFifo(dir string) (*os.File, error) {
 	if err := unix.Chmod(path, 0o622); err != nil {
 		return nil, err
 	}
-	return os.OpenFile(path, unix.O_PATH|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	// os.NewFile, unlike os.OpenFile, tries no poller registration.
+	return os.NewFile(uintptr(fd), path), nil
 }
 
 // idmappedSources builds the config's idmapped mounts here, in the
