@@ -66,7 +66,7 @@ func Create(o *CreateOpts) (c *Container, err error) {
 			return nil, berthspecs.ConfigReadError(err)
 		}
 	}
-	spec, raw, err := berthspecs.ParseBundleJSON(bundle, data, checkRuntimeConfig)
+	spec, err := berthspecs.ParseBundleJSON(bundle, data, checkRuntimeConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +133,7 @@ func Create(o *CreateOpts) (c *Container, err error) {
 	killPoint(StepCreateDir)
 	// The config is kept as given (compacted), not encoded again.
 	var config bytes.Buffer
-	if err := json.Compact(&config, raw); err != nil {
+	if err := json.Compact(&config, data); err != nil {
 		return nil, fmt.Errorf("config.json: %w", err)
 	}
 	c = &Container{root: o.Root, dir: dir, config: spec, state: &State{

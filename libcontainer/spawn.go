@@ -368,13 +368,12 @@ func (s *spawn) fork(path string, argv []string) (int, error) {
 		}
 		defer unix.SchedSetaffinity(0, &own)
 	}
-	var pid int
-	err := clonexec.ErrNoClone3
+	pid, err := 0, clonexec.ErrUnsupported
 	if clonexec.Supported(&s.sys) {
 		pid, err = clonexec.Start(path, argv, s.files, &s.sys)
 	}
-	if err == clonexec.ErrNoClone3 {
-		// A user namespace's id maps (or an old kernel): Go's own.
+	if err == clonexec.ErrUnsupported {
+		// A user namespace's id maps, an old kernel, another build: Go's own.
 		pid, err = syscall.ForkExec(path, argv, &syscall.ProcAttr{Files: s.files, Sys: &s.sys})
 	}
 	if err != nil {

@@ -232,7 +232,7 @@ func loadState(root, id string) (*State, error) {
 	if fi.Mode&unix.S_IFMT != unix.S_IFREG {
 		return nil, corrupt("it is not a regular file (%v)", fileType(fi.Mode))
 	}
-	b, err := sysfile.ReadFd(fd, path, maxStateSize)
+	b, err := sysfile.ReadFdStat(fd, &fi, path, maxStateSize)
 	if errors.Is(err, sysfile.ErrTooLarge) {
 		return nil, corrupt("larger than %d bytes", maxStateSize)
 	}

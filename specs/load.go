@@ -33,7 +33,11 @@ func LoadBundleJSON(bundleDir string, checks ...Check) (*rspec.Spec, []byte, err
 	if err != nil {
 		return nil, nil, ConfigReadError(err)
 	}
-	return ParseBundleJSON(bundleDir, data, checks...)
+	spec, err := ParseBundleJSON(bundleDir, data, checks...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return spec, data, nil
 }
 
 // ConfigReadError is the error LoadBundleJSON returns when config.json
@@ -42,10 +46,10 @@ func ConfigReadError(err error) error { return fmt.Errorf("%s: %w", ConfigFile, 
 
 // ParseBundleJSON is LoadBundleJSON of config.json's bytes already read
 // (the runtime reads them once, without os.File's round trips).
-func ParseBundleJSON(bundleDir string, data []byte, checks ...Check) (*rspec.Spec, []byte, error) {
+func ParseBundleJSON(bundleDir string, data []byte, checks ...Check) (*rspec.Spec, error) {
 	var spec rspec.Spec
 	if err := decodeJSON(ConfigFile, data, &spec); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	fields, other := SplitErrors(Validate(&spec, bundleDir))
 	for _, check := range checks {
@@ -54,11 +58,11 @@ func ParseBundleJSON(bundleDir string, data []byte, checks ...Check) (*rspec.Spe
 	}
 	if err := errors.Join(append([]error{fields.Err()}, other...)...); err != nil {
 		if len(other) == 0 {
-			return nil, nil, fields
+			return nil, fields
 		}
-		return nil, nil, err
+		return nil, err
 	}
-	return &spec, data, nil
+	return &spec, nil
 }
 
 // LoadProcess reads a process.json as given to `exec --process` and

@@ -27,9 +27,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Available says this build has Start.
-const Available = true
-
 // Supported reports whether Start can start a process with sys; if not,
 // use syscall.ForkExec.
 func Supported(sys *syscall.SysProcAttr) bool {
@@ -38,8 +35,9 @@ func Supported(sys *syscall.SysProcAttr) bool {
 		sys.Chroot == "" && sys.Unshareflags == 0 && sys.PidFD == nil && !sys.Ptrace && !sys.Noctty
 }
 
-// ErrNoClone3 is a kernel without clone3 (before 5.3): use syscall.ForkExec.
-var ErrNoClone3 = errors.New("clone3 not supported")
+// ErrUnsupported is Start refusing what it cannot serve (here: a kernel
+// without clone3, before 5.3): use syscall.ForkExec.
+var ErrUnsupported = errors.New("clonexec: clone3 not supported by this kernel")
 
 // Start starts path with argv and an empty environment; the child's fd i
 // is files[i]. sys.Cloneflags, sys.UseCgroupFD/CgroupFD and sys.Pdeathsig
@@ -89,7 +87,7 @@ func Start(path string, argv []string, files []uintptr, sys *syscall.SysProcAttr
 	syscall.ForkLock.RUnlock()
 	if errno != 0 {
 		if syscall.Errno(errno) == unix.ENOSYS {
-			return 0, ErrNoClone3
+			return 0, ErrUnsupported
 		}
 		return 0, syscall.Errno(errno)
 	}

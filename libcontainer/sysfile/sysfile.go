@@ -39,11 +39,19 @@ func ReadFileAt(dirfd int, name string, flags int) ([]byte, error) {
 // size (a short read is its end); anything else (/proc, cgroupfs, whose
 // size is 0) until read returns 0. name is for errors.
 func ReadFd(fd int, name string, limit int64) ([]byte, error) {
-	size := int64(0)
-	regular := false
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err == nil && st.Mode&unix.S_IFMT == unix.S_IFREG {
-		regular, size = true, st.Size
+	if err := unix.Fstat(fd, &st); err != nil {
+		st = unix.Stat_t{} // read it as a file of unknown size
+	}
+	return ReadFdStat(fd, &st, name, limit)
+}
+
+// ReadFdStat is ReadFd for a caller that has fstat'ed fd already.
+func ReadFdStat(fd int, st *unix.Stat_t, name string, limit int64) ([]byte, error) {
+	size := int64(0)
+	regular := st.Mode&unix.S_IFMT == unix.S_IFREG
+	if regular {
+		size = st.Size
 	}
 	if limit >= 0 && size > limit {
 		return nil, &os.PathError{Op: "read", Path: name, Err: ErrTooLarge}
