@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +32,21 @@ func TestValidateID(t *testing.T) {
 		}
 		if !strings.Contains(err.Error(), "invalid container id") {
 			t.Errorf("ValidateID(%q) = %v, want an \"invalid container id\" error", id, err)
+		}
+	}
+}
+
+// TestValidIDMatchesRuncPattern checks the hand-written id rule against
+// runc's regular expression, every byte alone and in some mixes.
+func TestValidIDMatchesRuncPattern(t *testing.T) {
+	re := regexp.MustCompile(`^[\w+\-.]+$`)
+	ids := []string{"", "a", "a-b", "a.b_c+d", "a/b", "a b", "é", "x\x00", strings.Repeat("z", 300)}
+	for c := 0; c < 256; c++ {
+		ids = append(ids, string([]byte{byte(c)}), "a"+string([]byte{byte(c)})+"b")
+	}
+	for _, id := range ids {
+		if got, want := validID(id), re.MatchString(id); got != want {
+			t.Errorf("validID(%q) = %v, the pattern says %v", id, got, want)
 		}
 	}
 }

@@ -3,7 +3,6 @@ package cgroups
 import (
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -374,15 +373,28 @@ func convertBlockIO(r *specs.LinuxResources, res *Resources, e *errList) {
 	}
 }
 
-// pageSizeRe is the runtime-spec format of hugepageLimits[].pageSize, which
-// is also how the kernel names the hugetlb.<size>.* files.
-var pageSizeRe = regexp.MustCompile(`^[1-9][0-9]*[KMGTP]B$`)
+// validPageSize checks the runtime-spec format of
+// hugepageLimits[].pageSize, ^[1-9][0-9]*[KMGTP]B$, which is also how the
+// kernel names the hugetlb.<size>.* files. By hand, so that berth does not
+// link regexp for one pattern.
+func validPageSize(s string) bool {
+	n := len(s)
+	if n < 3 || s[n-1] != 'B' || !strings.ContainsRune("KMGTP", rune(s[n-2])) || s[0] < '1' || s[0] > '9' {
+		return false
+	}
+	for i := 1; i < n-2; i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
 
 func convertHugepages(r *specs.LinuxResources, res *Resources, e *errList) {
 	seen := map[string]bool{}
 	for i, h := range r.HugepageLimits {
 		path := fmt.Sprintf("%s.hugepageLimits[%d].pageSize", resPath, i)
-		if !pageSizeRe.MatchString(h.Pagesize) {
+		if !validPageSize(h.Pagesize) {
 			e.add(path, "%q is not a page size like 2MB or 1GB", h.Pagesize)
 			continue
 		}

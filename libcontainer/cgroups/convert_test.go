@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -275,6 +276,21 @@ func TestParseList(t *testing.T) {
 	for _, in := range []string{",", "1,,2", "-1", "1-", "x", "2-1", "8193"} {
 		if _, err := parseList(in); err == nil {
 			t.Errorf("parseList(%q) succeeded", in)
+		}
+	}
+}
+
+// TestValidPageSize checks the hand-written page size rule against the
+// runtime-spec's pattern.
+func TestValidPageSize(t *testing.T) {
+	re := regexp.MustCompile(`^[1-9][0-9]*[KMGTP]B$`)
+	sizes := []string{"", "B", "KB", "2MB", "1GB", "64KB", "16GB", "02MB", "0MB", "2mb", "2M", "2MiB", "2 MB", "-2MB", "2XB", "10000000TB", "1PB", "1EB", "2MBB", "2.5MB"}
+	for c := 0; c < 256; c++ {
+		sizes = append(sizes, string([]byte{byte(c)})+"MB", "2"+string([]byte{byte(c)})+"B", "12"+string([]byte{byte(c)}))
+	}
+	for _, s := range sizes {
+		if got, want := validPageSize(s), re.MatchString(s); got != want {
+			t.Errorf("validPageSize(%q) = %v, the pattern says %v", s, got, want)
 		}
 	}
 }
