@@ -1,3 +1,9 @@
+// updatemaxprocs=0: Go 1.25's runtime rereads the CPU limit every
+// second with a background goroutine; berth's commands are short-lived or
+// wait on one process, and GOMAXPROCS chosen at start is enough.
+
+//go:debug updatemaxprocs=0
+
 // Command berth is an OCI runtime with runc's command line: orchestrators
 // call it by path with runc's flags and read its JSON and its JSON logs.
 package main
