@@ -35,7 +35,10 @@ type CreateOpts struct {
 	Bundle string
 	// ConfigJSON, when set, is the bundle's config.json as the caller
 	// already read it (run reads process.terminal first): read once.
-	ConfigJSON    []byte
+	ConfigJSON []byte
+	// Spec, when set with ConfigJSON, is ConfigJSON as ParseBundleConfig
+	// decoded and checked it: decoded once.
+	Spec          *specs.Spec
 	ConsoleSocket string
 	NoPivot       bool
 	NoNewKeyring  bool
@@ -66,9 +69,11 @@ func Create(o *CreateOpts) (c *Container, err error) {
 			return nil, berthspecs.ConfigReadError(err)
 		}
 	}
-	spec, err := berthspecs.ParseBundleJSON(bundle, data, checkRuntimeConfig)
-	if err != nil {
-		return nil, err
+	spec := o.Spec
+	if spec == nil || o.ConfigJSON == nil {
+		if spec, err = berthspecs.ParseBundleJSON(bundle, data, checkRuntimeConfig); err != nil {
+			return nil, err
+		}
 	}
 	logrus.Debugf("container %s: loaded %s", o.ID, filepath.Join(bundle, "config.json"))
 	if err := checkCreatable(spec, o); err != nil {
@@ -156,6 +161,16 @@ func Create(o *CreateOpts) (c *Container, err error) {
 // ReadBundleConfig reads the bundle's config.json (see CreateOpts.ConfigJSON).
 func ReadBundleConfig(bundle string) ([]byte, error) {
 	return sysfile.ReadFile(filepath.Join(bundle, berthspecs.ConfigFile))
+}
+
+// ParseBundleConfig decodes and checks config.json's bytes as Create does
+// (see CreateOpts.Spec).
+func ParseBundleConfig(bundle string, data []byte) (*specs.Spec, error) {
+	abs, err := filepath.Abs(bundle)
+	if err != nil {
+		return nil, err
+	}
+	return berthspecs.ParseBundleJSON(abs, data, checkRuntimeConfig)
 }
 
 // checkCreatable refuses configs berth cannot run, with the field's path.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"os"
 
 	"github.com/sirupsen/logrus"
@@ -92,20 +91,21 @@ func cmdRun(g *globals, args []string) error {
 }
 
 // bundleWantsTerminal reads process.terminal from the bundle's config,
-// and keeps the bytes read for Create. Errors are left for create to
-// report with their context.
+// and keeps what it read and decoded for Create, so that config.json is
+// read and decoded once. Errors are left for Create to report with their
+// context.
 func bundleWantsTerminal(o *libcontainer.CreateOpts) bool {
 	b, err := libcontainer.ReadBundleConfig(o.Bundle)
 	if err != nil {
 		return false
 	}
 	o.ConfigJSON = b
-	var cfg struct {
-		Process *struct {
-			Terminal bool `json:"terminal"`
-		} `json:"process"`
+	spec, err := libcontainer.ParseBundleConfig(o.Bundle, b)
+	if err != nil {
+		return false
 	}
-	return json.Unmarshal(b, &cfg) == nil && cfg.Process != nil && cfg.Process.Terminal
+	o.Spec = spec
+	return spec.Process != nil && spec.Process.Terminal
 }
 
 // relay holds the signals that arrive for the container (sigrelay says
