@@ -12,6 +12,8 @@ FUZZTIME=${FUZZTIME:-60s}
 MINIMIZE=${FUZZMINIMIZETIME:-2s}
 TARGETS="
 ./specs FuzzLoadBundle
+./specs FuzzFastDecode
+./libcontainer FuzzStateCodec
 ./libcontainer FuzzLoadState
 ./libcontainer FuzzSyncRecv
 ./libcontainer FuzzInitError

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berthproject/berth/libcontainer/sysfile"
+	berthspecs "github.com/berthproject/berth/specs"
 )
 
 // Container is a container known to the runtime: its state on disk and the
@@ -92,7 +93,7 @@ func (c *Container) spec() (*specs.Spec, error) {
 		return nil, fmt.Errorf("container %q: %s has no config", c.state.ID, filepath.Join(c.dir, stateFile))
 	}
 	var spec specs.Spec
-	if err := json.Unmarshal(c.state.Config, &spec); err != nil {
+	if err := berthspecs.UnmarshalSpec(c.state.Config, &spec); err != nil {
 		return nil, fmt.Errorf("container %q: the config in %s: %w", c.state.ID, filepath.Join(c.dir, stateFile), err)
 	}
 	if spec.Linux == nil {

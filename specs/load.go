@@ -40,6 +40,16 @@ func LoadBundleJSON(bundleDir string, checks ...Check) (*rspec.Spec, []byte, err
 	return spec, data, nil
 }
 
+// UnmarshalSpec is json.Unmarshal of a runtime spec, with the generated
+// decoder first (see decodeJSON).
+func UnmarshalSpec(data []byte, spec *rspec.Spec) error {
+	if decodeSpecFast(data, spec) {
+		return nil
+	}
+	*spec = rspec.Spec{}
+	return json.Unmarshal(data, spec)
+}
+
 // ConfigReadError is the error LoadBundleJSON returns when config.json
 // cannot be read, for a caller that reads it itself.
 func ConfigReadError(err error) error { return fmt.Errorf("%s: %w", ConfigFile, err) }
@@ -91,6 +101,20 @@ func LoadProcess(path string) (*rspec.Process, error) {
 func decodeJSON(file string, data []byte, v any) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return &FieldError{File: file, Msg: "file is empty"}
+	}
+	// The generated decoders first (decode_gen.go): they take the plain
+	// configs engines write, without encoding/json's reflection.
+	switch v := v.(type) {
+	case *rspec.Spec:
+		if decodeSpecFast(data, v) {
+			return nil
+		}
+		*v = rspec.Spec{}
+	case *rspec.Process:
+		if decodeProcessFast(data, v) {
+			return nil
+		}
+		*v = rspec.Process{}
 	}
 	// json.Unmarshal (rather than a Decoder) also rejects trailing data
 	// after the top-level value.
