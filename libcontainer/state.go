@@ -113,7 +113,7 @@ func stateDir(root, id string) string { return filepath.Join(root, id) }
 // do the same), and on a loaded disk an fsync costs up to tens of
 // milliseconds on the start path.
 func saveState(dir string, st *State) error {
-	b, err := json.Marshal(st)
+	b, err := appendStateJSON(nil, st) // json.Marshal's, generated (state_gen.go)
 	if err != nil {
 		return err
 	}
@@ -264,25 +264,35 @@ func loadState(root, id string) (*State, error) {
 	return st, nil
 }
 
+// stateKeys tells which fields a state.json has at all (a zero init_pid is
+// a create under way; a missing one is not a state berth wrote).
+type stateKeys struct {
+	ID      *string         `json:"id"`
+	InitPid *int            `json:"init_pid"`
+	Config  json.RawMessage `json:"config"`
+}
+
 // parseState decodes a state file of container id and checks it. On
 // failure it returns why, and the decoded state if it is id's own.
 func parseState(id string, b []byte) (st *State, reason string, partial *State) {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil, "it is empty", nil
 	}
+	// The generated decoders first (state_gen.go), json.Unmarshal for
+	// what they hand over.
 	var s State
-	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, "not the JSON of a container state: " + err.Error(), nil
+	if !decodeStateFast(b, &s) {
+		s = State{}
+		if err := json.Unmarshal(b, &s); err != nil {
+			return nil, "not the JSON of a container state: " + err.Error(), nil
+		}
 	}
-	// Which fields are there at all (a zero init_pid is a create under
-	// way; a missing one is not a state berth wrote).
-	var has struct {
-		ID      *string         `json:"id"`
-		InitPid *int            `json:"init_pid"`
-		Config  json.RawMessage `json:"config"`
-	}
-	if err := json.Unmarshal(b, &has); err != nil {
-		return nil, "not the JSON of a container state: " + err.Error(), nil
+	var has stateKeys
+	if !decodeStateKeysFast(b, &has) {
+		has = stateKeys{}
+		if err := json.Unmarshal(b, &has); err != nil {
+			return nil, "not the JSON of a container state: " + err.Error(), nil
+		}
 	}
 	switch {
 	case has.ID == nil:
