@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strconv"
 
@@ -205,6 +206,24 @@ func (c *Container) OCIState() *OCIState {
 		Created: c.state.Created.UTC().Format("2006-01-02T15:04:05.999999999Z"),
 		Owner:   c.state.Owner,
 	}
+}
+
+// Owner is the user who owns the container's state dir, as `list`
+// shows it: computed when asked, as runc does, so create reads no
+// /etc/passwd. States written before berth stopped recording it keep theirs.
+func (c *Container) Owner() string {
+	if c.state.Owner != "" {
+		return c.state.Owner
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(c.dir, &st); err != nil {
+		return ""
+	}
+	uid := strconv.FormatUint(uint64(st.Uid), 10)
+	if u, err := user.LookupId(uid); err == nil {
+		return u.Username
+	}
+	return "#" + uid
 }
 
 func (c *Container) specState(status specs.ContainerState) specs.State {

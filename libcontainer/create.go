@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -142,8 +141,9 @@ func Create(o *CreateOpts) (c *Container, err error) {
 		return nil, fmt.Errorf("config.json: %w", err)
 	}
 	c = &Container{root: o.Root, dir: dir, config: spec, state: &State{
-		ID: o.ID, Bundle: bundle, Rootfs: rootfs, Created: time.Now(),
-		Owner: owner(), Annotations: spec.Annotations, Config: config.Bytes(), Version: spec.Version, Hooks: spec.Hooks,
+		// UTC, as runc keeps it: no time zone file to read on every run.
+		ID: o.ID, Bundle: bundle, Rootfs: rootfs, Created: time.Now().UTC(),
+		Annotations: spec.Annotations, Config: config.Bytes(), Version: spec.Version, Hooks: spec.Hooks,
 		CgroupsPath: spec.Linux.CgroupsPath, Systemd: o.SystemdCgroup, Rootless: o.Rootless, NoNewKeyring: o.NoNewKeyring,
 	}}
 	b := &builder{c: c, o: o, spec: spec, res: res, proc: proc}
@@ -210,13 +210,6 @@ func processCaps(spec *specs.Spec) *specs.LinuxCapabilities {
 		return nil
 	}
 	return spec.Process.Capabilities
-}
-
-func owner() string {
-	if u, err := user.Current(); err == nil {
-		return u.Username
-	}
-	return strconv.Itoa(os.Getuid())
 }
 
 // builder holds what Create makes, so abort can undo exactly that.

@@ -49,7 +49,7 @@ func cmdList(g *globals, args []string) error {
 		st := c.OCIState()
 		entries = append(entries, listEntry{
 			OCIVersion: st.Version, ID: st.ID, Pid: st.Pid, Status: string(st.Status), Bundle: st.Bundle,
-			Rootfs: st.Rootfs, Created: st.Created, Annotations: st.Annotations, Owner: st.Owner,
+			Rootfs: st.Rootfs, Created: st.Created, Annotations: st.Annotations, Owner: c.Owner(),
 		})
 	}
 	switch *format {
