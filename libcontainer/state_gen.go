@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 
+	jsonrt "github.com/berthproject/berth/specs/jsonrt"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -40,798 +41,116 @@ func decodeStateKeysFast(data []byte, v *stateKeys) bool {
 
 var jdStateNames = []string{"id", "bundle", "rootfs", "init_pid", "init_start", "created", "owner", "annotations", "config", "hooks", "oci_version", "cgroups_path", "cgroup_paths", "systemd", "rootless", "no_new_keyring", "host_mounts"}
 
-func jdState(d *jsontext.Decoder, v *State) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+func jdState(d *jsontext.Decoder, v *State) bool { return jsonrt.Object(d, v, jfState) }
+
+func jfState(d *jsontext.Decoder, v *State, name string) bool {
+	switch name {
+	case "id":
+		return jsonrt.String(d, &v.ID)
+	case "bundle":
+		return jsonrt.String(d, &v.Bundle)
+	case "rootfs":
+		return jsonrt.String(d, &v.Rootfs)
+	case "init_pid":
+		return jsonrt.Int(d, &v.InitPid)
+	case "init_start":
+		return jsonrt.Uint(d, &v.InitStart)
+	case "created":
+		return jsonrt.Unmarshaler(d, &v.Created)
+	case "owner":
+		return jsonrt.String(d, &v.Owner)
+	case "annotations":
+		return jsonrt.Map(d, &v.Annotations, jsonrt.String[string])
+	case "config":
+		return jsonrt.Unmarshaler(d, &v.Config)
+	case "hooks":
+		return jsonrt.Ptr(d, &v.Hooks, jdSpecsHooks)
+	case "oci_version":
+		return jsonrt.String(d, &v.Version)
+	case "cgroups_path":
+		return jsonrt.String(d, &v.CgroupsPath)
+	case "cgroup_paths":
+		return jsonrt.Map(d, &v.CgroupPaths, jsonrt.String[string])
+	case "systemd":
+		return jsonrt.Bool(d, &v.Systemd)
+	case "rootless":
+		return jsonrt.Bool(d, &v.Rootless)
+	case "no_new_keyring":
+		return jsonrt.Bool(d, &v.NoNewKeyring)
+	case "host_mounts":
+		return jsonrt.Ptr(d, &v.HostMounts, jdHostMounts)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "id":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.ID = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "bundle":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Bundle = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "rootfs":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Rootfs = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "init_pid":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '0':
-					n, err := strconv.ParseInt(tok.String(), 10, 64)
-					if err != nil {
-						return false
-					}
-					v.InitPid = int(n)
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "init_start":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '0':
-					n, err := strconv.ParseUint(tok.String(), 10, 64)
-					if err != nil {
-						return false
-					}
-					v.InitStart = uint64(n)
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "created":
-			{
-				raw1, err := d.ReadValue()
-				if err != nil || raw1.Kind() == 'n' || (&v.Created).UnmarshalJSON(raw1) != nil {
-					return false
-				}
-			}
-		case "owner":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Owner = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "annotations":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Annotations = nil
-				case '{':
-					m2 := map[string]string{}
-					for d.PeekKind() != '}' {
-						kt, err := d.ReadToken()
-						if err != nil {
-							return false
-						}
-						k4 := string(kt.String()) // before the value's read voids kt
-						var e3 string
-						{
-							tok, err := d.ReadToken()
-							if err != nil {
-								return false
-							}
-							switch tok.Kind() {
-							case '"':
-								e3 = string(tok.String())
-							case 'n':
-							default:
-								return false
-							}
-						}
-						m2[k4] = e3
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Annotations = m2
-				default:
-					return false
-				}
-			}
-		case "config":
-			{
-				raw5, err := d.ReadValue()
-				if err != nil || raw5.Kind() == 'n' || (&v.Config).UnmarshalJSON(raw5) != nil {
-					return false
-				}
-			}
-		case "hooks":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Hooks = nil
-			} else {
-				p6 := new(specs.Hooks)
-				if !jdSpecsHooks(d, &(*p6)) {
-					return false
-				}
-				v.Hooks = p6
-			}
-		case "oci_version":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Version = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "cgroups_path":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.CgroupsPath = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "cgroup_paths":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.CgroupPaths = nil
-				case '{':
-					m7 := map[string]string{}
-					for d.PeekKind() != '}' {
-						kt, err := d.ReadToken()
-						if err != nil {
-							return false
-						}
-						k9 := string(kt.String()) // before the value's read voids kt
-						var e8 string
-						{
-							tok, err := d.ReadToken()
-							if err != nil {
-								return false
-							}
-							switch tok.Kind() {
-							case '"':
-								e8 = string(tok.String())
-							case 'n':
-							default:
-								return false
-							}
-						}
-						m7[k9] = e8
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.CgroupPaths = m7
-				default:
-					return false
-				}
-			}
-		case "systemd":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 't', 'f':
-					v.Systemd = bool(tok.Bool())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "rootless":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 't', 'f':
-					v.Rootless = bool(tok.Bool())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "no_new_keyring":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 't', 'f':
-					v.NoNewKeyring = bool(tok.Bool())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "host_mounts":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.HostMounts = nil
-			} else {
-				p10 := new(HostMounts)
-				if !jdHostMounts(d, &(*p10)) {
-					return false
-				}
-				v.HostMounts = p10
-			}
-		default:
-			if libcontainerNameFolds(name.String(), jdStateNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdStateNames)
 }
 
 var jdStateKeysNames = []string{"id", "init_pid", "config"}
 
-func jdStateKeys(d *jsontext.Decoder, v *stateKeys) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+func jdStateKeys(d *jsontext.Decoder, v *stateKeys) bool { return jsonrt.Object(d, v, jfStateKeys) }
+
+func jfStateKeys(d *jsontext.Decoder, v *stateKeys, name string) bool {
+	switch name {
+	case "id":
+		return jsonrt.Ptr(d, &v.ID, jsonrt.String[string])
+	case "init_pid":
+		return jsonrt.Ptr(d, &v.InitPid, jsonrt.Int[int])
+	case "config":
+		return jsonrt.Unmarshaler(d, &v.Config)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "id":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.ID = nil
-			} else {
-				p11 := new(string)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '"':
-						(*p11) = string(tok.String())
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.ID = p11
-			}
-		case "init_pid":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.InitPid = nil
-			} else {
-				p12 := new(int)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseInt(tok.String(), 10, 64)
-						if err != nil {
-							return false
-						}
-						(*p12) = int(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.InitPid = p12
-			}
-		case "config":
-			{
-				raw13, err := d.ReadValue()
-				if err != nil || raw13.Kind() == 'n' || (&v.Config).UnmarshalJSON(raw13) != nil {
-					return false
-				}
-			}
-		default:
-			if libcontainerNameFolds(name.String(), jdStateKeysNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdStateKeysNames)
 }
 
 var jdSpecsHooksNames = []string{"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"}
 
-func jdSpecsHooks(d *jsontext.Decoder, v *specs.Hooks) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+func jdSpecsHooks(d *jsontext.Decoder, v *specs.Hooks) bool { return jsonrt.Object(d, v, jfSpecsHooks) }
+
+func jfSpecsHooks(d *jsontext.Decoder, v *specs.Hooks, name string) bool {
+	switch name {
+	case "prestart":
+		return jsonrt.Slice(d, &v.Prestart, jdSpecsHook)
+	case "createRuntime":
+		return jsonrt.Slice(d, &v.CreateRuntime, jdSpecsHook)
+	case "createContainer":
+		return jsonrt.Slice(d, &v.CreateContainer, jdSpecsHook)
+	case "startContainer":
+		return jsonrt.Slice(d, &v.StartContainer, jdSpecsHook)
+	case "poststart":
+		return jsonrt.Slice(d, &v.Poststart, jdSpecsHook)
+	case "poststop":
+		return jsonrt.Slice(d, &v.Poststop, jdSpecsHook)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "prestart":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Prestart = nil
-				case '[':
-					s14 := []specs.Hook{}
-					for d.PeekKind() != ']' {
-						var e15 specs.Hook
-						if !jdSpecsHook(d, &e15) {
-							return false
-						}
-						s14 = append(s14, e15)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Prestart = s14
-				default:
-					return false
-				}
-			}
-		case "createRuntime":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.CreateRuntime = nil
-				case '[':
-					s16 := []specs.Hook{}
-					for d.PeekKind() != ']' {
-						var e17 specs.Hook
-						if !jdSpecsHook(d, &e17) {
-							return false
-						}
-						s16 = append(s16, e17)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.CreateRuntime = s16
-				default:
-					return false
-				}
-			}
-		case "createContainer":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.CreateContainer = nil
-				case '[':
-					s18 := []specs.Hook{}
-					for d.PeekKind() != ']' {
-						var e19 specs.Hook
-						if !jdSpecsHook(d, &e19) {
-							return false
-						}
-						s18 = append(s18, e19)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.CreateContainer = s18
-				default:
-					return false
-				}
-			}
-		case "startContainer":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.StartContainer = nil
-				case '[':
-					s20 := []specs.Hook{}
-					for d.PeekKind() != ']' {
-						var e21 specs.Hook
-						if !jdSpecsHook(d, &e21) {
-							return false
-						}
-						s20 = append(s20, e21)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.StartContainer = s20
-				default:
-					return false
-				}
-			}
-		case "poststart":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Poststart = nil
-				case '[':
-					s22 := []specs.Hook{}
-					for d.PeekKind() != ']' {
-						var e23 specs.Hook
-						if !jdSpecsHook(d, &e23) {
-							return false
-						}
-						s22 = append(s22, e23)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Poststart = s22
-				default:
-					return false
-				}
-			}
-		case "poststop":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Poststop = nil
-				case '[':
-					s24 := []specs.Hook{}
-					for d.PeekKind() != ']' {
-						var e25 specs.Hook
-						if !jdSpecsHook(d, &e25) {
-							return false
-						}
-						s24 = append(s24, e25)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Poststop = s24
-				default:
-					return false
-				}
-			}
-		default:
-			if libcontainerNameFolds(name.String(), jdSpecsHooksNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdSpecsHooksNames)
 }
 
 var jdHostMountsNames = []string{"before", "bind"}
 
-func jdHostMounts(d *jsontext.Decoder, v *HostMounts) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+func jdHostMounts(d *jsontext.Decoder, v *HostMounts) bool { return jsonrt.Object(d, v, jfHostMounts) }
+
+func jfHostMounts(d *jsontext.Decoder, v *HostMounts, name string) bool {
+	switch name {
+	case "before":
+		return jsonrt.Uint(d, &v.Before)
+	case "bind":
+		return jsonrt.Uint(d, &v.Bind)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "before":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '0':
-					n, err := strconv.ParseUint(tok.String(), 10, 64)
-					if err != nil {
-						return false
-					}
-					v.Before = uint64(n)
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "bind":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '0':
-					n, err := strconv.ParseUint(tok.String(), 10, 64)
-					if err != nil {
-						return false
-					}
-					v.Bind = uint64(n)
-				case 'n':
-				default:
-					return false
-				}
-			}
-		default:
-			if libcontainerNameFolds(name.String(), jdHostMountsNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdHostMountsNames)
 }
 
 var jdSpecsHookNames = []string{"path", "args", "env", "timeout"}
 
-func jdSpecsHook(d *jsontext.Decoder, v *specs.Hook) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+func jdSpecsHook(d *jsontext.Decoder, v *specs.Hook) bool { return jsonrt.Object(d, v, jfSpecsHook) }
+
+func jfSpecsHook(d *jsontext.Decoder, v *specs.Hook, name string) bool {
+	switch name {
+	case "path":
+		return jsonrt.String(d, &v.Path)
+	case "args":
+		return jsonrt.Slice(d, &v.Args, jsonrt.String[string])
+	case "env":
+		return jsonrt.Slice(d, &v.Env, jsonrt.String[string])
+	case "timeout":
+		return jsonrt.Ptr(d, &v.Timeout, jsonrt.Int[int])
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "path":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Path = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "args":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Args = nil
-				case '[':
-					s26 := []string{}
-					for d.PeekKind() != ']' {
-						var e27 string
-						{
-							tok, err := d.ReadToken()
-							if err != nil {
-								return false
-							}
-							switch tok.Kind() {
-							case '"':
-								e27 = string(tok.String())
-							case 'n':
-							default:
-								return false
-							}
-						}
-						s26 = append(s26, e27)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Args = s26
-				default:
-					return false
-				}
-			}
-		case "env":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Env = nil
-				case '[':
-					s28 := []string{}
-					for d.PeekKind() != ']' {
-						var e29 string
-						{
-							tok, err := d.ReadToken()
-							if err != nil {
-								return false
-							}
-							switch tok.Kind() {
-							case '"':
-								e29 = string(tok.String())
-							case 'n':
-							default:
-								return false
-							}
-						}
-						s28 = append(s28, e29)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Env = s28
-				default:
-					return false
-				}
-			}
-		case "timeout":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Timeout = nil
-			} else {
-				p30 := new(int)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseInt(tok.String(), 10, 64)
-						if err != nil {
-							return false
-						}
-						(*p30) = int(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.Timeout = p30
-			}
-		default:
-			if libcontainerNameFolds(name.String(), jdSpecsHookNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdSpecsHookNames)
 }
 
 // appendStateJSON appends the JSON of v to b as json.Marshal writes it, but for
@@ -845,107 +164,67 @@ func jeState(b []byte, v *State) ([]byte, error) {
 	var err error
 	sep := false
 	b = append(b, '{')
-	if sep {
-		b = append(b, ',')
-	}
-	sep = true
-	b = append(b, "\"id\":"...)
+	b = jsonrt.Member(b, &sep, "\"id\":")
 	b, _ = jsontext.AppendQuote(b, v.ID)
-	if sep {
-		b = append(b, ',')
-	}
-	sep = true
-	b = append(b, "\"bundle\":"...)
+	b = jsonrt.Member(b, &sep, "\"bundle\":")
 	b, _ = jsontext.AppendQuote(b, v.Bundle)
-	if sep {
-		b = append(b, ',')
-	}
-	sep = true
-	b = append(b, "\"rootfs\":"...)
+	b = jsonrt.Member(b, &sep, "\"rootfs\":")
 	b, _ = jsontext.AppendQuote(b, v.Rootfs)
-	if sep {
-		b = append(b, ',')
-	}
-	sep = true
-	b = append(b, "\"init_pid\":"...)
+	b = jsonrt.Member(b, &sep, "\"init_pid\":")
 	b = strconv.AppendInt(b, int64(v.InitPid), 10)
-	if sep {
-		b = append(b, ',')
-	}
-	sep = true
-	b = append(b, "\"init_start\":"...)
+	b = jsonrt.Member(b, &sep, "\"init_start\":")
 	b = strconv.AppendUint(b, uint64(v.InitStart), 10)
-	if sep {
-		b = append(b, ',')
-	}
-	sep = true
-	b = append(b, "\"created\":"...)
+	b = jsonrt.Member(b, &sep, "\"created\":")
 	{
-		raw31, err := v.Created.MarshalJSON()
+		raw1, err := v.Created.MarshalJSON()
 		if err != nil {
 			return b, err
 		}
-		val32 := jsontext.Value(slices.Clone(raw31))
-		if err := val32.Compact(); err != nil {
+		val2 := jsontext.Value(slices.Clone(raw1))
+		if err := val2.Compact(); err != nil {
 			return b, err
 		}
-		b = append(b, val32...)
+		b = append(b, val2...)
 	}
-	if sep {
-		b = append(b, ',')
-	}
-	sep = true
-	b = append(b, "\"owner\":"...)
+	b = jsonrt.Member(b, &sep, "\"owner\":")
 	b, _ = jsontext.AppendQuote(b, v.Owner)
 	if !(len(v.Annotations) == 0) {
-		if sep {
-			b = append(b, ',')
-		}
-		sep = true
-		b = append(b, "\"annotations\":"...)
+		b = jsonrt.Member(b, &sep, "\"annotations\":")
 		if v.Annotations == nil {
 			b = append(b, "null"...)
 		} else {
-			keys33 := make([]string, 0, len(v.Annotations))
+			keys3 := make([]string, 0, len(v.Annotations))
 			for k := range v.Annotations {
-				keys33 = append(keys33, k)
+				keys3 = append(keys3, k)
 			}
-			slices.Sort(keys33)
+			slices.Sort(keys3)
 			b = append(b, '{')
-			for i, k34 := range keys33 {
+			for i, k4 := range keys3 {
 				if i > 0 {
 					b = append(b, ',')
 				}
-				b, _ = jsontext.AppendQuote(b, k34)
+				b, _ = jsontext.AppendQuote(b, k4)
 				b = append(b, ':')
-				e35 := v.Annotations[k34]
-				b, _ = jsontext.AppendQuote(b, e35)
+				e5 := v.Annotations[k4]
+				b, _ = jsontext.AppendQuote(b, e5)
 			}
 			b = append(b, '}')
 		}
 	}
-	if sep {
-		b = append(b, ',')
-	}
-	sep = true
-	b = append(b, "\"config\":"...)
+	b = jsonrt.Member(b, &sep, "\"config\":")
 	{
-		raw36, err := v.Config.MarshalJSON()
+		raw6, err := v.Config.MarshalJSON()
 		if err != nil {
 			return b, err
 		}
-		val37 := jsontext.Value(slices.Clone(raw36))
-		if err := val37.Compact(); err != nil {
+		val7 := jsontext.Value(slices.Clone(raw6))
+		if err := val7.Compact(); err != nil {
 			return b, err
 		}
-		b = append(b, val37...)
+		b = append(b, val7...)
 	}
 	if !(v.Hooks == nil) {
-		if sep {
-			b = append(b, ',')
-		}
-		sep = true
-		b = append(b, "\"hooks\":"...)
+		b = jsonrt.Member(b, &sep, "\"hooks\":")
 		if v.Hooks == nil {
 			b = append(b, "null"...)
 		} else {
@@ -955,78 +234,50 @@ func jeState(b []byte, v *State) ([]byte, error) {
 		}
 	}
 	if !(v.Version == "") {
-		if sep {
-			b = append(b, ',')
-		}
-		sep = true
-		b = append(b, "\"oci_version\":"...)
+		b = jsonrt.Member(b, &sep, "\"oci_version\":")
 		b, _ = jsontext.AppendQuote(b, v.Version)
 	}
 	if !(v.CgroupsPath == "") {
-		if sep {
-			b = append(b, ',')
-		}
-		sep = true
-		b = append(b, "\"cgroups_path\":"...)
+		b = jsonrt.Member(b, &sep, "\"cgroups_path\":")
 		b, _ = jsontext.AppendQuote(b, v.CgroupsPath)
 	}
 	if !(len(v.CgroupPaths) == 0) {
-		if sep {
-			b = append(b, ',')
-		}
-		sep = true
-		b = append(b, "\"cgroup_paths\":"...)
+		b = jsonrt.Member(b, &sep, "\"cgroup_paths\":")
 		if v.CgroupPaths == nil {
 			b = append(b, "null"...)
 		} else {
-			keys38 := make([]string, 0, len(v.CgroupPaths))
+			keys8 := make([]string, 0, len(v.CgroupPaths))
 			for k := range v.CgroupPaths {
-				keys38 = append(keys38, k)
+				keys8 = append(keys8, k)
 			}
-			slices.Sort(keys38)
+			slices.Sort(keys8)
 			b = append(b, '{')
-			for i, k39 := range keys38 {
+			for i, k9 := range keys8 {
 				if i > 0 {
 					b = append(b, ',')
 				}
-				b, _ = jsontext.AppendQuote(b, k39)
+				b, _ = jsontext.AppendQuote(b, k9)
 				b = append(b, ':')
-				e40 := v.CgroupPaths[k39]
-				b, _ = jsontext.AppendQuote(b, e40)
+				e10 := v.CgroupPaths[k9]
+				b, _ = jsontext.AppendQuote(b, e10)
 			}
 			b = append(b, '}')
 		}
 	}
 	if !(!bool(v.Systemd)) {
-		if sep {
-			b = append(b, ',')
-		}
-		sep = true
-		b = append(b, "\"systemd\":"...)
+		b = jsonrt.Member(b, &sep, "\"systemd\":")
 		b = strconv.AppendBool(b, bool(v.Systemd))
 	}
 	if !(!bool(v.Rootless)) {
-		if sep {
-			b = append(b, ',')
-		}
-		sep = true
-		b = append(b, "\"rootless\":"...)
+		b = jsonrt.Member(b, &sep, "\"rootless\":")
 		b = strconv.AppendBool(b, bool(v.Rootless))
 	}
 	if !(!bool(v.NoNewKeyring)) {
-		if sep {
-			b = append(b, ',')
-		}
-		sep = true
-		b = append(b, "\"no_new_keyring\":"...)
+		b = jsonrt.Member(b, &sep, "\"no_new_keyring\":")
 		b = strconv.AppendBool(b, bool(v.NoNewKeyring))
 	}
 	if !(v.HostMounts == nil) {
-		if sep {
-			b = append(b, ',')
-		}
-		sep = true
-		b = append(b, "\"host_mounts\":"...)
+		b = jsonrt.Member(b, &sep, "\"host_mounts\":")
 		if v.HostMounts == nil {
 			b = append(b, "null"...)
 		} else {
@@ -1045,20 +296,16 @@ func jeSpecsHooks(b []byte, v *specs.Hooks) ([]byte, error) {
 	sep := false
 	b = append(b, '{')
 	if !(len(v.Prestart) == 0) {
-		if sep {
-			b = append(b, ',')
-		}
-		sep = true
-		b = append(b, "\"prestart\":"...)
+		b = jsonrt.Member(b, &sep, "\"prestart\":")
 		if v.Prestart == nil {
 			b = append(b, "null"...)
 		} else {
 			b = append(b, '[')
-			for i41 := range v.Prestart {
-				if i41 > 0 {
+			for i11 := range v.Prestart {
+				if i11 > 0 {
 					b = append(b, ',')
 				}
-				if b, err = jeSpecsHook(b, &v.Prestart[i41]); err != nil {
+				if b, err = jeSpecsHook(b, &v.Prestart[i11]); err != nil {
 					return b, err
 				}
 			}
@@ -1066,20 +313,16 @@ func jeSpecsHooks(b []byte, v *specs.Hooks) ([]byte, error) {
 		}
 	}
 	if !(len(v.CreateRuntime) == 0) {
-		if sep {
-			b = append(b, ',')
-		}
-		sep = true
-		b = append(b, "\"createRuntime\":"...)
+		b = jsonrt.Member(b, &sep, "\"createRuntime\":")
 		if v.CreateRuntime == nil {
 			b = append(b, "null"...)
 		} else {
 			b = append(b, '[')
-			for i42 := range v.CreateRuntime {
-				if i42 > 0 {
+			for i12 := range v.CreateRuntime {
+				if i12 > 0 {
 					b = append(b, ',')
 				}
-				if b, err = jeSpecsHook(b, &v.CreateRuntime[i42]); err != nil {
+				if b, err = jeSpecsHook(b, &v.CreateRuntime[i12]); err != nil {
 					return b, err
 				}
 			}
@@ -1087,20 +330,16 @@ func jeSpecsHooks(b []byte, v *specs.Hooks) ([]byte, error) {
 		}
 	}
 	if !(len(v.CreateContainer) == 0) {
-		if sep {
-			b = append(b, ',')
-		}
-		sep = true
-		b = append(b, "\"createContainer\":"...)
+		b = jsonrt.Member(b, &sep, "\"createContainer\":")
 		if v.CreateContainer == nil {
 			b = append(b, "null"...)
 		} else {
 			b = append(b, '[')
-			for i43 := range v.CreateContainer {
-				if i43 > 0 {
+			for i13 := range v.CreateContainer {
+				if i13 > 0 {
 					b = append(b, ',')
 				}
-				if b, err = jeSpecsHook(b, &v.CreateContainer[i43]); err != nil {
+				if b, err = jeSpecsHook(b, &v.CreateContainer[i13]); err != nil {
 					return b, err
 				}
 			}
@@ -1108,20 +347,16 @@ func jeSpecsHooks(b []byte, v *specs.Hooks) ([]byte, error) {
 		}
 	}
 	if !(len(v.StartContainer) == 0) {
-		if sep {
-			b = append(b, ',')
-		}
-		sep = true
-		b = append(b, "\"startContainer\":"...)
+		b = jsonrt.Member(b, &sep, "\"startContainer\":")
 		if v.StartContainer == nil {
 			b = append(b, "null"...)
 		} else {
 			b = append(b, '[')
-			for i44 := range v.StartContainer {
-				if i44 > 0 {
+			for i14 := range v.StartContainer {
+				if i14 > 0 {
 					b = append(b, ',')
 				}
-				if b, err = jeSpecsHook(b, &v.StartContainer[i44]); err != nil {
+				if b, err = jeSpecsHook(b, &v.StartContainer[i14]); err != nil {
 					return b, err
 				}
 			}
@@ -1129,20 +364,16 @@ func jeSpecsHooks(b []byte, v *specs.Hooks) ([]byte, error) {
 		}
 	}
 	if !(len(v.Poststart) == 0) {
-		if sep {
-			b = append(b, ',')
-		}
-		sep = true
-		b = append(b, "\"poststart\":"...)
+		b = jsonrt.Member(b, &sep, "\"poststart\":")
 		if v.Poststart == nil {
 			b = append(b, "null"...)
 		} else {
 			b = append(b, '[')
-			for i45 := range v.Poststart {
-				if i45 > 0 {
+			for i15 := range v.Poststart {
+				if i15 > 0 {
 					b = append(b, ',')
 				}
-				if b, err = jeSpecsHook(b, &v.Poststart[i45]); err != nil {
+				if b, err = jeSpecsHook(b, &v.Poststart[i15]); err != nil {
 					return b, err
 				}
 			}
@@ -1150,20 +381,16 @@ func jeSpecsHooks(b []byte, v *specs.Hooks) ([]byte, error) {
 		}
 	}
 	if !(len(v.Poststop) == 0) {
-		if sep {
-			b = append(b, ',')
-		}
-		sep = true
-		b = append(b, "\"poststop\":"...)
+		b = jsonrt.Member(b, &sep, "\"poststop\":")
 		if v.Poststop == nil {
 			b = append(b, "null"...)
 		} else {
 			b = append(b, '[')
-			for i46 := range v.Poststop {
-				if i46 > 0 {
+			for i16 := range v.Poststop {
+				if i16 > 0 {
 					b = append(b, ',')
 				}
-				if b, err = jeSpecsHook(b, &v.Poststop[i46]); err != nil {
+				if b, err = jeSpecsHook(b, &v.Poststop[i16]); err != nil {
 					return b, err
 				}
 			}
@@ -1179,18 +406,10 @@ func jeHostMounts(b []byte, v *HostMounts) ([]byte, error) {
 	var err error
 	sep := false
 	b = append(b, '{')
-	if sep {
-		b = append(b, ',')
-	}
-	sep = true
-	b = append(b, "\"before\":"...)
+	b = jsonrt.Member(b, &sep, "\"before\":")
 	b = strconv.AppendUint(b, uint64(v.Before), 10)
 	if !(v.Bind == 0) {
-		if sep {
-			b = append(b, ',')
-		}
-		sep = true
-		b = append(b, "\"bind\":"...)
+		b = jsonrt.Member(b, &sep, "\"bind\":")
 		b = strconv.AppendUint(b, uint64(v.Bind), 10)
 	}
 	b = append(b, '}')
@@ -1202,56 +421,40 @@ func jeSpecsHook(b []byte, v *specs.Hook) ([]byte, error) {
 	var err error
 	sep := false
 	b = append(b, '{')
-	if sep {
-		b = append(b, ',')
-	}
-	sep = true
-	b = append(b, "\"path\":"...)
+	b = jsonrt.Member(b, &sep, "\"path\":")
 	b, _ = jsontext.AppendQuote(b, v.Path)
 	if !(len(v.Args) == 0) {
-		if sep {
-			b = append(b, ',')
-		}
-		sep = true
-		b = append(b, "\"args\":"...)
+		b = jsonrt.Member(b, &sep, "\"args\":")
 		if v.Args == nil {
 			b = append(b, "null"...)
 		} else {
 			b = append(b, '[')
-			for i47 := range v.Args {
-				if i47 > 0 {
+			for i17 := range v.Args {
+				if i17 > 0 {
 					b = append(b, ',')
 				}
-				b, _ = jsontext.AppendQuote(b, v.Args[i47])
+				b, _ = jsontext.AppendQuote(b, v.Args[i17])
 			}
 			b = append(b, ']')
 		}
 	}
 	if !(len(v.Env) == 0) {
-		if sep {
-			b = append(b, ',')
-		}
-		sep = true
-		b = append(b, "\"env\":"...)
+		b = jsonrt.Member(b, &sep, "\"env\":")
 		if v.Env == nil {
 			b = append(b, "null"...)
 		} else {
 			b = append(b, '[')
-			for i48 := range v.Env {
-				if i48 > 0 {
+			for i18 := range v.Env {
+				if i18 > 0 {
 					b = append(b, ',')
 				}
-				b, _ = jsontext.AppendQuote(b, v.Env[i48])
+				b, _ = jsontext.AppendQuote(b, v.Env[i18])
 			}
 			b = append(b, ']')
 		}
 	}
 	if !(v.Timeout == nil) {
-		if sep {
-			b = append(b, ',')
-		}
-		sep = true
-		b = append(b, "\"timeout\":"...)
+		b = jsonrt.Member(b, &sep, "\"timeout\":")
 		if v.Timeout == nil {
 			b = append(b, "null"...)
 		} else {
@@ -1261,36 +464,4 @@ func jeSpecsHook(b []byte, v *specs.Hook) ([]byte, error) {
 	b = append(b, '}')
 	_, _ = sep, err
 	return b, nil
-}
-
-// libcontainerNameFolds reports whether encoding/json might match name to one of
-// names although it is none of them.
-func libcontainerNameFolds(name string, names []string) bool {
-	key := libcontainerFoldKey(name)
-	for i := 0; i < len(name); i++ {
-		if name[i] >= 0x80 {
-			return true
-		}
-	}
-	for _, n := range names {
-		if libcontainerFoldKey(n) == key {
-			return true
-		}
-	}
-	return false
-}
-
-func libcontainerFoldKey(s string) string {
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '-' || c == '_':
-			continue
-		case 'A' <= c && c <= 'Z':
-			c += 'a' - 'A'
-		}
-		b = append(b, c)
-	}
-	return string(b)
 }

@@ -1,10 +1,8 @@
 package specs
 
 import (
-	"bytes"
 	"encoding/json"
 	"flag"
-	"os"
 	"reflect"
 	"testing"
 
@@ -33,23 +31,7 @@ func codecConfig() jsongen.Config {
 // runtime-spec types this module pins (a new runtime-spec version needs
 // -update).
 func TestCodecCurrent(t *testing.T) {
-	src, err := jsongen.Generate(codecConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if *update {
-		if err := os.WriteFile(codecFile, src, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	have, err := os.ReadFile(codecFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(have, src) {
-		t.Fatalf("%s is not current: go test ./specs -run TestCodecCurrent -update", codecFile)
-	}
+	jsongen.CheckFile(t, codecConfig(), codecFile, *update)
 }
 
 // sameAsUnmarshal checks the fast decoders against json.Unmarshal: when a

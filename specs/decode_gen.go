@@ -6,11 +6,10 @@ package specs
 
 import (
 	"bytes"
-	"encoding/json"
 	"encoding/json/jsontext"
 	"io"
-	"strconv"
 
+	jsonrt "github.com/berthproject/berth/specs/jsonrt"
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	fs "io/fs"
 )
@@ -41,7662 +40,1286 @@ func decodeProcessFast(data []byte, v *rspec.Process) bool {
 
 var jdRspecSpecNames = []string{"ociVersion", "process", "root", "hostname", "domainname", "mounts", "hooks", "annotations", "linux", "solaris", "windows", "vm", "zos", "freebsd"}
 
-func jdRspecSpec(d *jsontext.Decoder, v *rspec.Spec) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+func jdRspecSpec(d *jsontext.Decoder, v *rspec.Spec) bool { return jsonrt.Object(d, v, jfRspecSpec) }
+
+func jfRspecSpec(d *jsontext.Decoder, v *rspec.Spec, name string) bool {
+	switch name {
+	case "ociVersion":
+		return jsonrt.String(d, &v.Version)
+	case "process":
+		return jsonrt.Ptr(d, &v.Process, jdRspecProcess)
+	case "root":
+		return jsonrt.Ptr(d, &v.Root, jdRspecRoot)
+	case "hostname":
+		return jsonrt.String(d, &v.Hostname)
+	case "domainname":
+		return jsonrt.String(d, &v.Domainname)
+	case "mounts":
+		return jsonrt.Slice(d, &v.Mounts, jdRspecMount)
+	case "hooks":
+		return jsonrt.Ptr(d, &v.Hooks, jdRspecHooks)
+	case "annotations":
+		return jsonrt.Map(d, &v.Annotations, jsonrt.String[string])
+	case "linux":
+		return jsonrt.Ptr(d, &v.Linux, jdRspecLinux)
+	case "solaris":
+		return jsonrt.Ptr(d, &v.Solaris, jdRspecSolaris)
+	case "windows":
+		return jsonrt.Ptr(d, &v.Windows, jdRspecWindows)
+	case "vm":
+		return jsonrt.Ptr(d, &v.VM, jdRspecVM)
+	case "zos":
+		return jsonrt.Ptr(d, &v.ZOS, jdRspecZOS)
+	case "freebsd":
+		return jsonrt.Ptr(d, &v.FreeBSD, jdRspecFreeBSD)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "ociVersion":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Version = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "process":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Process = nil
-			} else {
-				p1 := new(rspec.Process)
-				if !jdRspecProcess(d, &(*p1)) {
-					return false
-				}
-				v.Process = p1
-			}
-		case "root":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Root = nil
-			} else {
-				p2 := new(rspec.Root)
-				if !jdRspecRoot(d, &(*p2)) {
-					return false
-				}
-				v.Root = p2
-			}
-		case "hostname":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Hostname = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "domainname":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Domainname = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "mounts":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Mounts = nil
-				case '[':
-					s3 := []rspec.Mount{}
-					for d.PeekKind() != ']' {
-						var e4 rspec.Mount
-						if !jdRspecMount(d, &e4) {
-							return false
-						}
-						s3 = append(s3, e4)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Mounts = s3
-				default:
-					return false
-				}
-			}
-		case "hooks":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Hooks = nil
-			} else {
-				p5 := new(rspec.Hooks)
-				if !jdRspecHooks(d, &(*p5)) {
-					return false
-				}
-				v.Hooks = p5
-			}
-		case "annotations":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Annotations = nil
-				case '{':
-					m6 := map[string]string{}
-					for d.PeekKind() != '}' {
-						kt, err := d.ReadToken()
-						if err != nil {
-							return false
-						}
-						k8 := string(kt.String()) // before the value's read voids kt
-						var e7 string
-						{
-							tok, err := d.ReadToken()
-							if err != nil {
-								return false
-							}
-							switch tok.Kind() {
-							case '"':
-								e7 = string(tok.String())
-							case 'n':
-							default:
-								return false
-							}
-						}
-						m6[k8] = e7
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Annotations = m6
-				default:
-					return false
-				}
-			}
-		case "linux":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Linux = nil
-			} else {
-				p9 := new(rspec.Linux)
-				if !jdRspecLinux(d, &(*p9)) {
-					return false
-				}
-				v.Linux = p9
-			}
-		case "solaris":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Solaris = nil
-			} else {
-				p10 := new(rspec.Solaris)
-				if !jdRspecSolaris(d, &(*p10)) {
-					return false
-				}
-				v.Solaris = p10
-			}
-		case "windows":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Windows = nil
-			} else {
-				p11 := new(rspec.Windows)
-				if !jdRspecWindows(d, &(*p11)) {
-					return false
-				}
-				v.Windows = p11
-			}
-		case "vm":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.VM = nil
-			} else {
-				p12 := new(rspec.VM)
-				if !jdRspecVM(d, &(*p12)) {
-					return false
-				}
-				v.VM = p12
-			}
-		case "zos":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.ZOS = nil
-			} else {
-				p13 := new(rspec.ZOS)
-				if !jdRspecZOS(d, &(*p13)) {
-					return false
-				}
-				v.ZOS = p13
-			}
-		case "freebsd":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.FreeBSD = nil
-			} else {
-				p14 := new(rspec.FreeBSD)
-				if !jdRspecFreeBSD(d, &(*p14)) {
-					return false
-				}
-				v.FreeBSD = p14
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecSpecNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecSpecNames)
 }
 
 var jdRspecProcessNames = []string{"terminal", "consoleSize", "user", "args", "commandLine", "env", "cwd", "capabilities", "rlimits", "noNewPrivileges", "apparmorProfile", "oomScoreAdj", "scheduler", "selinuxLabel", "ioPriority", "execCPUAffinity"}
 
 func jdRspecProcess(d *jsontext.Decoder, v *rspec.Process) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecProcess)
+}
+
+func jfRspecProcess(d *jsontext.Decoder, v *rspec.Process, name string) bool {
+	switch name {
+	case "terminal":
+		return jsonrt.Bool(d, &v.Terminal)
+	case "consoleSize":
+		return jsonrt.Ptr(d, &v.ConsoleSize, jdRspecBox)
+	case "user":
+		return jdRspecUser(d, &v.User)
+	case "args":
+		return jsonrt.Slice(d, &v.Args, jsonrt.String[string])
+	case "commandLine":
+		return jsonrt.String(d, &v.CommandLine)
+	case "env":
+		return jsonrt.Slice(d, &v.Env, jsonrt.String[string])
+	case "cwd":
+		return jsonrt.String(d, &v.Cwd)
+	case "capabilities":
+		return jsonrt.Ptr(d, &v.Capabilities, jdRspecLinuxCapabilities)
+	case "rlimits":
+		return jsonrt.Slice(d, &v.Rlimits, jdRspecPOSIXRlimit)
+	case "noNewPrivileges":
+		return jsonrt.Bool(d, &v.NoNewPrivileges)
+	case "apparmorProfile":
+		return jsonrt.String(d, &v.ApparmorProfile)
+	case "oomScoreAdj":
+		return jsonrt.Ptr(d, &v.OOMScoreAdj, jsonrt.Int[int])
+	case "scheduler":
+		return jsonrt.Ptr(d, &v.Scheduler, jdRspecScheduler)
+	case "selinuxLabel":
+		return jsonrt.String(d, &v.SelinuxLabel)
+	case "ioPriority":
+		return jsonrt.Ptr(d, &v.IOPriority, jdRspecLinuxIOPriority)
+	case "execCPUAffinity":
+		return jsonrt.Ptr(d, &v.ExecCPUAffinity, jdRspecCPUAffinity)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "terminal":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 't', 'f':
-					v.Terminal = bool(tok.Bool())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "consoleSize":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.ConsoleSize = nil
-			} else {
-				p15 := new(rspec.Box)
-				if !jdRspecBox(d, &(*p15)) {
-					return false
-				}
-				v.ConsoleSize = p15
-			}
-		case "user":
-			if !jdRspecUser(d, &v.User) {
-				return false
-			}
-		case "args":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Args = nil
-				case '[':
-					s16 := []string{}
-					for d.PeekKind() != ']' {
-						var e17 string
-						{
-							tok, err := d.ReadToken()
-							if err != nil {
-								return false
-							}
-							switch tok.Kind() {
-							case '"':
-								e17 = string(tok.String())
-							case 'n':
-							default:
-								return false
-							}
-						}
-						s16 = append(s16, e17)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Args = s16
-				default:
-					return false
-				}
-			}
-		case "commandLine":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.CommandLine = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "env":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Env = nil
-				case '[':
-					s18 := []string{}
-					for d.PeekKind() != ']' {
-						var e19 string
-						{
-							tok, err := d.ReadToken()
-							if err != nil {
-								return false
-							}
-							switch tok.Kind() {
-							case '"':
-								e19 = string(tok.String())
-							case 'n':
-							default:
-								return false
-							}
-						}
-						s18 = append(s18, e19)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Env = s18
-				default:
-					return false
-				}
-			}
-		case "cwd":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Cwd = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "capabilities":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Capabilities = nil
-			} else {
-				p20 := new(rspec.LinuxCapabilities)
-				if !jdRspecLinuxCapabilities(d, &(*p20)) {
-					return false
-				}
-				v.Capabilities = p20
-			}
-		case "rlimits":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Rlimits = nil
-				case '[':
-					s21 := []rspec.POSIXRlimit{}
-					for d.PeekKind() != ']' {
-						var e22 rspec.POSIXRlimit
-						if !jdRspecPOSIXRlimit(d, &e22) {
-							return false
-						}
-						s21 = append(s21, e22)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Rlimits = s21
-				default:
-					return false
-				}
-			}
-		case "noNewPrivileges":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 't', 'f':
-					v.NoNewPrivileges = bool(tok.Bool())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "apparmorProfile":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.ApparmorProfile = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "oomScoreAdj":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.OOMScoreAdj = nil
-			} else {
-				p23 := new(int)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseInt(tok.String(), 10, 64)
-						if err != nil {
-							return false
-						}
-						(*p23) = int(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.OOMScoreAdj = p23
-			}
-		case "scheduler":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Scheduler = nil
-			} else {
-				p24 := new(rspec.Scheduler)
-				if !jdRspecScheduler(d, &(*p24)) {
-					return false
-				}
-				v.Scheduler = p24
-			}
-		case "selinuxLabel":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.SelinuxLabel = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "ioPriority":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.IOPriority = nil
-			} else {
-				p25 := new(rspec.LinuxIOPriority)
-				if !jdRspecLinuxIOPriority(d, &(*p25)) {
-					return false
-				}
-				v.IOPriority = p25
-			}
-		case "execCPUAffinity":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.ExecCPUAffinity = nil
-			} else {
-				p26 := new(rspec.CPUAffinity)
-				if !jdRspecCPUAffinity(d, &(*p26)) {
-					return false
-				}
-				v.ExecCPUAffinity = p26
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecProcessNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecProcessNames)
 }
 
 var jdRspecRootNames = []string{"path", "readonly"}
 
-func jdRspecRoot(d *jsontext.Decoder, v *rspec.Root) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+func jdRspecRoot(d *jsontext.Decoder, v *rspec.Root) bool { return jsonrt.Object(d, v, jfRspecRoot) }
+
+func jfRspecRoot(d *jsontext.Decoder, v *rspec.Root, name string) bool {
+	switch name {
+	case "path":
+		return jsonrt.String(d, &v.Path)
+	case "readonly":
+		return jsonrt.Bool(d, &v.Readonly)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "path":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Path = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "readonly":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 't', 'f':
-					v.Readonly = bool(tok.Bool())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecRootNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecRootNames)
 }
 
 var jdRspecMountNames = []string{"destination", "type", "source", "options", "uidMappings", "gidMappings"}
 
-func jdRspecMount(d *jsontext.Decoder, v *rspec.Mount) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+func jdRspecMount(d *jsontext.Decoder, v *rspec.Mount) bool { return jsonrt.Object(d, v, jfRspecMount) }
+
+func jfRspecMount(d *jsontext.Decoder, v *rspec.Mount, name string) bool {
+	switch name {
+	case "destination":
+		return jsonrt.String(d, &v.Destination)
+	case "type":
+		return jsonrt.String(d, &v.Type)
+	case "source":
+		return jsonrt.String(d, &v.Source)
+	case "options":
+		return jsonrt.Slice(d, &v.Options, jsonrt.String[string])
+	case "uidMappings":
+		return jsonrt.Slice(d, &v.UIDMappings, jdRspecLinuxIDMapping)
+	case "gidMappings":
+		return jsonrt.Slice(d, &v.GIDMappings, jdRspecLinuxIDMapping)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "destination":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Destination = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "type":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Type = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "source":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Source = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "options":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Options = nil
-				case '[':
-					s27 := []string{}
-					for d.PeekKind() != ']' {
-						var e28 string
-						{
-							tok, err := d.ReadToken()
-							if err != nil {
-								return false
-							}
-							switch tok.Kind() {
-							case '"':
-								e28 = string(tok.String())
-							case 'n':
-							default:
-								return false
-							}
-						}
-						s27 = append(s27, e28)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Options = s27
-				default:
-					return false
-				}
-			}
-		case "uidMappings":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.UIDMappings = nil
-				case '[':
-					s29 := []rspec.LinuxIDMapping{}
-					for d.PeekKind() != ']' {
-						var e30 rspec.LinuxIDMapping
-						if !jdRspecLinuxIDMapping(d, &e30) {
-							return false
-						}
-						s29 = append(s29, e30)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.UIDMappings = s29
-				default:
-					return false
-				}
-			}
-		case "gidMappings":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.GIDMappings = nil
-				case '[':
-					s31 := []rspec.LinuxIDMapping{}
-					for d.PeekKind() != ']' {
-						var e32 rspec.LinuxIDMapping
-						if !jdRspecLinuxIDMapping(d, &e32) {
-							return false
-						}
-						s31 = append(s31, e32)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.GIDMappings = s31
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecMountNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecMountNames)
 }
 
 var jdRspecHooksNames = []string{"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"}
 
-func jdRspecHooks(d *jsontext.Decoder, v *rspec.Hooks) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+func jdRspecHooks(d *jsontext.Decoder, v *rspec.Hooks) bool { return jsonrt.Object(d, v, jfRspecHooks) }
+
+func jfRspecHooks(d *jsontext.Decoder, v *rspec.Hooks, name string) bool {
+	switch name {
+	case "prestart":
+		return jsonrt.Slice(d, &v.Prestart, jdRspecHook)
+	case "createRuntime":
+		return jsonrt.Slice(d, &v.CreateRuntime, jdRspecHook)
+	case "createContainer":
+		return jsonrt.Slice(d, &v.CreateContainer, jdRspecHook)
+	case "startContainer":
+		return jsonrt.Slice(d, &v.StartContainer, jdRspecHook)
+	case "poststart":
+		return jsonrt.Slice(d, &v.Poststart, jdRspecHook)
+	case "poststop":
+		return jsonrt.Slice(d, &v.Poststop, jdRspecHook)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "prestart":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Prestart = nil
-				case '[':
-					s33 := []rspec.Hook{}
-					for d.PeekKind() != ']' {
-						var e34 rspec.Hook
-						if !jdRspecHook(d, &e34) {
-							return false
-						}
-						s33 = append(s33, e34)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Prestart = s33
-				default:
-					return false
-				}
-			}
-		case "createRuntime":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.CreateRuntime = nil
-				case '[':
-					s35 := []rspec.Hook{}
-					for d.PeekKind() != ']' {
-						var e36 rspec.Hook
-						if !jdRspecHook(d, &e36) {
-							return false
-						}
-						s35 = append(s35, e36)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.CreateRuntime = s35
-				default:
-					return false
-				}
-			}
-		case "createContainer":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.CreateContainer = nil
-				case '[':
-					s37 := []rspec.Hook{}
-					for d.PeekKind() != ']' {
-						var e38 rspec.Hook
-						if !jdRspecHook(d, &e38) {
-							return false
-						}
-						s37 = append(s37, e38)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.CreateContainer = s37
-				default:
-					return false
-				}
-			}
-		case "startContainer":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.StartContainer = nil
-				case '[':
-					s39 := []rspec.Hook{}
-					for d.PeekKind() != ']' {
-						var e40 rspec.Hook
-						if !jdRspecHook(d, &e40) {
-							return false
-						}
-						s39 = append(s39, e40)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.StartContainer = s39
-				default:
-					return false
-				}
-			}
-		case "poststart":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Poststart = nil
-				case '[':
-					s41 := []rspec.Hook{}
-					for d.PeekKind() != ']' {
-						var e42 rspec.Hook
-						if !jdRspecHook(d, &e42) {
-							return false
-						}
-						s41 = append(s41, e42)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Poststart = s41
-				default:
-					return false
-				}
-			}
-		case "poststop":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Poststop = nil
-				case '[':
-					s43 := []rspec.Hook{}
-					for d.PeekKind() != ']' {
-						var e44 rspec.Hook
-						if !jdRspecHook(d, &e44) {
-							return false
-						}
-						s43 = append(s43, e44)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Poststop = s43
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecHooksNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecHooksNames)
 }
 
 var jdRspecLinuxNames = []string{"uidMappings", "gidMappings", "sysctl", "resources", "cgroupsPath", "namespaces", "devices", "netDevices", "seccomp", "rootfsPropagation", "maskedPaths", "readonlyPaths", "mountLabel", "intelRdt", "memoryPolicy", "personality", "timeOffsets"}
 
-func jdRspecLinux(d *jsontext.Decoder, v *rspec.Linux) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+func jdRspecLinux(d *jsontext.Decoder, v *rspec.Linux) bool { return jsonrt.Object(d, v, jfRspecLinux) }
+
+func jfRspecLinux(d *jsontext.Decoder, v *rspec.Linux, name string) bool {
+	switch name {
+	case "uidMappings":
+		return jsonrt.Slice(d, &v.UIDMappings, jdRspecLinuxIDMapping)
+	case "gidMappings":
+		return jsonrt.Slice(d, &v.GIDMappings, jdRspecLinuxIDMapping)
+	case "sysctl":
+		return jsonrt.Map(d, &v.Sysctl, jsonrt.String[string])
+	case "resources":
+		return jsonrt.Ptr(d, &v.Resources, jdRspecLinuxResources)
+	case "cgroupsPath":
+		return jsonrt.String(d, &v.CgroupsPath)
+	case "namespaces":
+		return jsonrt.Slice(d, &v.Namespaces, jdRspecLinuxNamespace)
+	case "devices":
+		return jsonrt.Slice(d, &v.Devices, jdRspecLinuxDevice)
+	case "netDevices":
+		return jsonrt.Map(d, &v.NetDevices, jdRspecLinuxNetDevice)
+	case "seccomp":
+		return jsonrt.Ptr(d, &v.Seccomp, jdRspecLinuxSeccomp)
+	case "rootfsPropagation":
+		return jsonrt.String(d, &v.RootfsPropagation)
+	case "maskedPaths":
+		return jsonrt.Slice(d, &v.MaskedPaths, jsonrt.String[string])
+	case "readonlyPaths":
+		return jsonrt.Slice(d, &v.ReadonlyPaths, jsonrt.String[string])
+	case "mountLabel":
+		return jsonrt.String(d, &v.MountLabel)
+	case "intelRdt":
+		return jsonrt.Ptr(d, &v.IntelRdt, jdRspecLinuxIntelRdt)
+	case "memoryPolicy":
+		return jsonrt.Ptr(d, &v.MemoryPolicy, jdRspecLinuxMemoryPolicy)
+	case "personality":
+		return jsonrt.Ptr(d, &v.Personality, jdRspecLinuxPersonality)
+	case "timeOffsets":
+		return jsonrt.Map(d, &v.TimeOffsets, jdRspecLinuxTimeOffset)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "uidMappings":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.UIDMappings = nil
-				case '[':
-					s45 := []rspec.LinuxIDMapping{}
-					for d.PeekKind() != ']' {
-						var e46 rspec.LinuxIDMapping
-						if !jdRspecLinuxIDMapping(d, &e46) {
-							return false
-						}
-						s45 = append(s45, e46)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.UIDMappings = s45
-				default:
-					return false
-				}
-			}
-		case "gidMappings":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.GIDMappings = nil
-				case '[':
-					s47 := []rspec.LinuxIDMapping{}
-					for d.PeekKind() != ']' {
-						var e48 rspec.LinuxIDMapping
-						if !jdRspecLinuxIDMapping(d, &e48) {
-							return false
-						}
-						s47 = append(s47, e48)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.GIDMappings = s47
-				default:
-					return false
-				}
-			}
-		case "sysctl":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Sysctl = nil
-				case '{':
-					m49 := map[string]string{}
-					for d.PeekKind() != '}' {
-						kt, err := d.ReadToken()
-						if err != nil {
-							return false
-						}
-						k51 := string(kt.String()) // before the value's read voids kt
-						var e50 string
-						{
-							tok, err := d.ReadToken()
-							if err != nil {
-								return false
-							}
-							switch tok.Kind() {
-							case '"':
-								e50 = string(tok.String())
-							case 'n':
-							default:
-								return false
-							}
-						}
-						m49[k51] = e50
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Sysctl = m49
-				default:
-					return false
-				}
-			}
-		case "resources":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Resources = nil
-			} else {
-				p52 := new(rspec.LinuxResources)
-				if !jdRspecLinuxResources(d, &(*p52)) {
-					return false
-				}
-				v.Resources = p52
-			}
-		case "cgroupsPath":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.CgroupsPath = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "namespaces":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Namespaces = nil
-				case '[':
-					s53 := []rspec.LinuxNamespace{}
-					for d.PeekKind() != ']' {
-						var e54 rspec.LinuxNamespace
-						if !jdRspecLinuxNamespace(d, &e54) {
-							return false
-						}
-						s53 = append(s53, e54)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Namespaces = s53
-				default:
-					return false
-				}
-			}
-		case "devices":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Devices = nil
-				case '[':
-					s55 := []rspec.LinuxDevice{}
-					for d.PeekKind() != ']' {
-						var e56 rspec.LinuxDevice
-						if !jdRspecLinuxDevice(d, &e56) {
-							return false
-						}
-						s55 = append(s55, e56)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Devices = s55
-				default:
-					return false
-				}
-			}
-		case "netDevices":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.NetDevices = nil
-				case '{':
-					m57 := map[string]rspec.LinuxNetDevice{}
-					for d.PeekKind() != '}' {
-						kt, err := d.ReadToken()
-						if err != nil {
-							return false
-						}
-						k59 := string(kt.String()) // before the value's read voids kt
-						var e58 rspec.LinuxNetDevice
-						if !jdRspecLinuxNetDevice(d, &e58) {
-							return false
-						}
-						m57[k59] = e58
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.NetDevices = m57
-				default:
-					return false
-				}
-			}
-		case "seccomp":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Seccomp = nil
-			} else {
-				p60 := new(rspec.LinuxSeccomp)
-				if !jdRspecLinuxSeccomp(d, &(*p60)) {
-					return false
-				}
-				v.Seccomp = p60
-			}
-		case "rootfsPropagation":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.RootfsPropagation = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "maskedPaths":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.MaskedPaths = nil
-				case '[':
-					s61 := []string{}
-					for d.PeekKind() != ']' {
-						var e62 string
-						{
-							tok, err := d.ReadToken()
-							if err != nil {
-								return false
-							}
-							switch tok.Kind() {
-							case '"':
-								e62 = string(tok.String())
-							case 'n':
-							default:
-								return false
-							}
-						}
-						s61 = append(s61, e62)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.MaskedPaths = s61
-				default:
-					return false
-				}
-			}
-		case "readonlyPaths":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.ReadonlyPaths = nil
-				case '[':
-					s63 := []string{}
-					for d.PeekKind() != ']' {
-						var e64 string
-						{
-							tok, err := d.ReadToken()
-							if err != nil {
-								return false
-							}
-							switch tok.Kind() {
-							case '"':
-								e64 = string(tok.String())
-							case 'n':
-							default:
-								return false
-							}
-						}
-						s63 = append(s63, e64)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.ReadonlyPaths = s63
-				default:
-					return false
-				}
-			}
-		case "mountLabel":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.MountLabel = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "intelRdt":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.IntelRdt = nil
-			} else {
-				p65 := new(rspec.LinuxIntelRdt)
-				if !jdRspecLinuxIntelRdt(d, &(*p65)) {
-					return false
-				}
-				v.IntelRdt = p65
-			}
-		case "memoryPolicy":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.MemoryPolicy = nil
-			} else {
-				p66 := new(rspec.LinuxMemoryPolicy)
-				if !jdRspecLinuxMemoryPolicy(d, &(*p66)) {
-					return false
-				}
-				v.MemoryPolicy = p66
-			}
-		case "personality":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Personality = nil
-			} else {
-				p67 := new(rspec.LinuxPersonality)
-				if !jdRspecLinuxPersonality(d, &(*p67)) {
-					return false
-				}
-				v.Personality = p67
-			}
-		case "timeOffsets":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.TimeOffsets = nil
-				case '{':
-					m68 := map[string]rspec.LinuxTimeOffset{}
-					for d.PeekKind() != '}' {
-						kt, err := d.ReadToken()
-						if err != nil {
-							return false
-						}
-						k70 := string(kt.String()) // before the value's read voids kt
-						var e69 rspec.LinuxTimeOffset
-						if !jdRspecLinuxTimeOffset(d, &e69) {
-							return false
-						}
-						m68[k70] = e69
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.TimeOffsets = m68
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecLinuxNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecLinuxNames)
 }
 
 var jdRspecSolarisNames = []string{"milestone", "limitpriv", "maxShmMemory", "anet", "cappedCPU", "cappedMemory"}
 
 func jdRspecSolaris(d *jsontext.Decoder, v *rspec.Solaris) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecSolaris)
+}
+
+func jfRspecSolaris(d *jsontext.Decoder, v *rspec.Solaris, name string) bool {
+	switch name {
+	case "milestone":
+		return jsonrt.String(d, &v.Milestone)
+	case "limitpriv":
+		return jsonrt.String(d, &v.LimitPriv)
+	case "maxShmMemory":
+		return jsonrt.String(d, &v.MaxShmMemory)
+	case "anet":
+		return jsonrt.Slice(d, &v.Anet, jdRspecSolarisAnet)
+	case "cappedCPU":
+		return jsonrt.Ptr(d, &v.CappedCPU, jdRspecSolarisCappedCPU)
+	case "cappedMemory":
+		return jsonrt.Ptr(d, &v.CappedMemory, jdRspecSolarisCappedMemory)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "milestone":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Milestone = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "limitpriv":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.LimitPriv = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "maxShmMemory":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.MaxShmMemory = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "anet":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Anet = nil
-				case '[':
-					s71 := []rspec.SolarisAnet{}
-					for d.PeekKind() != ']' {
-						var e72 rspec.SolarisAnet
-						if !jdRspecSolarisAnet(d, &e72) {
-							return false
-						}
-						s71 = append(s71, e72)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Anet = s71
-				default:
-					return false
-				}
-			}
-		case "cappedCPU":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.CappedCPU = nil
-			} else {
-				p73 := new(rspec.SolarisCappedCPU)
-				if !jdRspecSolarisCappedCPU(d, &(*p73)) {
-					return false
-				}
-				v.CappedCPU = p73
-			}
-		case "cappedMemory":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.CappedMemory = nil
-			} else {
-				p74 := new(rspec.SolarisCappedMemory)
-				if !jdRspecSolarisCappedMemory(d, &(*p74)) {
-					return false
-				}
-				v.CappedMemory = p74
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecSolarisNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecSolarisNames)
 }
 
 var jdRspecWindowsNames = []string{"layerFolders", "devices", "resources", "credentialSpec", "servicing", "ignoreFlushesDuringBoot", "hyperv", "network"}
 
 func jdRspecWindows(d *jsontext.Decoder, v *rspec.Windows) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecWindows)
+}
+
+func jfRspecWindows(d *jsontext.Decoder, v *rspec.Windows, name string) bool {
+	switch name {
+	case "layerFolders":
+		return jsonrt.Slice(d, &v.LayerFolders, jsonrt.String[string])
+	case "devices":
+		return jsonrt.Slice(d, &v.Devices, jdRspecWindowsDevice)
+	case "resources":
+		return jsonrt.Ptr(d, &v.Resources, jdRspecWindowsResources)
+	case "credentialSpec":
+		return jsonrt.Fallback(d, &v.CredentialSpec)
+	case "servicing":
+		return jsonrt.Bool(d, &v.Servicing)
+	case "ignoreFlushesDuringBoot":
+		return jsonrt.Bool(d, &v.IgnoreFlushesDuringBoot)
+	case "hyperv":
+		return jsonrt.Ptr(d, &v.HyperV, jdRspecWindowsHyperV)
+	case "network":
+		return jsonrt.Ptr(d, &v.Network, jdRspecWindowsNetwork)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "layerFolders":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.LayerFolders = nil
-				case '[':
-					s75 := []string{}
-					for d.PeekKind() != ']' {
-						var e76 string
-						{
-							tok, err := d.ReadToken()
-							if err != nil {
-								return false
-							}
-							switch tok.Kind() {
-							case '"':
-								e76 = string(tok.String())
-							case 'n':
-							default:
-								return false
-							}
-						}
-						s75 = append(s75, e76)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.LayerFolders = s75
-				default:
-					return false
-				}
-			}
-		case "devices":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Devices = nil
-				case '[':
-					s77 := []rspec.WindowsDevice{}
-					for d.PeekKind() != ']' {
-						var e78 rspec.WindowsDevice
-						if !jdRspecWindowsDevice(d, &e78) {
-							return false
-						}
-						s77 = append(s77, e78)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Devices = s77
-				default:
-					return false
-				}
-			}
-		case "resources":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Resources = nil
-			} else {
-				p79 := new(rspec.WindowsResources)
-				if !jdRspecWindowsResources(d, &(*p79)) {
-					return false
-				}
-				v.Resources = p79
-			}
-		case "credentialSpec":
-			{
-				raw80, err := d.ReadValue()
-				if err != nil || json.Unmarshal(raw80, &v.CredentialSpec) != nil {
-					return false
-				}
-			}
-		case "servicing":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 't', 'f':
-					v.Servicing = bool(tok.Bool())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "ignoreFlushesDuringBoot":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 't', 'f':
-					v.IgnoreFlushesDuringBoot = bool(tok.Bool())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "hyperv":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.HyperV = nil
-			} else {
-				p81 := new(rspec.WindowsHyperV)
-				if !jdRspecWindowsHyperV(d, &(*p81)) {
-					return false
-				}
-				v.HyperV = p81
-			}
-		case "network":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Network = nil
-			} else {
-				p82 := new(rspec.WindowsNetwork)
-				if !jdRspecWindowsNetwork(d, &(*p82)) {
-					return false
-				}
-				v.Network = p82
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecWindowsNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecWindowsNames)
 }
 
 var jdRspecVMNames = []string{"hypervisor", "kernel", "image", "hwconfig"}
 
-func jdRspecVM(d *jsontext.Decoder, v *rspec.VM) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+func jdRspecVM(d *jsontext.Decoder, v *rspec.VM) bool { return jsonrt.Object(d, v, jfRspecVM) }
+
+func jfRspecVM(d *jsontext.Decoder, v *rspec.VM, name string) bool {
+	switch name {
+	case "hypervisor":
+		return jdRspecVMHypervisor(d, &v.Hypervisor)
+	case "kernel":
+		return jdRspecVMKernel(d, &v.Kernel)
+	case "image":
+		return jdRspecVMImage(d, &v.Image)
+	case "hwconfig":
+		return jsonrt.Ptr(d, &v.HwConfig, jdRspecHWConfig)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "hypervisor":
-			if !jdRspecVMHypervisor(d, &v.Hypervisor) {
-				return false
-			}
-		case "kernel":
-			if !jdRspecVMKernel(d, &v.Kernel) {
-				return false
-			}
-		case "image":
-			if !jdRspecVMImage(d, &v.Image) {
-				return false
-			}
-		case "hwconfig":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.HwConfig = nil
-			} else {
-				p83 := new(rspec.HWConfig)
-				if !jdRspecHWConfig(d, &(*p83)) {
-					return false
-				}
-				v.HwConfig = p83
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecVMNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecVMNames)
 }
 
 var jdRspecZOSNames = []string{"namespaces"}
 
-func jdRspecZOS(d *jsontext.Decoder, v *rspec.ZOS) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+func jdRspecZOS(d *jsontext.Decoder, v *rspec.ZOS) bool { return jsonrt.Object(d, v, jfRspecZOS) }
+
+func jfRspecZOS(d *jsontext.Decoder, v *rspec.ZOS, name string) bool {
+	switch name {
+	case "namespaces":
+		return jsonrt.Slice(d, &v.Namespaces, jdRspecZOSNamespace)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "namespaces":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Namespaces = nil
-				case '[':
-					s84 := []rspec.ZOSNamespace{}
-					for d.PeekKind() != ']' {
-						var e85 rspec.ZOSNamespace
-						if !jdRspecZOSNamespace(d, &e85) {
-							return false
-						}
-						s84 = append(s84, e85)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Namespaces = s84
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecZOSNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecZOSNames)
 }
 
 var jdRspecFreeBSDNames = []string{"devices", "jail"}
 
 func jdRspecFreeBSD(d *jsontext.Decoder, v *rspec.FreeBSD) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecFreeBSD)
+}
+
+func jfRspecFreeBSD(d *jsontext.Decoder, v *rspec.FreeBSD, name string) bool {
+	switch name {
+	case "devices":
+		return jsonrt.Slice(d, &v.Devices, jdRspecFreeBSDDevice)
+	case "jail":
+		return jsonrt.Ptr(d, &v.Jail, jdRspecFreeBSDJail)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "devices":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Devices = nil
-				case '[':
-					s86 := []rspec.FreeBSDDevice{}
-					for d.PeekKind() != ']' {
-						var e87 rspec.FreeBSDDevice
-						if !jdRspecFreeBSDDevice(d, &e87) {
-							return false
-						}
-						s86 = append(s86, e87)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Devices = s86
-				default:
-					return false
-				}
-			}
-		case "jail":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Jail = nil
-			} else {
-				p88 := new(rspec.FreeBSDJail)
-				if !jdRspecFreeBSDJail(d, &(*p88)) {
-					return false
-				}
-				v.Jail = p88
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecFreeBSDNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecFreeBSDNames)
 }
 
 var jdRspecBoxNames = []string{"height", "width"}
 
-func jdRspecBox(d *jsontext.Decoder, v *rspec.Box) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+func jdRspecBox(d *jsontext.Decoder, v *rspec.Box) bool { return jsonrt.Object(d, v, jfRspecBox) }
+
+func jfRspecBox(d *jsontext.Decoder, v *rspec.Box, name string) bool {
+	switch name {
+	case "height":
+		return jsonrt.Uint(d, &v.Height)
+	case "width":
+		return jsonrt.Uint(d, &v.Width)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "height":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '0':
-					n, err := strconv.ParseUint(tok.String(), 10, 64)
-					if err != nil {
-						return false
-					}
-					v.Height = uint(n)
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "width":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '0':
-					n, err := strconv.ParseUint(tok.String(), 10, 64)
-					if err != nil {
-						return false
-					}
-					v.Width = uint(n)
-				case 'n':
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecBoxNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecBoxNames)
 }
 
 var jdRspecUserNames = []string{"uid", "gid", "umask", "additionalGids", "username"}
 
-func jdRspecUser(d *jsontext.Decoder, v *rspec.User) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+func jdRspecUser(d *jsontext.Decoder, v *rspec.User) bool { return jsonrt.Object(d, v, jfRspecUser) }
+
+func jfRspecUser(d *jsontext.Decoder, v *rspec.User, name string) bool {
+	switch name {
+	case "uid":
+		return jsonrt.Uint(d, &v.UID)
+	case "gid":
+		return jsonrt.Uint(d, &v.GID)
+	case "umask":
+		return jsonrt.Ptr(d, &v.Umask, jsonrt.Uint[uint32])
+	case "additionalGids":
+		return jsonrt.Slice(d, &v.AdditionalGids, jsonrt.Uint[uint32])
+	case "username":
+		return jsonrt.String(d, &v.Username)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "uid":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '0':
-					n, err := strconv.ParseUint(tok.String(), 10, 32)
-					if err != nil {
-						return false
-					}
-					v.UID = uint32(n)
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "gid":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '0':
-					n, err := strconv.ParseUint(tok.String(), 10, 32)
-					if err != nil {
-						return false
-					}
-					v.GID = uint32(n)
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "umask":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Umask = nil
-			} else {
-				p89 := new(uint32)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseUint(tok.String(), 10, 32)
-						if err != nil {
-							return false
-						}
-						(*p89) = uint32(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.Umask = p89
-			}
-		case "additionalGids":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.AdditionalGids = nil
-				case '[':
-					s90 := []uint32{}
-					for d.PeekKind() != ']' {
-						var e91 uint32
-						{
-							tok, err := d.ReadToken()
-							if err != nil {
-								return false
-							}
-							switch tok.Kind() {
-							case '0':
-								n, err := strconv.ParseUint(tok.String(), 10, 32)
-								if err != nil {
-									return false
-								}
-								e91 = uint32(n)
-							case 'n':
-							default:
-								return false
-							}
-						}
-						s90 = append(s90, e91)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.AdditionalGids = s90
-				default:
-					return false
-				}
-			}
-		case "username":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Username = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecUserNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecUserNames)
 }
 
 var jdRspecLinuxCapabilitiesNames = []string{"bounding", "effective", "inheritable", "permitted", "ambient"}
 
 func jdRspecLinuxCapabilities(d *jsontext.Decoder, v *rspec.LinuxCapabilities) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecLinuxCapabilities)
+}
+
+func jfRspecLinuxCapabilities(d *jsontext.Decoder, v *rspec.LinuxCapabilities, name string) bool {
+	switch name {
+	case "bounding":
+		return jsonrt.Slice(d, &v.Bounding, jsonrt.String[string])
+	case "effective":
+		return jsonrt.Slice(d, &v.Effective, jsonrt.String[string])
+	case "inheritable":
+		return jsonrt.Slice(d, &v.Inheritable, jsonrt.String[string])
+	case "permitted":
+		return jsonrt.Slice(d, &v.Permitted, jsonrt.String[string])
+	case "ambient":
+		return jsonrt.Slice(d, &v.Ambient, jsonrt.String[string])
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "bounding":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Bounding = nil
-				case '[':
-					s92 := []string{}
-					for d.PeekKind() != ']' {
-						var e93 string
-						{
-							tok, err := d.ReadToken()
-							if err != nil {
-								return false
-							}
-							switch tok.Kind() {
-							case '"':
-								e93 = string(tok.String())
-							case 'n':
-							default:
-								return false
-							}
-						}
-						s92 = append(s92, e93)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Bounding = s92
-				default:
-					return false
-				}
-			}
-		case "effective":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Effective = nil
-				case '[':
-					s94 := []string{}
-					for d.PeekKind() != ']' {
-						var e95 string
-						{
-							tok, err := d.ReadToken()
-							if err != nil {
-								return false
-							}
-							switch tok.Kind() {
-							case '"':
-								e95 = string(tok.String())
-							case 'n':
-							default:
-								return false
-							}
-						}
-						s94 = append(s94, e95)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Effective = s94
-				default:
-					return false
-				}
-			}
-		case "inheritable":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Inheritable = nil
-				case '[':
-					s96 := []string{}
-					for d.PeekKind() != ']' {
-						var e97 string
-						{
-							tok, err := d.ReadToken()
-							if err != nil {
-								return false
-							}
-							switch tok.Kind() {
-							case '"':
-								e97 = string(tok.String())
-							case 'n':
-							default:
-								return false
-							}
-						}
-						s96 = append(s96, e97)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Inheritable = s96
-				default:
-					return false
-				}
-			}
-		case "permitted":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Permitted = nil
-				case '[':
-					s98 := []string{}
-					for d.PeekKind() != ']' {
-						var e99 string
-						{
-							tok, err := d.ReadToken()
-							if err != nil {
-								return false
-							}
-							switch tok.Kind() {
-							case '"':
-								e99 = string(tok.String())
-							case 'n':
-							default:
-								return false
-							}
-						}
-						s98 = append(s98, e99)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Permitted = s98
-				default:
-					return false
-				}
-			}
-		case "ambient":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Ambient = nil
-				case '[':
-					s100 := []string{}
-					for d.PeekKind() != ']' {
-						var e101 string
-						{
-							tok, err := d.ReadToken()
-							if err != nil {
-								return false
-							}
-							switch tok.Kind() {
-							case '"':
-								e101 = string(tok.String())
-							case 'n':
-							default:
-								return false
-							}
-						}
-						s100 = append(s100, e101)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Ambient = s100
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecLinuxCapabilitiesNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecLinuxCapabilitiesNames)
 }
 
 var jdRspecPOSIXRlimitNames = []string{"type", "hard", "soft"}
 
 func jdRspecPOSIXRlimit(d *jsontext.Decoder, v *rspec.POSIXRlimit) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecPOSIXRlimit)
+}
+
+func jfRspecPOSIXRlimit(d *jsontext.Decoder, v *rspec.POSIXRlimit, name string) bool {
+	switch name {
+	case "type":
+		return jsonrt.String(d, &v.Type)
+	case "hard":
+		return jsonrt.Uint(d, &v.Hard)
+	case "soft":
+		return jsonrt.Uint(d, &v.Soft)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "type":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Type = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "hard":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '0':
-					n, err := strconv.ParseUint(tok.String(), 10, 64)
-					if err != nil {
-						return false
-					}
-					v.Hard = uint64(n)
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "soft":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '0':
-					n, err := strconv.ParseUint(tok.String(), 10, 64)
-					if err != nil {
-						return false
-					}
-					v.Soft = uint64(n)
-				case 'n':
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecPOSIXRlimitNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecPOSIXRlimitNames)
 }
 
 var jdRspecSchedulerNames = []string{"policy", "nice", "priority", "flags", "runtime", "deadline", "period"}
 
 func jdRspecScheduler(d *jsontext.Decoder, v *rspec.Scheduler) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecScheduler)
+}
+
+func jfRspecScheduler(d *jsontext.Decoder, v *rspec.Scheduler, name string) bool {
+	switch name {
+	case "policy":
+		return jsonrt.String(d, &v.Policy)
+	case "nice":
+		return jsonrt.Int(d, &v.Nice)
+	case "priority":
+		return jsonrt.Int(d, &v.Priority)
+	case "flags":
+		return jsonrt.Slice(d, &v.Flags, jsonrt.String[rspec.LinuxSchedulerFlag])
+	case "runtime":
+		return jsonrt.Uint(d, &v.Runtime)
+	case "deadline":
+		return jsonrt.Uint(d, &v.Deadline)
+	case "period":
+		return jsonrt.Uint(d, &v.Period)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "policy":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Policy = rspec.LinuxSchedulerPolicy(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "nice":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '0':
-					n, err := strconv.ParseInt(tok.String(), 10, 32)
-					if err != nil {
-						return false
-					}
-					v.Nice = int32(n)
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "priority":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '0':
-					n, err := strconv.ParseInt(tok.String(), 10, 32)
-					if err != nil {
-						return false
-					}
-					v.Priority = int32(n)
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "flags":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Flags = nil
-				case '[':
-					s102 := []rspec.LinuxSchedulerFlag{}
-					for d.PeekKind() != ']' {
-						var e103 rspec.LinuxSchedulerFlag
-						{
-							tok, err := d.ReadToken()
-							if err != nil {
-								return false
-							}
-							switch tok.Kind() {
-							case '"':
-								e103 = rspec.LinuxSchedulerFlag(tok.String())
-							case 'n':
-							default:
-								return false
-							}
-						}
-						s102 = append(s102, e103)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Flags = s102
-				default:
-					return false
-				}
-			}
-		case "runtime":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '0':
-					n, err := strconv.ParseUint(tok.String(), 10, 64)
-					if err != nil {
-						return false
-					}
-					v.Runtime = uint64(n)
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "deadline":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '0':
-					n, err := strconv.ParseUint(tok.String(), 10, 64)
-					if err != nil {
-						return false
-					}
-					v.Deadline = uint64(n)
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "period":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '0':
-					n, err := strconv.ParseUint(tok.String(), 10, 64)
-					if err != nil {
-						return false
-					}
-					v.Period = uint64(n)
-				case 'n':
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecSchedulerNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecSchedulerNames)
 }
 
 var jdRspecLinuxIOPriorityNames = []string{"class", "priority"}
 
 func jdRspecLinuxIOPriority(d *jsontext.Decoder, v *rspec.LinuxIOPriority) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecLinuxIOPriority)
+}
+
+func jfRspecLinuxIOPriority(d *jsontext.Decoder, v *rspec.LinuxIOPriority, name string) bool {
+	switch name {
+	case "class":
+		return jsonrt.String(d, &v.Class)
+	case "priority":
+		return jsonrt.Int(d, &v.Priority)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "class":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Class = rspec.IOPriorityClass(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "priority":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '0':
-					n, err := strconv.ParseInt(tok.String(), 10, 64)
-					if err != nil {
-						return false
-					}
-					v.Priority = int(n)
-				case 'n':
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecLinuxIOPriorityNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecLinuxIOPriorityNames)
 }
 
 var jdRspecCPUAffinityNames = []string{"initial", "final"}
 
 func jdRspecCPUAffinity(d *jsontext.Decoder, v *rspec.CPUAffinity) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecCPUAffinity)
+}
+
+func jfRspecCPUAffinity(d *jsontext.Decoder, v *rspec.CPUAffinity, name string) bool {
+	switch name {
+	case "initial":
+		return jsonrt.String(d, &v.Initial)
+	case "final":
+		return jsonrt.String(d, &v.Final)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "initial":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Initial = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "final":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Final = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecCPUAffinityNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecCPUAffinityNames)
 }
 
 var jdRspecLinuxIDMappingNames = []string{"containerID", "hostID", "size"}
 
 func jdRspecLinuxIDMapping(d *jsontext.Decoder, v *rspec.LinuxIDMapping) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecLinuxIDMapping)
+}
+
+func jfRspecLinuxIDMapping(d *jsontext.Decoder, v *rspec.LinuxIDMapping, name string) bool {
+	switch name {
+	case "containerID":
+		return jsonrt.Uint(d, &v.ContainerID)
+	case "hostID":
+		return jsonrt.Uint(d, &v.HostID)
+	case "size":
+		return jsonrt.Uint(d, &v.Size)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "containerID":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '0':
-					n, err := strconv.ParseUint(tok.String(), 10, 32)
-					if err != nil {
-						return false
-					}
-					v.ContainerID = uint32(n)
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "hostID":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '0':
-					n, err := strconv.ParseUint(tok.String(), 10, 32)
-					if err != nil {
-						return false
-					}
-					v.HostID = uint32(n)
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "size":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '0':
-					n, err := strconv.ParseUint(tok.String(), 10, 32)
-					if err != nil {
-						return false
-					}
-					v.Size = uint32(n)
-				case 'n':
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecLinuxIDMappingNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecLinuxIDMappingNames)
 }
 
 var jdRspecHookNames = []string{"path", "args", "env", "timeout"}
 
-func jdRspecHook(d *jsontext.Decoder, v *rspec.Hook) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+func jdRspecHook(d *jsontext.Decoder, v *rspec.Hook) bool { return jsonrt.Object(d, v, jfRspecHook) }
+
+func jfRspecHook(d *jsontext.Decoder, v *rspec.Hook, name string) bool {
+	switch name {
+	case "path":
+		return jsonrt.String(d, &v.Path)
+	case "args":
+		return jsonrt.Slice(d, &v.Args, jsonrt.String[string])
+	case "env":
+		return jsonrt.Slice(d, &v.Env, jsonrt.String[string])
+	case "timeout":
+		return jsonrt.Ptr(d, &v.Timeout, jsonrt.Int[int])
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "path":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Path = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "args":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Args = nil
-				case '[':
-					s104 := []string{}
-					for d.PeekKind() != ']' {
-						var e105 string
-						{
-							tok, err := d.ReadToken()
-							if err != nil {
-								return false
-							}
-							switch tok.Kind() {
-							case '"':
-								e105 = string(tok.String())
-							case 'n':
-							default:
-								return false
-							}
-						}
-						s104 = append(s104, e105)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Args = s104
-				default:
-					return false
-				}
-			}
-		case "env":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Env = nil
-				case '[':
-					s106 := []string{}
-					for d.PeekKind() != ']' {
-						var e107 string
-						{
-							tok, err := d.ReadToken()
-							if err != nil {
-								return false
-							}
-							switch tok.Kind() {
-							case '"':
-								e107 = string(tok.String())
-							case 'n':
-							default:
-								return false
-							}
-						}
-						s106 = append(s106, e107)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Env = s106
-				default:
-					return false
-				}
-			}
-		case "timeout":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Timeout = nil
-			} else {
-				p108 := new(int)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseInt(tok.String(), 10, 64)
-						if err != nil {
-							return false
-						}
-						(*p108) = int(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.Timeout = p108
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecHookNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecHookNames)
 }
 
 var jdRspecLinuxResourcesNames = []string{"devices", "memory", "cpu", "pids", "blockIO", "hugepageLimits", "network", "rdma", "unified"}
 
 func jdRspecLinuxResources(d *jsontext.Decoder, v *rspec.LinuxResources) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecLinuxResources)
+}
+
+func jfRspecLinuxResources(d *jsontext.Decoder, v *rspec.LinuxResources, name string) bool {
+	switch name {
+	case "devices":
+		return jsonrt.Slice(d, &v.Devices, jdRspecLinuxDeviceCgroup)
+	case "memory":
+		return jsonrt.Ptr(d, &v.Memory, jdRspecLinuxMemory)
+	case "cpu":
+		return jsonrt.Ptr(d, &v.CPU, jdRspecLinuxCPU)
+	case "pids":
+		return jsonrt.Ptr(d, &v.Pids, jdRspecLinuxPids)
+	case "blockIO":
+		return jsonrt.Ptr(d, &v.BlockIO, jdRspecLinuxBlockIO)
+	case "hugepageLimits":
+		return jsonrt.Slice(d, &v.HugepageLimits, jdRspecLinuxHugepageLimit)
+	case "network":
+		return jsonrt.Ptr(d, &v.Network, jdRspecLinuxNetwork)
+	case "rdma":
+		return jsonrt.Map(d, &v.Rdma, jdRspecLinuxRdma)
+	case "unified":
+		return jsonrt.Map(d, &v.Unified, jsonrt.String[string])
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "devices":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Devices = nil
-				case '[':
-					s109 := []rspec.LinuxDeviceCgroup{}
-					for d.PeekKind() != ']' {
-						var e110 rspec.LinuxDeviceCgroup
-						if !jdRspecLinuxDeviceCgroup(d, &e110) {
-							return false
-						}
-						s109 = append(s109, e110)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Devices = s109
-				default:
-					return false
-				}
-			}
-		case "memory":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Memory = nil
-			} else {
-				p111 := new(rspec.LinuxMemory)
-				if !jdRspecLinuxMemory(d, &(*p111)) {
-					return false
-				}
-				v.Memory = p111
-			}
-		case "cpu":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.CPU = nil
-			} else {
-				p112 := new(rspec.LinuxCPU)
-				if !jdRspecLinuxCPU(d, &(*p112)) {
-					return false
-				}
-				v.CPU = p112
-			}
-		case "pids":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Pids = nil
-			} else {
-				p113 := new(rspec.LinuxPids)
-				if !jdRspecLinuxPids(d, &(*p113)) {
-					return false
-				}
-				v.Pids = p113
-			}
-		case "blockIO":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.BlockIO = nil
-			} else {
-				p114 := new(rspec.LinuxBlockIO)
-				if !jdRspecLinuxBlockIO(d, &(*p114)) {
-					return false
-				}
-				v.BlockIO = p114
-			}
-		case "hugepageLimits":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.HugepageLimits = nil
-				case '[':
-					s115 := []rspec.LinuxHugepageLimit{}
-					for d.PeekKind() != ']' {
-						var e116 rspec.LinuxHugepageLimit
-						if !jdRspecLinuxHugepageLimit(d, &e116) {
-							return false
-						}
-						s115 = append(s115, e116)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.HugepageLimits = s115
-				default:
-					return false
-				}
-			}
-		case "network":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Network = nil
-			} else {
-				p117 := new(rspec.LinuxNetwork)
-				if !jdRspecLinuxNetwork(d, &(*p117)) {
-					return false
-				}
-				v.Network = p117
-			}
-		case "rdma":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Rdma = nil
-				case '{':
-					m118 := map[string]rspec.LinuxRdma{}
-					for d.PeekKind() != '}' {
-						kt, err := d.ReadToken()
-						if err != nil {
-							return false
-						}
-						k120 := string(kt.String()) // before the value's read voids kt
-						var e119 rspec.LinuxRdma
-						if !jdRspecLinuxRdma(d, &e119) {
-							return false
-						}
-						m118[k120] = e119
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Rdma = m118
-				default:
-					return false
-				}
-			}
-		case "unified":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Unified = nil
-				case '{':
-					m121 := map[string]string{}
-					for d.PeekKind() != '}' {
-						kt, err := d.ReadToken()
-						if err != nil {
-							return false
-						}
-						k123 := string(kt.String()) // before the value's read voids kt
-						var e122 string
-						{
-							tok, err := d.ReadToken()
-							if err != nil {
-								return false
-							}
-							switch tok.Kind() {
-							case '"':
-								e122 = string(tok.String())
-							case 'n':
-							default:
-								return false
-							}
-						}
-						m121[k123] = e122
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Unified = m121
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecLinuxResourcesNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecLinuxResourcesNames)
 }
 
 var jdRspecLinuxNamespaceNames = []string{"type", "path"}
 
 func jdRspecLinuxNamespace(d *jsontext.Decoder, v *rspec.LinuxNamespace) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecLinuxNamespace)
+}
+
+func jfRspecLinuxNamespace(d *jsontext.Decoder, v *rspec.LinuxNamespace, name string) bool {
+	switch name {
+	case "type":
+		return jsonrt.String(d, &v.Type)
+	case "path":
+		return jsonrt.String(d, &v.Path)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "type":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Type = rspec.LinuxNamespaceType(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "path":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Path = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecLinuxNamespaceNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecLinuxNamespaceNames)
 }
 
 var jdRspecLinuxDeviceNames = []string{"path", "type", "major", "minor", "fileMode", "uid", "gid"}
 
 func jdRspecLinuxDevice(d *jsontext.Decoder, v *rspec.LinuxDevice) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecLinuxDevice)
+}
+
+func jfRspecLinuxDevice(d *jsontext.Decoder, v *rspec.LinuxDevice, name string) bool {
+	switch name {
+	case "path":
+		return jsonrt.String(d, &v.Path)
+	case "type":
+		return jsonrt.String(d, &v.Type)
+	case "major":
+		return jsonrt.Int(d, &v.Major)
+	case "minor":
+		return jsonrt.Int(d, &v.Minor)
+	case "fileMode":
+		return jsonrt.Ptr(d, &v.FileMode, jsonrt.Uint[fs.FileMode])
+	case "uid":
+		return jsonrt.Ptr(d, &v.UID, jsonrt.Uint[uint32])
+	case "gid":
+		return jsonrt.Ptr(d, &v.GID, jsonrt.Uint[uint32])
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "path":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Path = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "type":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Type = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "major":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '0':
-					n, err := strconv.ParseInt(tok.String(), 10, 64)
-					if err != nil {
-						return false
-					}
-					v.Major = int64(n)
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "minor":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '0':
-					n, err := strconv.ParseInt(tok.String(), 10, 64)
-					if err != nil {
-						return false
-					}
-					v.Minor = int64(n)
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "fileMode":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.FileMode = nil
-			} else {
-				p124 := new(fs.FileMode)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseUint(tok.String(), 10, 32)
-						if err != nil {
-							return false
-						}
-						(*p124) = fs.FileMode(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.FileMode = p124
-			}
-		case "uid":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.UID = nil
-			} else {
-				p125 := new(uint32)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseUint(tok.String(), 10, 32)
-						if err != nil {
-							return false
-						}
-						(*p125) = uint32(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.UID = p125
-			}
-		case "gid":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.GID = nil
-			} else {
-				p126 := new(uint32)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseUint(tok.String(), 10, 32)
-						if err != nil {
-							return false
-						}
-						(*p126) = uint32(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.GID = p126
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecLinuxDeviceNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecLinuxDeviceNames)
 }
 
 var jdRspecLinuxNetDeviceNames = []string{"name"}
 
 func jdRspecLinuxNetDevice(d *jsontext.Decoder, v *rspec.LinuxNetDevice) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecLinuxNetDevice)
+}
+
+func jfRspecLinuxNetDevice(d *jsontext.Decoder, v *rspec.LinuxNetDevice, name string) bool {
+	switch name {
+	case "name":
+		return jsonrt.String(d, &v.Name)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "name":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Name = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecLinuxNetDeviceNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecLinuxNetDeviceNames)
 }
 
 var jdRspecLinuxSeccompNames = []string{"defaultAction", "defaultErrnoRet", "architectures", "flags", "listenerPath", "listenerMetadata", "syscalls"}
 
 func jdRspecLinuxSeccomp(d *jsontext.Decoder, v *rspec.LinuxSeccomp) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecLinuxSeccomp)
+}
+
+func jfRspecLinuxSeccomp(d *jsontext.Decoder, v *rspec.LinuxSeccomp, name string) bool {
+	switch name {
+	case "defaultAction":
+		return jsonrt.String(d, &v.DefaultAction)
+	case "defaultErrnoRet":
+		return jsonrt.Ptr(d, &v.DefaultErrnoRet, jsonrt.Uint[uint])
+	case "architectures":
+		return jsonrt.Slice(d, &v.Architectures, jsonrt.String[rspec.Arch])
+	case "flags":
+		return jsonrt.Slice(d, &v.Flags, jsonrt.String[rspec.LinuxSeccompFlag])
+	case "listenerPath":
+		return jsonrt.String(d, &v.ListenerPath)
+	case "listenerMetadata":
+		return jsonrt.String(d, &v.ListenerMetadata)
+	case "syscalls":
+		return jsonrt.Slice(d, &v.Syscalls, jdRspecLinuxSyscall)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "defaultAction":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.DefaultAction = rspec.LinuxSeccompAction(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "defaultErrnoRet":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.DefaultErrnoRet = nil
-			} else {
-				p127 := new(uint)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseUint(tok.String(), 10, 64)
-						if err != nil {
-							return false
-						}
-						(*p127) = uint(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.DefaultErrnoRet = p127
-			}
-		case "architectures":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Architectures = nil
-				case '[':
-					s128 := []rspec.Arch{}
-					for d.PeekKind() != ']' {
-						var e129 rspec.Arch
-						{
-							tok, err := d.ReadToken()
-							if err != nil {
-								return false
-							}
-							switch tok.Kind() {
-							case '"':
-								e129 = rspec.Arch(tok.String())
-							case 'n':
-							default:
-								return false
-							}
-						}
-						s128 = append(s128, e129)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Architectures = s128
-				default:
-					return false
-				}
-			}
-		case "flags":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Flags = nil
-				case '[':
-					s130 := []rspec.LinuxSeccompFlag{}
-					for d.PeekKind() != ']' {
-						var e131 rspec.LinuxSeccompFlag
-						{
-							tok, err := d.ReadToken()
-							if err != nil {
-								return false
-							}
-							switch tok.Kind() {
-							case '"':
-								e131 = rspec.LinuxSeccompFlag(tok.String())
-							case 'n':
-							default:
-								return false
-							}
-						}
-						s130 = append(s130, e131)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Flags = s130
-				default:
-					return false
-				}
-			}
-		case "listenerPath":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.ListenerPath = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "listenerMetadata":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.ListenerMetadata = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "syscalls":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Syscalls = nil
-				case '[':
-					s132 := []rspec.LinuxSyscall{}
-					for d.PeekKind() != ']' {
-						var e133 rspec.LinuxSyscall
-						if !jdRspecLinuxSyscall(d, &e133) {
-							return false
-						}
-						s132 = append(s132, e133)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Syscalls = s132
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecLinuxSeccompNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecLinuxSeccompNames)
 }
 
 var jdRspecLinuxIntelRdtNames = []string{"closID", "schemata", "l3CacheSchema", "memBwSchema", "enableMonitoring"}
 
 func jdRspecLinuxIntelRdt(d *jsontext.Decoder, v *rspec.LinuxIntelRdt) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecLinuxIntelRdt)
+}
+
+func jfRspecLinuxIntelRdt(d *jsontext.Decoder, v *rspec.LinuxIntelRdt, name string) bool {
+	switch name {
+	case "closID":
+		return jsonrt.String(d, &v.ClosID)
+	case "schemata":
+		return jsonrt.Slice(d, &v.Schemata, jsonrt.String[string])
+	case "l3CacheSchema":
+		return jsonrt.String(d, &v.L3CacheSchema)
+	case "memBwSchema":
+		return jsonrt.String(d, &v.MemBwSchema)
+	case "enableMonitoring":
+		return jsonrt.Bool(d, &v.EnableMonitoring)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "closID":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.ClosID = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "schemata":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Schemata = nil
-				case '[':
-					s134 := []string{}
-					for d.PeekKind() != ']' {
-						var e135 string
-						{
-							tok, err := d.ReadToken()
-							if err != nil {
-								return false
-							}
-							switch tok.Kind() {
-							case '"':
-								e135 = string(tok.String())
-							case 'n':
-							default:
-								return false
-							}
-						}
-						s134 = append(s134, e135)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Schemata = s134
-				default:
-					return false
-				}
-			}
-		case "l3CacheSchema":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.L3CacheSchema = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "memBwSchema":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.MemBwSchema = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "enableMonitoring":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 't', 'f':
-					v.EnableMonitoring = bool(tok.Bool())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecLinuxIntelRdtNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecLinuxIntelRdtNames)
 }
 
 var jdRspecLinuxMemoryPolicyNames = []string{"mode", "nodes", "flags"}
 
 func jdRspecLinuxMemoryPolicy(d *jsontext.Decoder, v *rspec.LinuxMemoryPolicy) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecLinuxMemoryPolicy)
+}
+
+func jfRspecLinuxMemoryPolicy(d *jsontext.Decoder, v *rspec.LinuxMemoryPolicy, name string) bool {
+	switch name {
+	case "mode":
+		return jsonrt.String(d, &v.Mode)
+	case "nodes":
+		return jsonrt.String(d, &v.Nodes)
+	case "flags":
+		return jsonrt.Slice(d, &v.Flags, jsonrt.String[rspec.MemoryPolicyFlagType])
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "mode":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Mode = rspec.MemoryPolicyModeType(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "nodes":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Nodes = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "flags":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Flags = nil
-				case '[':
-					s136 := []rspec.MemoryPolicyFlagType{}
-					for d.PeekKind() != ']' {
-						var e137 rspec.MemoryPolicyFlagType
-						{
-							tok, err := d.ReadToken()
-							if err != nil {
-								return false
-							}
-							switch tok.Kind() {
-							case '"':
-								e137 = rspec.MemoryPolicyFlagType(tok.String())
-							case 'n':
-							default:
-								return false
-							}
-						}
-						s136 = append(s136, e137)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Flags = s136
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecLinuxMemoryPolicyNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecLinuxMemoryPolicyNames)
 }
 
 var jdRspecLinuxPersonalityNames = []string{"domain", "flags"}
 
 func jdRspecLinuxPersonality(d *jsontext.Decoder, v *rspec.LinuxPersonality) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecLinuxPersonality)
+}
+
+func jfRspecLinuxPersonality(d *jsontext.Decoder, v *rspec.LinuxPersonality, name string) bool {
+	switch name {
+	case "domain":
+		return jsonrt.String(d, &v.Domain)
+	case "flags":
+		return jsonrt.Slice(d, &v.Flags, jsonrt.String[rspec.LinuxPersonalityFlag])
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "domain":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Domain = rspec.LinuxPersonalityDomain(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "flags":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Flags = nil
-				case '[':
-					s138 := []rspec.LinuxPersonalityFlag{}
-					for d.PeekKind() != ']' {
-						var e139 rspec.LinuxPersonalityFlag
-						{
-							tok, err := d.ReadToken()
-							if err != nil {
-								return false
-							}
-							switch tok.Kind() {
-							case '"':
-								e139 = rspec.LinuxPersonalityFlag(tok.String())
-							case 'n':
-							default:
-								return false
-							}
-						}
-						s138 = append(s138, e139)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Flags = s138
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecLinuxPersonalityNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecLinuxPersonalityNames)
 }
 
 var jdRspecLinuxTimeOffsetNames = []string{"secs", "nanosecs"}
 
 func jdRspecLinuxTimeOffset(d *jsontext.Decoder, v *rspec.LinuxTimeOffset) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecLinuxTimeOffset)
+}
+
+func jfRspecLinuxTimeOffset(d *jsontext.Decoder, v *rspec.LinuxTimeOffset, name string) bool {
+	switch name {
+	case "secs":
+		return jsonrt.Int(d, &v.Secs)
+	case "nanosecs":
+		return jsonrt.Uint(d, &v.Nanosecs)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "secs":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '0':
-					n, err := strconv.ParseInt(tok.String(), 10, 64)
-					if err != nil {
-						return false
-					}
-					v.Secs = int64(n)
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "nanosecs":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '0':
-					n, err := strconv.ParseUint(tok.String(), 10, 32)
-					if err != nil {
-						return false
-					}
-					v.Nanosecs = uint32(n)
-				case 'n':
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecLinuxTimeOffsetNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecLinuxTimeOffsetNames)
 }
 
 var jdRspecSolarisAnetNames = []string{"linkname", "lowerLink", "allowedAddress", "configureAllowedAddress", "defrouter", "linkProtection", "macAddress"}
 
 func jdRspecSolarisAnet(d *jsontext.Decoder, v *rspec.SolarisAnet) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecSolarisAnet)
+}
+
+func jfRspecSolarisAnet(d *jsontext.Decoder, v *rspec.SolarisAnet, name string) bool {
+	switch name {
+	case "linkname":
+		return jsonrt.String(d, &v.Linkname)
+	case "lowerLink":
+		return jsonrt.String(d, &v.Lowerlink)
+	case "allowedAddress":
+		return jsonrt.String(d, &v.Allowedaddr)
+	case "configureAllowedAddress":
+		return jsonrt.String(d, &v.Configallowedaddr)
+	case "defrouter":
+		return jsonrt.String(d, &v.Defrouter)
+	case "linkProtection":
+		return jsonrt.String(d, &v.Linkprotection)
+	case "macAddress":
+		return jsonrt.String(d, &v.Macaddress)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "linkname":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Linkname = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "lowerLink":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Lowerlink = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "allowedAddress":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Allowedaddr = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "configureAllowedAddress":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Configallowedaddr = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "defrouter":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Defrouter = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "linkProtection":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Linkprotection = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "macAddress":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Macaddress = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecSolarisAnetNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecSolarisAnetNames)
 }
 
 var jdRspecSolarisCappedCPUNames = []string{"ncpus"}
 
 func jdRspecSolarisCappedCPU(d *jsontext.Decoder, v *rspec.SolarisCappedCPU) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecSolarisCappedCPU)
+}
+
+func jfRspecSolarisCappedCPU(d *jsontext.Decoder, v *rspec.SolarisCappedCPU, name string) bool {
+	switch name {
+	case "ncpus":
+		return jsonrt.String(d, &v.Ncpus)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "ncpus":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Ncpus = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecSolarisCappedCPUNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecSolarisCappedCPUNames)
 }
 
 var jdRspecSolarisCappedMemoryNames = []string{"physical", "swap"}
 
 func jdRspecSolarisCappedMemory(d *jsontext.Decoder, v *rspec.SolarisCappedMemory) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecSolarisCappedMemory)
+}
+
+func jfRspecSolarisCappedMemory(d *jsontext.Decoder, v *rspec.SolarisCappedMemory, name string) bool {
+	switch name {
+	case "physical":
+		return jsonrt.String(d, &v.Physical)
+	case "swap":
+		return jsonrt.String(d, &v.Swap)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "physical":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Physical = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "swap":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Swap = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecSolarisCappedMemoryNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecSolarisCappedMemoryNames)
 }
 
 var jdRspecWindowsDeviceNames = []string{"id", "idType"}
 
 func jdRspecWindowsDevice(d *jsontext.Decoder, v *rspec.WindowsDevice) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecWindowsDevice)
+}
+
+func jfRspecWindowsDevice(d *jsontext.Decoder, v *rspec.WindowsDevice, name string) bool {
+	switch name {
+	case "id":
+		return jsonrt.String(d, &v.ID)
+	case "idType":
+		return jsonrt.String(d, &v.IDType)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "id":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.ID = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "idType":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.IDType = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecWindowsDeviceNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecWindowsDeviceNames)
 }
 
 var jdRspecWindowsResourcesNames = []string{"memory", "cpu", "storage"}
 
 func jdRspecWindowsResources(d *jsontext.Decoder, v *rspec.WindowsResources) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecWindowsResources)
+}
+
+func jfRspecWindowsResources(d *jsontext.Decoder, v *rspec.WindowsResources, name string) bool {
+	switch name {
+	case "memory":
+		return jsonrt.Ptr(d, &v.Memory, jdRspecWindowsMemoryResources)
+	case "cpu":
+		return jsonrt.Ptr(d, &v.CPU, jdRspecWindowsCPUResources)
+	case "storage":
+		return jsonrt.Ptr(d, &v.Storage, jdRspecWindowsStorageResources)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "memory":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Memory = nil
-			} else {
-				p140 := new(rspec.WindowsMemoryResources)
-				if !jdRspecWindowsMemoryResources(d, &(*p140)) {
-					return false
-				}
-				v.Memory = p140
-			}
-		case "cpu":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.CPU = nil
-			} else {
-				p141 := new(rspec.WindowsCPUResources)
-				if !jdRspecWindowsCPUResources(d, &(*p141)) {
-					return false
-				}
-				v.CPU = p141
-			}
-		case "storage":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Storage = nil
-			} else {
-				p142 := new(rspec.WindowsStorageResources)
-				if !jdRspecWindowsStorageResources(d, &(*p142)) {
-					return false
-				}
-				v.Storage = p142
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecWindowsResourcesNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecWindowsResourcesNames)
 }
 
 var jdRspecWindowsHyperVNames = []string{"utilityVMPath"}
 
 func jdRspecWindowsHyperV(d *jsontext.Decoder, v *rspec.WindowsHyperV) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecWindowsHyperV)
+}
+
+func jfRspecWindowsHyperV(d *jsontext.Decoder, v *rspec.WindowsHyperV, name string) bool {
+	switch name {
+	case "utilityVMPath":
+		return jsonrt.String(d, &v.UtilityVMPath)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "utilityVMPath":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.UtilityVMPath = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecWindowsHyperVNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecWindowsHyperVNames)
 }
 
 var jdRspecWindowsNetworkNames = []string{"endpointList", "allowUnqualifiedDNSQuery", "DNSSearchList", "networkSharedContainerName", "networkNamespace"}
 
 func jdRspecWindowsNetwork(d *jsontext.Decoder, v *rspec.WindowsNetwork) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecWindowsNetwork)
+}
+
+func jfRspecWindowsNetwork(d *jsontext.Decoder, v *rspec.WindowsNetwork, name string) bool {
+	switch name {
+	case "endpointList":
+		return jsonrt.Slice(d, &v.EndpointList, jsonrt.String[string])
+	case "allowUnqualifiedDNSQuery":
+		return jsonrt.Bool(d, &v.AllowUnqualifiedDNSQuery)
+	case "DNSSearchList":
+		return jsonrt.Slice(d, &v.DNSSearchList, jsonrt.String[string])
+	case "networkSharedContainerName":
+		return jsonrt.String(d, &v.NetworkSharedContainerName)
+	case "networkNamespace":
+		return jsonrt.String(d, &v.NetworkNamespace)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "endpointList":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.EndpointList = nil
-				case '[':
-					s143 := []string{}
-					for d.PeekKind() != ']' {
-						var e144 string
-						{
-							tok, err := d.ReadToken()
-							if err != nil {
-								return false
-							}
-							switch tok.Kind() {
-							case '"':
-								e144 = string(tok.String())
-							case 'n':
-							default:
-								return false
-							}
-						}
-						s143 = append(s143, e144)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.EndpointList = s143
-				default:
-					return false
-				}
-			}
-		case "allowUnqualifiedDNSQuery":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 't', 'f':
-					v.AllowUnqualifiedDNSQuery = bool(tok.Bool())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "DNSSearchList":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.DNSSearchList = nil
-				case '[':
-					s145 := []string{}
-					for d.PeekKind() != ']' {
-						var e146 string
-						{
-							tok, err := d.ReadToken()
-							if err != nil {
-								return false
-							}
-							switch tok.Kind() {
-							case '"':
-								e146 = string(tok.String())
-							case 'n':
-							default:
-								return false
-							}
-						}
-						s145 = append(s145, e146)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.DNSSearchList = s145
-				default:
-					return false
-				}
-			}
-		case "networkSharedContainerName":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.NetworkSharedContainerName = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "networkNamespace":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.NetworkNamespace = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecWindowsNetworkNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecWindowsNetworkNames)
 }
 
 var jdRspecVMHypervisorNames = []string{"path", "parameters"}
 
 func jdRspecVMHypervisor(d *jsontext.Decoder, v *rspec.VMHypervisor) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecVMHypervisor)
+}
+
+func jfRspecVMHypervisor(d *jsontext.Decoder, v *rspec.VMHypervisor, name string) bool {
+	switch name {
+	case "path":
+		return jsonrt.String(d, &v.Path)
+	case "parameters":
+		return jsonrt.Slice(d, &v.Parameters, jsonrt.String[string])
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "path":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Path = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "parameters":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Parameters = nil
-				case '[':
-					s147 := []string{}
-					for d.PeekKind() != ']' {
-						var e148 string
-						{
-							tok, err := d.ReadToken()
-							if err != nil {
-								return false
-							}
-							switch tok.Kind() {
-							case '"':
-								e148 = string(tok.String())
-							case 'n':
-							default:
-								return false
-							}
-						}
-						s147 = append(s147, e148)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Parameters = s147
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecVMHypervisorNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecVMHypervisorNames)
 }
 
 var jdRspecVMKernelNames = []string{"path", "parameters", "initrd"}
 
 func jdRspecVMKernel(d *jsontext.Decoder, v *rspec.VMKernel) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecVMKernel)
+}
+
+func jfRspecVMKernel(d *jsontext.Decoder, v *rspec.VMKernel, name string) bool {
+	switch name {
+	case "path":
+		return jsonrt.String(d, &v.Path)
+	case "parameters":
+		return jsonrt.Slice(d, &v.Parameters, jsonrt.String[string])
+	case "initrd":
+		return jsonrt.String(d, &v.InitRD)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "path":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Path = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "parameters":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Parameters = nil
-				case '[':
-					s149 := []string{}
-					for d.PeekKind() != ']' {
-						var e150 string
-						{
-							tok, err := d.ReadToken()
-							if err != nil {
-								return false
-							}
-							switch tok.Kind() {
-							case '"':
-								e150 = string(tok.String())
-							case 'n':
-							default:
-								return false
-							}
-						}
-						s149 = append(s149, e150)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Parameters = s149
-				default:
-					return false
-				}
-			}
-		case "initrd":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.InitRD = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecVMKernelNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecVMKernelNames)
 }
 
 var jdRspecVMImageNames = []string{"path", "format"}
 
 func jdRspecVMImage(d *jsontext.Decoder, v *rspec.VMImage) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecVMImage)
+}
+
+func jfRspecVMImage(d *jsontext.Decoder, v *rspec.VMImage, name string) bool {
+	switch name {
+	case "path":
+		return jsonrt.String(d, &v.Path)
+	case "format":
+		return jsonrt.String(d, &v.Format)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "path":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Path = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "format":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Format = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecVMImageNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecVMImageNames)
 }
 
 var jdRspecHWConfigNames = []string{"deviceTree", "vcpus", "memory", "dtdevs", "iomems", "irqs"}
 
 func jdRspecHWConfig(d *jsontext.Decoder, v *rspec.HWConfig) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecHWConfig)
+}
+
+func jfRspecHWConfig(d *jsontext.Decoder, v *rspec.HWConfig, name string) bool {
+	switch name {
+	case "deviceTree":
+		return jsonrt.String(d, &v.DeviceTree)
+	case "vcpus":
+		return jsonrt.Ptr(d, &v.VCPUs, jsonrt.Uint[uint32])
+	case "memory":
+		return jsonrt.Ptr(d, &v.Memory, jsonrt.Uint[uint64])
+	case "dtdevs":
+		return jsonrt.Slice(d, &v.DtDevs, jsonrt.String[string])
+	case "iomems":
+		return jsonrt.Slice(d, &v.IOMems, jdRspecIOMems)
+	case "irqs":
+		return jsonrt.Slice(d, &v.Irqs, jsonrt.Uint[uint32])
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "deviceTree":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.DeviceTree = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "vcpus":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.VCPUs = nil
-			} else {
-				p151 := new(uint32)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseUint(tok.String(), 10, 32)
-						if err != nil {
-							return false
-						}
-						(*p151) = uint32(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.VCPUs = p151
-			}
-		case "memory":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Memory = nil
-			} else {
-				p152 := new(uint64)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseUint(tok.String(), 10, 64)
-						if err != nil {
-							return false
-						}
-						(*p152) = uint64(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.Memory = p152
-			}
-		case "dtdevs":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.DtDevs = nil
-				case '[':
-					s153 := []string{}
-					for d.PeekKind() != ']' {
-						var e154 string
-						{
-							tok, err := d.ReadToken()
-							if err != nil {
-								return false
-							}
-							switch tok.Kind() {
-							case '"':
-								e154 = string(tok.String())
-							case 'n':
-							default:
-								return false
-							}
-						}
-						s153 = append(s153, e154)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.DtDevs = s153
-				default:
-					return false
-				}
-			}
-		case "iomems":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.IOMems = nil
-				case '[':
-					s155 := []rspec.IOMems{}
-					for d.PeekKind() != ']' {
-						var e156 rspec.IOMems
-						if !jdRspecIOMems(d, &e156) {
-							return false
-						}
-						s155 = append(s155, e156)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.IOMems = s155
-				default:
-					return false
-				}
-			}
-		case "irqs":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Irqs = nil
-				case '[':
-					s157 := []uint32{}
-					for d.PeekKind() != ']' {
-						var e158 uint32
-						{
-							tok, err := d.ReadToken()
-							if err != nil {
-								return false
-							}
-							switch tok.Kind() {
-							case '0':
-								n, err := strconv.ParseUint(tok.String(), 10, 32)
-								if err != nil {
-									return false
-								}
-								e158 = uint32(n)
-							case 'n':
-							default:
-								return false
-							}
-						}
-						s157 = append(s157, e158)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Irqs = s157
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecHWConfigNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecHWConfigNames)
 }
 
 var jdRspecZOSNamespaceNames = []string{"type", "path"}
 
 func jdRspecZOSNamespace(d *jsontext.Decoder, v *rspec.ZOSNamespace) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecZOSNamespace)
+}
+
+func jfRspecZOSNamespace(d *jsontext.Decoder, v *rspec.ZOSNamespace, name string) bool {
+	switch name {
+	case "type":
+		return jsonrt.String(d, &v.Type)
+	case "path":
+		return jsonrt.String(d, &v.Path)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "type":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Type = rspec.ZOSNamespaceType(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "path":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Path = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecZOSNamespaceNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecZOSNamespaceNames)
 }
 
 var jdRspecFreeBSDDeviceNames = []string{"path", "mode"}
 
 func jdRspecFreeBSDDevice(d *jsontext.Decoder, v *rspec.FreeBSDDevice) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecFreeBSDDevice)
+}
+
+func jfRspecFreeBSDDevice(d *jsontext.Decoder, v *rspec.FreeBSDDevice, name string) bool {
+	switch name {
+	case "path":
+		return jsonrt.String(d, &v.Path)
+	case "mode":
+		return jsonrt.Ptr(d, &v.Mode, jsonrt.Uint[fs.FileMode])
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "path":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Path = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "mode":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Mode = nil
-			} else {
-				p159 := new(fs.FileMode)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseUint(tok.String(), 10, 32)
-						if err != nil {
-							return false
-						}
-						(*p159) = fs.FileMode(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.Mode = p159
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecFreeBSDDeviceNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecFreeBSDDeviceNames)
 }
 
 var jdRspecFreeBSDJailNames = []string{"parent", "host", "ip4", "ip4Addr", "ip6", "ip6Addr", "vnet", "interface", "vnetInterfaces", "sysvmsg", "sysvsem", "sysvshm", "enforceStatfs", "allow"}
 
 func jdRspecFreeBSDJail(d *jsontext.Decoder, v *rspec.FreeBSDJail) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecFreeBSDJail)
+}
+
+func jfRspecFreeBSDJail(d *jsontext.Decoder, v *rspec.FreeBSDJail, name string) bool {
+	switch name {
+	case "parent":
+		return jsonrt.String(d, &v.Parent)
+	case "host":
+		return jsonrt.String(d, &v.Host)
+	case "ip4":
+		return jsonrt.String(d, &v.Ip4)
+	case "ip4Addr":
+		return jsonrt.Slice(d, &v.Ip4Addr, jsonrt.String[string])
+	case "ip6":
+		return jsonrt.String(d, &v.Ip6)
+	case "ip6Addr":
+		return jsonrt.Slice(d, &v.Ip6Addr, jsonrt.String[string])
+	case "vnet":
+		return jsonrt.String(d, &v.Vnet)
+	case "interface":
+		return jsonrt.String(d, &v.Interface)
+	case "vnetInterfaces":
+		return jsonrt.Slice(d, &v.VnetInterfaces, jsonrt.String[string])
+	case "sysvmsg":
+		return jsonrt.String(d, &v.SysVMsg)
+	case "sysvsem":
+		return jsonrt.String(d, &v.SysVSem)
+	case "sysvshm":
+		return jsonrt.String(d, &v.SysVShm)
+	case "enforceStatfs":
+		return jsonrt.Ptr(d, &v.EnforceStatfs, jsonrt.Int[int])
+	case "allow":
+		return jsonrt.Ptr(d, &v.Allow, jdRspecFreeBSDJailAllow)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "parent":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Parent = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "host":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Host = rspec.FreeBSDSharing(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "ip4":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Ip4 = rspec.FreeBSDSharing(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "ip4Addr":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Ip4Addr = nil
-				case '[':
-					s160 := []string{}
-					for d.PeekKind() != ']' {
-						var e161 string
-						{
-							tok, err := d.ReadToken()
-							if err != nil {
-								return false
-							}
-							switch tok.Kind() {
-							case '"':
-								e161 = string(tok.String())
-							case 'n':
-							default:
-								return false
-							}
-						}
-						s160 = append(s160, e161)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Ip4Addr = s160
-				default:
-					return false
-				}
-			}
-		case "ip6":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Ip6 = rspec.FreeBSDSharing(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "ip6Addr":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Ip6Addr = nil
-				case '[':
-					s162 := []string{}
-					for d.PeekKind() != ']' {
-						var e163 string
-						{
-							tok, err := d.ReadToken()
-							if err != nil {
-								return false
-							}
-							switch tok.Kind() {
-							case '"':
-								e163 = string(tok.String())
-							case 'n':
-							default:
-								return false
-							}
-						}
-						s162 = append(s162, e163)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Ip6Addr = s162
-				default:
-					return false
-				}
-			}
-		case "vnet":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Vnet = rspec.FreeBSDSharing(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "interface":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Interface = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "vnetInterfaces":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.VnetInterfaces = nil
-				case '[':
-					s164 := []string{}
-					for d.PeekKind() != ']' {
-						var e165 string
-						{
-							tok, err := d.ReadToken()
-							if err != nil {
-								return false
-							}
-							switch tok.Kind() {
-							case '"':
-								e165 = string(tok.String())
-							case 'n':
-							default:
-								return false
-							}
-						}
-						s164 = append(s164, e165)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.VnetInterfaces = s164
-				default:
-					return false
-				}
-			}
-		case "sysvmsg":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.SysVMsg = rspec.FreeBSDSharing(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "sysvsem":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.SysVSem = rspec.FreeBSDSharing(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "sysvshm":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.SysVShm = rspec.FreeBSDSharing(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "enforceStatfs":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.EnforceStatfs = nil
-			} else {
-				p166 := new(int)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseInt(tok.String(), 10, 64)
-						if err != nil {
-							return false
-						}
-						(*p166) = int(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.EnforceStatfs = p166
-			}
-		case "allow":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Allow = nil
-			} else {
-				p167 := new(rspec.FreeBSDJailAllow)
-				if !jdRspecFreeBSDJailAllow(d, &(*p167)) {
-					return false
-				}
-				v.Allow = p167
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecFreeBSDJailNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecFreeBSDJailNames)
 }
 
 var jdRspecLinuxDeviceCgroupNames = []string{"allow", "type", "major", "minor", "access"}
 
 func jdRspecLinuxDeviceCgroup(d *jsontext.Decoder, v *rspec.LinuxDeviceCgroup) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecLinuxDeviceCgroup)
+}
+
+func jfRspecLinuxDeviceCgroup(d *jsontext.Decoder, v *rspec.LinuxDeviceCgroup, name string) bool {
+	switch name {
+	case "allow":
+		return jsonrt.Bool(d, &v.Allow)
+	case "type":
+		return jsonrt.String(d, &v.Type)
+	case "major":
+		return jsonrt.Ptr(d, &v.Major, jsonrt.Int[int64])
+	case "minor":
+		return jsonrt.Ptr(d, &v.Minor, jsonrt.Int[int64])
+	case "access":
+		return jsonrt.String(d, &v.Access)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "allow":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 't', 'f':
-					v.Allow = bool(tok.Bool())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "type":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Type = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "major":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Major = nil
-			} else {
-				p168 := new(int64)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseInt(tok.String(), 10, 64)
-						if err != nil {
-							return false
-						}
-						(*p168) = int64(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.Major = p168
-			}
-		case "minor":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Minor = nil
-			} else {
-				p169 := new(int64)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseInt(tok.String(), 10, 64)
-						if err != nil {
-							return false
-						}
-						(*p169) = int64(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.Minor = p169
-			}
-		case "access":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Access = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecLinuxDeviceCgroupNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecLinuxDeviceCgroupNames)
 }
 
 var jdRspecLinuxMemoryNames = []string{"limit", "reservation", "swap", "kernel", "kernelTCP", "swappiness", "disableOOMKiller", "useHierarchy", "checkBeforeUpdate"}
 
 func jdRspecLinuxMemory(d *jsontext.Decoder, v *rspec.LinuxMemory) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecLinuxMemory)
+}
+
+func jfRspecLinuxMemory(d *jsontext.Decoder, v *rspec.LinuxMemory, name string) bool {
+	switch name {
+	case "limit":
+		return jsonrt.Ptr(d, &v.Limit, jsonrt.Int[int64])
+	case "reservation":
+		return jsonrt.Ptr(d, &v.Reservation, jsonrt.Int[int64])
+	case "swap":
+		return jsonrt.Ptr(d, &v.Swap, jsonrt.Int[int64])
+	case "kernel":
+		return jsonrt.Ptr(d, &v.Kernel, jsonrt.Int[int64])
+	case "kernelTCP":
+		return jsonrt.Ptr(d, &v.KernelTCP, jsonrt.Int[int64])
+	case "swappiness":
+		return jsonrt.Ptr(d, &v.Swappiness, jsonrt.Uint[uint64])
+	case "disableOOMKiller":
+		return jsonrt.Ptr(d, &v.DisableOOMKiller, jsonrt.Bool[bool])
+	case "useHierarchy":
+		return jsonrt.Ptr(d, &v.UseHierarchy, jsonrt.Bool[bool])
+	case "checkBeforeUpdate":
+		return jsonrt.Ptr(d, &v.CheckBeforeUpdate, jsonrt.Bool[bool])
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "limit":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Limit = nil
-			} else {
-				p170 := new(int64)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseInt(tok.String(), 10, 64)
-						if err != nil {
-							return false
-						}
-						(*p170) = int64(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.Limit = p170
-			}
-		case "reservation":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Reservation = nil
-			} else {
-				p171 := new(int64)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseInt(tok.String(), 10, 64)
-						if err != nil {
-							return false
-						}
-						(*p171) = int64(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.Reservation = p171
-			}
-		case "swap":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Swap = nil
-			} else {
-				p172 := new(int64)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseInt(tok.String(), 10, 64)
-						if err != nil {
-							return false
-						}
-						(*p172) = int64(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.Swap = p172
-			}
-		case "kernel":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Kernel = nil
-			} else {
-				p173 := new(int64)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseInt(tok.String(), 10, 64)
-						if err != nil {
-							return false
-						}
-						(*p173) = int64(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.Kernel = p173
-			}
-		case "kernelTCP":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.KernelTCP = nil
-			} else {
-				p174 := new(int64)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseInt(tok.String(), 10, 64)
-						if err != nil {
-							return false
-						}
-						(*p174) = int64(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.KernelTCP = p174
-			}
-		case "swappiness":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Swappiness = nil
-			} else {
-				p175 := new(uint64)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseUint(tok.String(), 10, 64)
-						if err != nil {
-							return false
-						}
-						(*p175) = uint64(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.Swappiness = p175
-			}
-		case "disableOOMKiller":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.DisableOOMKiller = nil
-			} else {
-				p176 := new(bool)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case 't', 'f':
-						(*p176) = bool(tok.Bool())
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.DisableOOMKiller = p176
-			}
-		case "useHierarchy":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.UseHierarchy = nil
-			} else {
-				p177 := new(bool)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case 't', 'f':
-						(*p177) = bool(tok.Bool())
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.UseHierarchy = p177
-			}
-		case "checkBeforeUpdate":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.CheckBeforeUpdate = nil
-			} else {
-				p178 := new(bool)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case 't', 'f':
-						(*p178) = bool(tok.Bool())
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.CheckBeforeUpdate = p178
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecLinuxMemoryNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecLinuxMemoryNames)
 }
 
 var jdRspecLinuxCPUNames = []string{"shares", "quota", "burst", "period", "realtimeRuntime", "realtimePeriod", "cpus", "mems", "idle"}
 
 func jdRspecLinuxCPU(d *jsontext.Decoder, v *rspec.LinuxCPU) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecLinuxCPU)
+}
+
+func jfRspecLinuxCPU(d *jsontext.Decoder, v *rspec.LinuxCPU, name string) bool {
+	switch name {
+	case "shares":
+		return jsonrt.Ptr(d, &v.Shares, jsonrt.Uint[uint64])
+	case "quota":
+		return jsonrt.Ptr(d, &v.Quota, jsonrt.Int[int64])
+	case "burst":
+		return jsonrt.Ptr(d, &v.Burst, jsonrt.Uint[uint64])
+	case "period":
+		return jsonrt.Ptr(d, &v.Period, jsonrt.Uint[uint64])
+	case "realtimeRuntime":
+		return jsonrt.Ptr(d, &v.RealtimeRuntime, jsonrt.Int[int64])
+	case "realtimePeriod":
+		return jsonrt.Ptr(d, &v.RealtimePeriod, jsonrt.Uint[uint64])
+	case "cpus":
+		return jsonrt.String(d, &v.Cpus)
+	case "mems":
+		return jsonrt.String(d, &v.Mems)
+	case "idle":
+		return jsonrt.Ptr(d, &v.Idle, jsonrt.Int[int64])
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "shares":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Shares = nil
-			} else {
-				p179 := new(uint64)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseUint(tok.String(), 10, 64)
-						if err != nil {
-							return false
-						}
-						(*p179) = uint64(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.Shares = p179
-			}
-		case "quota":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Quota = nil
-			} else {
-				p180 := new(int64)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseInt(tok.String(), 10, 64)
-						if err != nil {
-							return false
-						}
-						(*p180) = int64(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.Quota = p180
-			}
-		case "burst":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Burst = nil
-			} else {
-				p181 := new(uint64)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseUint(tok.String(), 10, 64)
-						if err != nil {
-							return false
-						}
-						(*p181) = uint64(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.Burst = p181
-			}
-		case "period":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Period = nil
-			} else {
-				p182 := new(uint64)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseUint(tok.String(), 10, 64)
-						if err != nil {
-							return false
-						}
-						(*p182) = uint64(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.Period = p182
-			}
-		case "realtimeRuntime":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.RealtimeRuntime = nil
-			} else {
-				p183 := new(int64)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseInt(tok.String(), 10, 64)
-						if err != nil {
-							return false
-						}
-						(*p183) = int64(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.RealtimeRuntime = p183
-			}
-		case "realtimePeriod":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.RealtimePeriod = nil
-			} else {
-				p184 := new(uint64)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseUint(tok.String(), 10, 64)
-						if err != nil {
-							return false
-						}
-						(*p184) = uint64(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.RealtimePeriod = p184
-			}
-		case "cpus":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Cpus = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "mems":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Mems = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "idle":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Idle = nil
-			} else {
-				p185 := new(int64)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseInt(tok.String(), 10, 64)
-						if err != nil {
-							return false
-						}
-						(*p185) = int64(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.Idle = p185
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecLinuxCPUNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecLinuxCPUNames)
 }
 
 var jdRspecLinuxPidsNames = []string{"limit"}
 
 func jdRspecLinuxPids(d *jsontext.Decoder, v *rspec.LinuxPids) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecLinuxPids)
+}
+
+func jfRspecLinuxPids(d *jsontext.Decoder, v *rspec.LinuxPids, name string) bool {
+	switch name {
+	case "limit":
+		return jsonrt.Ptr(d, &v.Limit, jsonrt.Int[int64])
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "limit":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Limit = nil
-			} else {
-				p186 := new(int64)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseInt(tok.String(), 10, 64)
-						if err != nil {
-							return false
-						}
-						(*p186) = int64(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.Limit = p186
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecLinuxPidsNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecLinuxPidsNames)
 }
 
 var jdRspecLinuxBlockIONames = []string{"weight", "leafWeight", "weightDevice", "throttleReadBpsDevice", "throttleWriteBpsDevice", "throttleReadIOPSDevice", "throttleWriteIOPSDevice"}
 
 func jdRspecLinuxBlockIO(d *jsontext.Decoder, v *rspec.LinuxBlockIO) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecLinuxBlockIO)
+}
+
+func jfRspecLinuxBlockIO(d *jsontext.Decoder, v *rspec.LinuxBlockIO, name string) bool {
+	switch name {
+	case "weight":
+		return jsonrt.Ptr(d, &v.Weight, jsonrt.Uint[uint16])
+	case "leafWeight":
+		return jsonrt.Ptr(d, &v.LeafWeight, jsonrt.Uint[uint16])
+	case "weightDevice":
+		return jsonrt.Slice(d, &v.WeightDevice, jdRspecLinuxWeightDevice)
+	case "throttleReadBpsDevice":
+		return jsonrt.Slice(d, &v.ThrottleReadBpsDevice, jdRspecLinuxThrottleDevice)
+	case "throttleWriteBpsDevice":
+		return jsonrt.Slice(d, &v.ThrottleWriteBpsDevice, jdRspecLinuxThrottleDevice)
+	case "throttleReadIOPSDevice":
+		return jsonrt.Slice(d, &v.ThrottleReadIOPSDevice, jdRspecLinuxThrottleDevice)
+	case "throttleWriteIOPSDevice":
+		return jsonrt.Slice(d, &v.ThrottleWriteIOPSDevice, jdRspecLinuxThrottleDevice)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "weight":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Weight = nil
-			} else {
-				p187 := new(uint16)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseUint(tok.String(), 10, 16)
-						if err != nil {
-							return false
-						}
-						(*p187) = uint16(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.Weight = p187
-			}
-		case "leafWeight":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.LeafWeight = nil
-			} else {
-				p188 := new(uint16)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseUint(tok.String(), 10, 16)
-						if err != nil {
-							return false
-						}
-						(*p188) = uint16(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.LeafWeight = p188
-			}
-		case "weightDevice":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.WeightDevice = nil
-				case '[':
-					s189 := []rspec.LinuxWeightDevice{}
-					for d.PeekKind() != ']' {
-						var e190 rspec.LinuxWeightDevice
-						if !jdRspecLinuxWeightDevice(d, &e190) {
-							return false
-						}
-						s189 = append(s189, e190)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.WeightDevice = s189
-				default:
-					return false
-				}
-			}
-		case "throttleReadBpsDevice":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.ThrottleReadBpsDevice = nil
-				case '[':
-					s191 := []rspec.LinuxThrottleDevice{}
-					for d.PeekKind() != ']' {
-						var e192 rspec.LinuxThrottleDevice
-						if !jdRspecLinuxThrottleDevice(d, &e192) {
-							return false
-						}
-						s191 = append(s191, e192)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.ThrottleReadBpsDevice = s191
-				default:
-					return false
-				}
-			}
-		case "throttleWriteBpsDevice":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.ThrottleWriteBpsDevice = nil
-				case '[':
-					s193 := []rspec.LinuxThrottleDevice{}
-					for d.PeekKind() != ']' {
-						var e194 rspec.LinuxThrottleDevice
-						if !jdRspecLinuxThrottleDevice(d, &e194) {
-							return false
-						}
-						s193 = append(s193, e194)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.ThrottleWriteBpsDevice = s193
-				default:
-					return false
-				}
-			}
-		case "throttleReadIOPSDevice":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.ThrottleReadIOPSDevice = nil
-				case '[':
-					s195 := []rspec.LinuxThrottleDevice{}
-					for d.PeekKind() != ']' {
-						var e196 rspec.LinuxThrottleDevice
-						if !jdRspecLinuxThrottleDevice(d, &e196) {
-							return false
-						}
-						s195 = append(s195, e196)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.ThrottleReadIOPSDevice = s195
-				default:
-					return false
-				}
-			}
-		case "throttleWriteIOPSDevice":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.ThrottleWriteIOPSDevice = nil
-				case '[':
-					s197 := []rspec.LinuxThrottleDevice{}
-					for d.PeekKind() != ']' {
-						var e198 rspec.LinuxThrottleDevice
-						if !jdRspecLinuxThrottleDevice(d, &e198) {
-							return false
-						}
-						s197 = append(s197, e198)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.ThrottleWriteIOPSDevice = s197
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecLinuxBlockIONames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecLinuxBlockIONames)
 }
 
 var jdRspecLinuxHugepageLimitNames = []string{"pageSize", "limit"}
 
 func jdRspecLinuxHugepageLimit(d *jsontext.Decoder, v *rspec.LinuxHugepageLimit) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecLinuxHugepageLimit)
+}
+
+func jfRspecLinuxHugepageLimit(d *jsontext.Decoder, v *rspec.LinuxHugepageLimit, name string) bool {
+	switch name {
+	case "pageSize":
+		return jsonrt.String(d, &v.Pagesize)
+	case "limit":
+		return jsonrt.Uint(d, &v.Limit)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "pageSize":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Pagesize = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "limit":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '0':
-					n, err := strconv.ParseUint(tok.String(), 10, 64)
-					if err != nil {
-						return false
-					}
-					v.Limit = uint64(n)
-				case 'n':
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecLinuxHugepageLimitNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecLinuxHugepageLimitNames)
 }
 
 var jdRspecLinuxNetworkNames = []string{"classID", "priorities"}
 
 func jdRspecLinuxNetwork(d *jsontext.Decoder, v *rspec.LinuxNetwork) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecLinuxNetwork)
+}
+
+func jfRspecLinuxNetwork(d *jsontext.Decoder, v *rspec.LinuxNetwork, name string) bool {
+	switch name {
+	case "classID":
+		return jsonrt.Ptr(d, &v.ClassID, jsonrt.Uint[uint32])
+	case "priorities":
+		return jsonrt.Slice(d, &v.Priorities, jdRspecLinuxInterfacePriority)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "classID":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.ClassID = nil
-			} else {
-				p199 := new(uint32)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseUint(tok.String(), 10, 32)
-						if err != nil {
-							return false
-						}
-						(*p199) = uint32(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.ClassID = p199
-			}
-		case "priorities":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Priorities = nil
-				case '[':
-					s200 := []rspec.LinuxInterfacePriority{}
-					for d.PeekKind() != ']' {
-						var e201 rspec.LinuxInterfacePriority
-						if !jdRspecLinuxInterfacePriority(d, &e201) {
-							return false
-						}
-						s200 = append(s200, e201)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Priorities = s200
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecLinuxNetworkNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecLinuxNetworkNames)
 }
 
 var jdRspecLinuxRdmaNames = []string{"hcaHandles", "hcaObjects"}
 
 func jdRspecLinuxRdma(d *jsontext.Decoder, v *rspec.LinuxRdma) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecLinuxRdma)
+}
+
+func jfRspecLinuxRdma(d *jsontext.Decoder, v *rspec.LinuxRdma, name string) bool {
+	switch name {
+	case "hcaHandles":
+		return jsonrt.Ptr(d, &v.HcaHandles, jsonrt.Uint[uint32])
+	case "hcaObjects":
+		return jsonrt.Ptr(d, &v.HcaObjects, jsonrt.Uint[uint32])
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "hcaHandles":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.HcaHandles = nil
-			} else {
-				p202 := new(uint32)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseUint(tok.String(), 10, 32)
-						if err != nil {
-							return false
-						}
-						(*p202) = uint32(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.HcaHandles = p202
-			}
-		case "hcaObjects":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.HcaObjects = nil
-			} else {
-				p203 := new(uint32)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseUint(tok.String(), 10, 32)
-						if err != nil {
-							return false
-						}
-						(*p203) = uint32(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.HcaObjects = p203
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecLinuxRdmaNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecLinuxRdmaNames)
 }
 
 var jdRspecLinuxSyscallNames = []string{"names", "action", "errnoRet", "args"}
 
 func jdRspecLinuxSyscall(d *jsontext.Decoder, v *rspec.LinuxSyscall) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecLinuxSyscall)
+}
+
+func jfRspecLinuxSyscall(d *jsontext.Decoder, v *rspec.LinuxSyscall, name string) bool {
+	switch name {
+	case "names":
+		return jsonrt.Slice(d, &v.Names, jsonrt.String[string])
+	case "action":
+		return jsonrt.String(d, &v.Action)
+	case "errnoRet":
+		return jsonrt.Ptr(d, &v.ErrnoRet, jsonrt.Uint[uint])
+	case "args":
+		return jsonrt.Slice(d, &v.Args, jdRspecLinuxSeccompArg)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "names":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Names = nil
-				case '[':
-					s204 := []string{}
-					for d.PeekKind() != ']' {
-						var e205 string
-						{
-							tok, err := d.ReadToken()
-							if err != nil {
-								return false
-							}
-							switch tok.Kind() {
-							case '"':
-								e205 = string(tok.String())
-							case 'n':
-							default:
-								return false
-							}
-						}
-						s204 = append(s204, e205)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Names = s204
-				default:
-					return false
-				}
-			}
-		case "action":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Action = rspec.LinuxSeccompAction(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "errnoRet":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.ErrnoRet = nil
-			} else {
-				p206 := new(uint)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseUint(tok.String(), 10, 64)
-						if err != nil {
-							return false
-						}
-						(*p206) = uint(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.ErrnoRet = p206
-			}
-		case "args":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Args = nil
-				case '[':
-					s207 := []rspec.LinuxSeccompArg{}
-					for d.PeekKind() != ']' {
-						var e208 rspec.LinuxSeccompArg
-						if !jdRspecLinuxSeccompArg(d, &e208) {
-							return false
-						}
-						s207 = append(s207, e208)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Args = s207
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecLinuxSyscallNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecLinuxSyscallNames)
 }
 
 var jdRspecWindowsMemoryResourcesNames = []string{"limit"}
 
 func jdRspecWindowsMemoryResources(d *jsontext.Decoder, v *rspec.WindowsMemoryResources) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecWindowsMemoryResources)
+}
+
+func jfRspecWindowsMemoryResources(d *jsontext.Decoder, v *rspec.WindowsMemoryResources, name string) bool {
+	switch name {
+	case "limit":
+		return jsonrt.Ptr(d, &v.Limit, jsonrt.Uint[uint64])
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "limit":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Limit = nil
-			} else {
-				p209 := new(uint64)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseUint(tok.String(), 10, 64)
-						if err != nil {
-							return false
-						}
-						(*p209) = uint64(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.Limit = p209
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecWindowsMemoryResourcesNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecWindowsMemoryResourcesNames)
 }
 
 var jdRspecWindowsCPUResourcesNames = []string{"count", "shares", "maximum", "affinity"}
 
 func jdRspecWindowsCPUResources(d *jsontext.Decoder, v *rspec.WindowsCPUResources) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecWindowsCPUResources)
+}
+
+func jfRspecWindowsCPUResources(d *jsontext.Decoder, v *rspec.WindowsCPUResources, name string) bool {
+	switch name {
+	case "count":
+		return jsonrt.Ptr(d, &v.Count, jsonrt.Uint[uint64])
+	case "shares":
+		return jsonrt.Ptr(d, &v.Shares, jsonrt.Uint[uint16])
+	case "maximum":
+		return jsonrt.Ptr(d, &v.Maximum, jsonrt.Uint[uint16])
+	case "affinity":
+		return jsonrt.Slice(d, &v.Affinity, jdRspecWindowsCPUGroupAffinity)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "count":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Count = nil
-			} else {
-				p210 := new(uint64)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseUint(tok.String(), 10, 64)
-						if err != nil {
-							return false
-						}
-						(*p210) = uint64(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.Count = p210
-			}
-		case "shares":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Shares = nil
-			} else {
-				p211 := new(uint16)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseUint(tok.String(), 10, 16)
-						if err != nil {
-							return false
-						}
-						(*p211) = uint16(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.Shares = p211
-			}
-		case "maximum":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Maximum = nil
-			} else {
-				p212 := new(uint16)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseUint(tok.String(), 10, 16)
-						if err != nil {
-							return false
-						}
-						(*p212) = uint16(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.Maximum = p212
-			}
-		case "affinity":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Affinity = nil
-				case '[':
-					s213 := []rspec.WindowsCPUGroupAffinity{}
-					for d.PeekKind() != ']' {
-						var e214 rspec.WindowsCPUGroupAffinity
-						if !jdRspecWindowsCPUGroupAffinity(d, &e214) {
-							return false
-						}
-						s213 = append(s213, e214)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Affinity = s213
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecWindowsCPUResourcesNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecWindowsCPUResourcesNames)
 }
 
 var jdRspecWindowsStorageResourcesNames = []string{"iops", "bps", "sandboxSize"}
 
 func jdRspecWindowsStorageResources(d *jsontext.Decoder, v *rspec.WindowsStorageResources) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecWindowsStorageResources)
+}
+
+func jfRspecWindowsStorageResources(d *jsontext.Decoder, v *rspec.WindowsStorageResources, name string) bool {
+	switch name {
+	case "iops":
+		return jsonrt.Ptr(d, &v.Iops, jsonrt.Uint[uint64])
+	case "bps":
+		return jsonrt.Ptr(d, &v.Bps, jsonrt.Uint[uint64])
+	case "sandboxSize":
+		return jsonrt.Ptr(d, &v.SandboxSize, jsonrt.Uint[uint64])
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "iops":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Iops = nil
-			} else {
-				p215 := new(uint64)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseUint(tok.String(), 10, 64)
-						if err != nil {
-							return false
-						}
-						(*p215) = uint64(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.Iops = p215
-			}
-		case "bps":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Bps = nil
-			} else {
-				p216 := new(uint64)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseUint(tok.String(), 10, 64)
-						if err != nil {
-							return false
-						}
-						(*p216) = uint64(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.Bps = p216
-			}
-		case "sandboxSize":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.SandboxSize = nil
-			} else {
-				p217 := new(uint64)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseUint(tok.String(), 10, 64)
-						if err != nil {
-							return false
-						}
-						(*p217) = uint64(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.SandboxSize = p217
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecWindowsStorageResourcesNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecWindowsStorageResourcesNames)
 }
 
 var jdRspecIOMemsNames = []string{"firstGFN", "firstMFN", "nrMFNs"}
 
 func jdRspecIOMems(d *jsontext.Decoder, v *rspec.IOMems) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecIOMems)
+}
+
+func jfRspecIOMems(d *jsontext.Decoder, v *rspec.IOMems, name string) bool {
+	switch name {
+	case "firstGFN":
+		return jsonrt.Ptr(d, &v.FirstGFN, jsonrt.Uint[uint64])
+	case "firstMFN":
+		return jsonrt.Ptr(d, &v.FirstMFN, jsonrt.Uint[uint64])
+	case "nrMFNs":
+		return jsonrt.Ptr(d, &v.NrMFNs, jsonrt.Uint[uint64])
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "firstGFN":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.FirstGFN = nil
-			} else {
-				p218 := new(uint64)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseUint(tok.String(), 10, 64)
-						if err != nil {
-							return false
-						}
-						(*p218) = uint64(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.FirstGFN = p218
-			}
-		case "firstMFN":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.FirstMFN = nil
-			} else {
-				p219 := new(uint64)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseUint(tok.String(), 10, 64)
-						if err != nil {
-							return false
-						}
-						(*p219) = uint64(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.FirstMFN = p219
-			}
-		case "nrMFNs":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.NrMFNs = nil
-			} else {
-				p220 := new(uint64)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseUint(tok.String(), 10, 64)
-						if err != nil {
-							return false
-						}
-						(*p220) = uint64(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.NrMFNs = p220
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecIOMemsNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecIOMemsNames)
 }
 
 var jdRspecFreeBSDJailAllowNames = []string{"setHostname", "rawSockets", "chflags", "mount", "quotas", "socketAf", "mlock", "reservedPorts", "suser"}
 
 func jdRspecFreeBSDJailAllow(d *jsontext.Decoder, v *rspec.FreeBSDJailAllow) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecFreeBSDJailAllow)
+}
+
+func jfRspecFreeBSDJailAllow(d *jsontext.Decoder, v *rspec.FreeBSDJailAllow, name string) bool {
+	switch name {
+	case "setHostname":
+		return jsonrt.Bool(d, &v.SetHostname)
+	case "rawSockets":
+		return jsonrt.Bool(d, &v.RawSockets)
+	case "chflags":
+		return jsonrt.Bool(d, &v.Chflags)
+	case "mount":
+		return jsonrt.Slice(d, &v.Mount, jsonrt.String[string])
+	case "quotas":
+		return jsonrt.Bool(d, &v.Quotas)
+	case "socketAf":
+		return jsonrt.Bool(d, &v.SocketAf)
+	case "mlock":
+		return jsonrt.Bool(d, &v.Mlock)
+	case "reservedPorts":
+		return jsonrt.Bool(d, &v.ReservedPorts)
+	case "suser":
+		return jsonrt.Bool(d, &v.Suser)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "setHostname":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 't', 'f':
-					v.SetHostname = bool(tok.Bool())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "rawSockets":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 't', 'f':
-					v.RawSockets = bool(tok.Bool())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "chflags":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 't', 'f':
-					v.Chflags = bool(tok.Bool())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "mount":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 'n':
-					v.Mount = nil
-				case '[':
-					s221 := []string{}
-					for d.PeekKind() != ']' {
-						var e222 string
-						{
-							tok, err := d.ReadToken()
-							if err != nil {
-								return false
-							}
-							switch tok.Kind() {
-							case '"':
-								e222 = string(tok.String())
-							case 'n':
-							default:
-								return false
-							}
-						}
-						s221 = append(s221, e222)
-					}
-					if _, err := d.ReadToken(); err != nil {
-						return false
-					}
-					v.Mount = s221
-				default:
-					return false
-				}
-			}
-		case "quotas":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 't', 'f':
-					v.Quotas = bool(tok.Bool())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "socketAf":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 't', 'f':
-					v.SocketAf = bool(tok.Bool())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "mlock":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 't', 'f':
-					v.Mlock = bool(tok.Bool())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "reservedPorts":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 't', 'f':
-					v.ReservedPorts = bool(tok.Bool())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "suser":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case 't', 'f':
-					v.Suser = bool(tok.Bool())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecFreeBSDJailAllowNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecFreeBSDJailAllowNames)
 }
 
 var jdRspecLinuxWeightDeviceNames = []string{"major", "minor", "weight", "leafWeight"}
 
 func jdRspecLinuxWeightDevice(d *jsontext.Decoder, v *rspec.LinuxWeightDevice) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecLinuxWeightDevice)
+}
+
+func jfRspecLinuxWeightDevice(d *jsontext.Decoder, v *rspec.LinuxWeightDevice, name string) bool {
+	switch name {
+	case "major":
+		return jsonrt.Int(d, &v.LinuxBlockIODevice.Major)
+	case "minor":
+		return jsonrt.Int(d, &v.LinuxBlockIODevice.Minor)
+	case "weight":
+		return jsonrt.Ptr(d, &v.Weight, jsonrt.Uint[uint16])
+	case "leafWeight":
+		return jsonrt.Ptr(d, &v.LeafWeight, jsonrt.Uint[uint16])
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "major":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '0':
-					n, err := strconv.ParseInt(tok.String(), 10, 64)
-					if err != nil {
-						return false
-					}
-					v.LinuxBlockIODevice.Major = int64(n)
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "minor":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '0':
-					n, err := strconv.ParseInt(tok.String(), 10, 64)
-					if err != nil {
-						return false
-					}
-					v.LinuxBlockIODevice.Minor = int64(n)
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "weight":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.Weight = nil
-			} else {
-				p223 := new(uint16)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseUint(tok.String(), 10, 16)
-						if err != nil {
-							return false
-						}
-						(*p223) = uint16(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.Weight = p223
-			}
-		case "leafWeight":
-			if d.PeekKind() == 'n' {
-				if _, err := d.ReadToken(); err != nil {
-					return false
-				}
-				v.LeafWeight = nil
-			} else {
-				p224 := new(uint16)
-				{
-					tok, err := d.ReadToken()
-					if err != nil {
-						return false
-					}
-					switch tok.Kind() {
-					case '0':
-						n, err := strconv.ParseUint(tok.String(), 10, 16)
-						if err != nil {
-							return false
-						}
-						(*p224) = uint16(n)
-					case 'n':
-					default:
-						return false
-					}
-				}
-				v.LeafWeight = p224
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecLinuxWeightDeviceNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecLinuxWeightDeviceNames)
 }
 
 var jdRspecLinuxThrottleDeviceNames = []string{"major", "minor", "rate"}
 
 func jdRspecLinuxThrottleDevice(d *jsontext.Decoder, v *rspec.LinuxThrottleDevice) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecLinuxThrottleDevice)
+}
+
+func jfRspecLinuxThrottleDevice(d *jsontext.Decoder, v *rspec.LinuxThrottleDevice, name string) bool {
+	switch name {
+	case "major":
+		return jsonrt.Int(d, &v.LinuxBlockIODevice.Major)
+	case "minor":
+		return jsonrt.Int(d, &v.LinuxBlockIODevice.Minor)
+	case "rate":
+		return jsonrt.Uint(d, &v.Rate)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "major":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '0':
-					n, err := strconv.ParseInt(tok.String(), 10, 64)
-					if err != nil {
-						return false
-					}
-					v.LinuxBlockIODevice.Major = int64(n)
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "minor":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '0':
-					n, err := strconv.ParseInt(tok.String(), 10, 64)
-					if err != nil {
-						return false
-					}
-					v.LinuxBlockIODevice.Minor = int64(n)
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "rate":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '0':
-					n, err := strconv.ParseUint(tok.String(), 10, 64)
-					if err != nil {
-						return false
-					}
-					v.Rate = uint64(n)
-				case 'n':
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecLinuxThrottleDeviceNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecLinuxThrottleDeviceNames)
 }
 
 var jdRspecLinuxInterfacePriorityNames = []string{"name", "priority"}
 
 func jdRspecLinuxInterfacePriority(d *jsontext.Decoder, v *rspec.LinuxInterfacePriority) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecLinuxInterfacePriority)
+}
+
+func jfRspecLinuxInterfacePriority(d *jsontext.Decoder, v *rspec.LinuxInterfacePriority, name string) bool {
+	switch name {
+	case "name":
+		return jsonrt.String(d, &v.Name)
+	case "priority":
+		return jsonrt.Uint(d, &v.Priority)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "name":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Name = string(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "priority":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '0':
-					n, err := strconv.ParseUint(tok.String(), 10, 32)
-					if err != nil {
-						return false
-					}
-					v.Priority = uint32(n)
-				case 'n':
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecLinuxInterfacePriorityNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecLinuxInterfacePriorityNames)
 }
 
 var jdRspecLinuxSeccompArgNames = []string{"index", "value", "valueTwo", "op"}
 
 func jdRspecLinuxSeccompArg(d *jsontext.Decoder, v *rspec.LinuxSeccompArg) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
+	return jsonrt.Object(d, v, jfRspecLinuxSeccompArg)
+}
+
+func jfRspecLinuxSeccompArg(d *jsontext.Decoder, v *rspec.LinuxSeccompArg, name string) bool {
+	switch name {
+	case "index":
+		return jsonrt.Uint(d, &v.Index)
+	case "value":
+		return jsonrt.Uint(d, &v.Value)
+	case "valueTwo":
+		return jsonrt.Uint(d, &v.ValueTwo)
+	case "op":
+		return jsonrt.String(d, &v.Op)
 	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "index":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '0':
-					n, err := strconv.ParseUint(tok.String(), 10, 64)
-					if err != nil {
-						return false
-					}
-					v.Index = uint(n)
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "value":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '0':
-					n, err := strconv.ParseUint(tok.String(), 10, 64)
-					if err != nil {
-						return false
-					}
-					v.Value = uint64(n)
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "valueTwo":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '0':
-					n, err := strconv.ParseUint(tok.String(), 10, 64)
-					if err != nil {
-						return false
-					}
-					v.ValueTwo = uint64(n)
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "op":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '"':
-					v.Op = rspec.LinuxSeccompOperator(tok.String())
-				case 'n':
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecLinuxSeccompArgNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Unknown(d, name, jdRspecLinuxSeccompArgNames)
 }
 
 var jdRspecWindowsCPUGroupAffinityNames = []string{"mask", "group"}
 
 func jdRspecWindowsCPUGroupAffinity(d *jsontext.Decoder, v *rspec.WindowsCPUGroupAffinity) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
-	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-		case "mask":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '0':
-					n, err := strconv.ParseUint(tok.String(), 10, 64)
-					if err != nil {
-						return false
-					}
-					v.Mask = uint64(n)
-				case 'n':
-				default:
-					return false
-				}
-			}
-		case "group":
-			{
-				tok, err := d.ReadToken()
-				if err != nil {
-					return false
-				}
-				switch tok.Kind() {
-				case '0':
-					n, err := strconv.ParseUint(tok.String(), 10, 32)
-					if err != nil {
-						return false
-					}
-					v.Group = uint32(n)
-				case 'n':
-				default:
-					return false
-				}
-			}
-		default:
-			if specsNameFolds(name.String(), jdRspecWindowsCPUGroupAffinityNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
+	return jsonrt.Object(d, v, jfRspecWindowsCPUGroupAffinity)
 }
 
-// specsNameFolds reports whether encoding/json might match name to one of
-// names although it is none of them.
-func specsNameFolds(name string, names []string) bool {
-	key := specsFoldKey(name)
-	for i := 0; i < len(name); i++ {
-		if name[i] >= 0x80 {
-			return true
-		}
+func jfRspecWindowsCPUGroupAffinity(d *jsontext.Decoder, v *rspec.WindowsCPUGroupAffinity, name string) bool {
+	switch name {
+	case "mask":
+		return jsonrt.Uint(d, &v.Mask)
+	case "group":
+		return jsonrt.Uint(d, &v.Group)
 	}
-	for _, n := range names {
-		if specsFoldKey(n) == key {
-			return true
-		}
-	}
-	return false
-}
-
-func specsFoldKey(s string) string {
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '-' || c == '_':
-			continue
-		case 'A' <= c && c <= 'Z':
-			c += 'a' - 'A'
-		}
-		b = append(b, c)
-	}
-	return string(b)
+	return jsonrt.Unknown(d, name, jdRspecWindowsCPUGroupAffinityNames)
 }

@@ -25,11 +25,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"go/format"
+	"os"
 	"reflect"
 	"regexp"
 	"sort"
 	"strings"
+	"testing"
 )
+
+// rtPath is the package the generated code calls.
+const rtPath = "github.com/berthproject/berth/specs/jsonrt"
 
 // Root is a type to generate a top-level function for.
 type Root struct {
@@ -70,8 +75,8 @@ type gen struct {
 	// struct types with a function written or queued, by kind of function
 	decDone, encDone map[reflect.Type]bool
 	decTodo, encTodo []reflect.Type
-	n                int // for unique local names
-	needJSON         bool
+	n                int  // for unique local names
+	needJSON         bool // the encoders fall back to json.Marshal
 	needStrconv      bool
 	needSlices       bool
 	err              error
@@ -96,9 +101,6 @@ func Generate(cfg Config) ([]byte, error) {
 		g.encTodo = g.encTodo[1:]
 		g.encodeStruct(t)
 	}
-	if len(cfg.Decode) > 0 {
-		g.printf("%s", strings.ReplaceAll(foldHelper, "PREFIX", cfg.Package))
-	}
 	if g.err != nil {
 		return nil, g.err
 	}
@@ -110,6 +112,7 @@ func Generate(cfg Config) ([]byte, error) {
 	if len(cfg.Decode) > 0 {
 		std = append(std, "bytes", "io")
 	}
+	g.imports[rtPath] = "jsonrt"
 	if g.needJSON {
 		std = append(std, "encoding/json")
 	}
@@ -142,44 +145,6 @@ func Generate(cfg Config) ([]byte, error) {
 	}
 	return src, nil
 }
-
-// foldHelper is the one piece of run-time code every decoding file holds:
-// whether an unknown field name might still be a known field to
-// encoding/json, which matches names without regard to case. Conservative:
-// any non-ASCII byte counts, and so do '-' and '_'.
-const foldHelper = `
-// PREFIXNameFolds reports whether encoding/json might match name to one of
-// names although it is none of them.
-func PREFIXNameFolds(name string, names []string) bool {
-	key := PREFIXFoldKey(name)
-	for i := 0; i < len(name); i++ {
-		if name[i] >= 0x80 {
-			return true
-		}
-	}
-	for _, n := range names {
-		if PREFIXFoldKey(n) == key {
-			return true
-		}
-	}
-	return false
-}
-
-func PREFIXFoldKey(s string) string {
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '-' || c == '_':
-			continue
-		case 'A' <= c && c <= 'Z':
-			c += 'a' - 'A'
-		}
-		b = append(b, c)
-	}
-	return string(b)
-}
-`
 
 func (g *gen) printf(format string, args ...any) { fmt.Fprintf(&g.body, format, args...) }
 
@@ -323,213 +288,85 @@ func (g *gen) decodeStruct(t reflect.Type) {
 		names[i] = fmt.Sprintf("%q", f.name)
 	}
 	fn := g.decFunc(t)
+	field := "jf" + strings.TrimPrefix(fn, "jd")
 	g.printf(`
 var %sNames = []string{%s}
 
-func %s(d *jsontext.Decoder, v *%s) bool {
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
-	}
-	switch tok.Kind() {
-	case 'n':
-		return true
-	case '{':
-	default:
-		return false
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return false
-		}
-		switch name.String() {
-`, fn, strings.Join(names, ", "), fn, g.typeName(t))
+func %s(d *jsontext.Decoder, v *%s) bool { return jsonrt.Object(d, v, %s) }
+
+func %s(d *jsontext.Decoder, v *%s, name string) bool {
+	switch name {
+`, fn, strings.Join(names, ", "), fn, g.typeName(t), field, field, g.typeName(t))
 	for _, f := range fs {
-		g.printf("case %q:\n", f.name)
-		g.dec(f.typ, "v"+f.expr)
+		g.printf("case %q:\nreturn %s\n", f.name, g.decCall(f.typ, "v"+f.expr))
 	}
-	g.printf(`		default:
-			if %sNameFolds(name.String(), %sNames) || d.SkipValue() != nil {
-				return false
-			}
-		}
-	}
-	_, err = d.ReadToken()
-	return err == nil
-}
-`, g.cfg.Package, fn)
+	g.printf("}\nreturn jsonrt.Unknown(d, name, %sNames)\n}\n", fn)
 }
 
-// dec writes statements that decode the next JSON value into target, an
-// addressable expression of type t, or return false.
-func (g *gen) dec(t reflect.Type, target string) {
+// decCall is a call that decodes the next JSON value into target, an
+// addressable expression of type t, and reports whether it did.
+func (g *gen) decCall(t reflect.Type, target string) string {
+	addr := "&" + target
+	if strings.HasPrefix(target, "(*") && strings.HasSuffix(target, ")") {
+		addr = target[2 : len(target)-1]
+	}
 	pt := reflect.PointerTo(t)
 	switch {
 	case t.Kind() != reflect.Pointer && pt.Implements(unmarshalerType):
-		// encoding/json hands the method the value's bytes; null is left
-		// to encoding/json.
-		raw := g.local("raw")
-		g.printf(`{
-	%s, err := d.ReadValue()
-	if err != nil || %s.Kind() == 'n' || (&%s).UnmarshalJSON(%s) != nil {
-		return false
-	}
-}
-`, raw, raw, target, raw)
-		return
-	case t.Kind() != reflect.Pointer && pt.Implements(textUnmarshalerType), t.Kind() == reflect.Interface:
-		g.fallbackDec(t, target)
-		return
+		return "jsonrt.Unmarshaler(d, " + addr + ")"
+	case t.Kind() != reflect.Pointer && pt.Implements(textUnmarshalerType), t.Kind() == reflect.Interface,
+		t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8,
+		t.Kind() == reflect.Map && (t.Key().Kind() != reflect.String || reflect.PointerTo(t.Key()).Implements(textUnmarshalerType)):
+		return "jsonrt.Fallback(d, " + addr + ")"
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
-		p := g.local("p")
-		g.printf(`if d.PeekKind() == 'n' {
-	if _, err := d.ReadToken(); err != nil {
-		return false
-	}
-	%s = nil
-} else {
-	%s := new(%s)
-`, target, p, g.typeName(t.Elem()))
-		g.dec(t.Elem(), "(*"+p+")")
-		g.printf("%s = %s\n}\n", target, p)
+		return "jsonrt.Ptr(d, " + addr + ", " + g.decFn(t.Elem()) + ")"
 	case reflect.Struct:
 		if t.Name() == "" {
 			g.fail("jsongen: unnamed struct %v", t)
-			return
 		}
-		g.printf("if !%s(d, &%s) {\nreturn false\n}\n", g.decFunc(t), target)
+		return g.decFunc(t) + "(d, " + addr + ")"
 	case reflect.Slice:
-		if t.Elem().Kind() == reflect.Uint8 {
-			g.fallbackDec(t, target) // base64
-			return
-		}
-		s, e := g.local("s"), g.local("e")
-		g.printf(`{
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
-	}
-	switch tok.Kind() {
-	case 'n':
-		%s = nil
-	case '[':
-		%s := %s{}
-		for d.PeekKind() != ']' {
-			var %s %s
-`, target, s, g.typeName(t), e, g.typeName(t.Elem()))
-		g.dec(t.Elem(), e)
-		g.printf(`			%s = append(%s, %s)
-		}
-		if _, err := d.ReadToken(); err != nil {
-			return false
-		}
-		%s = %s
-	default:
-		return false
-	}
-}
-`, s, s, e, target, s)
+		return "jsonrt.Slice(d, " + addr + ", " + g.decFn(t.Elem()) + ")"
 	case reflect.Map:
-		if t.Key().Kind() != reflect.String || reflect.PointerTo(t.Key()).Implements(textUnmarshalerType) {
-			g.fallbackDec(t, target)
-			return
-		}
-		m, e, k := g.local("m"), g.local("e"), g.local("k")
-		g.printf(`{
-	tok, err := d.ReadToken()
-	if err != nil {
-		return false
-	}
-	switch tok.Kind() {
-	case 'n':
-		%s = nil
-	case '{':
-		%s := %s{}
-		for d.PeekKind() != '}' {
-			kt, err := d.ReadToken()
-			if err != nil {
-				return false
-			}
-			%s := %s(kt.String()) // before the value's read voids kt
-			var %s %s
-`, target, m, g.typeName(t), k, g.typeName(t.Key()), e, g.typeName(t.Elem()))
-		g.dec(t.Elem(), e)
-		g.printf(`			%s[%s] = %s
-		}
-		if _, err := d.ReadToken(); err != nil {
-			return false
-		}
-		%s = %s
-	default:
-		return false
-	}
-}
-`, m, k, e, target, m)
+		return "jsonrt.Map(d, " + addr + ", " + g.decFn(t.Elem()) + ")"
 	case reflect.String:
-		g.scalar(target, `case '"':
-	%s = %s(tok.String())
-`, target, g.typeName(t))
+		return "jsonrt.String(d, " + addr + ")"
 	case reflect.Bool:
-		g.scalar(target, `case 't', 'f':
-	%s = %s(tok.Bool())
-`, target, g.typeName(t))
+		return "jsonrt.Bool(d, " + addr + ")"
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		g.needStrconv = true
-		g.scalar(target, `case '0':
-	n, err := strconv.ParseInt(tok.String(), 10, %d)
-	if err != nil {
-		return false
-	}
-	%s = %s(n)
-`, t.Bits(), target, g.typeName(t))
+		return "jsonrt.Int(d, " + addr + ")"
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		g.needStrconv = true
-		g.scalar(target, `case '0':
-	n, err := strconv.ParseUint(tok.String(), 10, %d)
-	if err != nil {
-		return false
-	}
-	%s = %s(n)
-`, t.Bits(), target, g.typeName(t))
+		return "jsonrt.Uint(d, " + addr + ")"
 	case reflect.Float32, reflect.Float64:
-		g.needStrconv = true
-		g.scalar(target, `case '0':
-	n, err := strconv.ParseFloat(tok.String(), %d)
-	if err != nil {
-		return false
+		return "jsonrt.Float(d, " + addr + ")"
 	}
-	%s = %s(n)
-`, t.Bits(), target, g.typeName(t))
-	default:
-		g.fail("jsongen: cannot decode %v", t)
-	}
+	g.fail("jsongen: cannot decode %v", t)
+	return "false"
 }
 
-// scalar writes the decoding of one token: the case given, null leaves
-// the target as it is (as encoding/json does), any other kind gives up.
-func (g *gen) scalar(target, kase string, args ...any) {
-	g.printf("{\ntok, err := d.ReadToken()\nif err != nil {\nreturn false\n}\nswitch tok.Kind() {\n")
-	g.printf(kase, args...)
-	g.printf("case 'n':\ndefault:\nreturn false\n}\n}\n")
-	_ = target
-}
-
-// fallbackDec hands one value to encoding/json (types the generated code
-// does not decode itself; none is a struct, so that is cheap).
-func (g *gen) fallbackDec(t reflect.Type, target string) {
-	g.needJSON = true
-	raw := g.local("raw")
-	g.printf(`{
-	%s, err := d.ReadValue()
-	if err != nil || json.Unmarshal(%s, &%s) != nil {
-		return false
+// decFn is a function value that decodes into a *t: the scalar helpers
+// and struct decoders by name, the rest as a function literal.
+func (g *gen) decFn(t reflect.Type) string {
+	pt := reflect.PointerTo(t)
+	if !pt.Implements(unmarshalerType) && !pt.Implements(textUnmarshalerType) {
+		switch t.Kind() {
+		case reflect.Struct:
+			if t.Name() != "" {
+				return g.decFunc(t)
+			}
+		case reflect.String:
+			return "jsonrt.String[" + g.typeName(t) + "]"
+		case reflect.Bool:
+			return "jsonrt.Bool[" + g.typeName(t) + "]"
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			return "jsonrt.Int[" + g.typeName(t) + "]"
+		case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			return "jsonrt.Uint[" + g.typeName(t) + "]"
+		}
 	}
-}
-`, raw, raw, target)
-	_ = t
+	return "func(d *jsontext.Decoder, v *" + g.typeName(t) + ") bool { return " + g.decCall(t, "(*v)") + " }"
 }
 
 func (g *gen) encodeRoot(r Root) {
@@ -569,12 +406,7 @@ func %s(b []byte, v *%s) ([]byte, error) {
 				g.printf("if !(%s) {\n", empty)
 			}
 		}
-		g.printf(`if sep {
-	b = append(b, ',')
-}
-sep = true
-b = append(b, %q...)
-`, fmt.Sprintf("%q:", f.name))
+		g.printf("b = jsonrt.Member(b, &sep, %q)\n", fmt.Sprintf("%q:", f.name))
 		g.enc(f.typ, target)
 		if f.omitempty && g.emptyCheck(f.typ, target) != "" {
 			g.printf("}\n")
@@ -696,4 +528,27 @@ func (g *gen) fallbackEnc(target string) {
 	g.needJSON = true
 	raw := g.local("raw")
 	g.printf("{\n%s, err := json.Marshal(%s)\nif err != nil {\nreturn b, err\n}\nb = append(b, %s...)\n}\n", raw, target, raw)
+}
+
+// CheckFile is a test: it fails unless path holds what Generate makes of
+// cfg, and with update it writes that there instead (go test -update).
+func CheckFile(t testing.TB, cfg Config, path string, update bool) {
+	t.Helper()
+	src, err := Generate(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if update {
+		if err := os.WriteFile(path, src, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	have, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(have, src) {
+		t.Fatalf("%s is not current: %s", path, cfg.Command)
+	}
 }
